@@ -1,0 +1,103 @@
+import { type Kysely, sql } from 'kysely';
+import { type DialectKind, type ParsedDatabaseUrl, parseDatabaseUrl, redactUrl } from './database-url.js';
+import type { Dialect, PoolOptions } from './dialects/dialect.js';
+import { DIALECTS } from './dialects/index.js';
+import { DatabaseUnavailableError, DataError } from './errors.js';
+import type { DataStore, Repository, RepositoryProvider } from './repository.js';
+import type { TableDefinition } from './table.js';
+import { runUnitOfWork, SqlScope } from './transaction.js';
+
+export interface DatabaseOptions {
+  pool?: Partial<PoolOptions>;
+  /** Start-up connection attempts before giving up (default 5). */
+  connectAttempts?: number;
+  /** Delay before the second attempt, doubling after each failure up to 10 s (default 500 ms). */
+  connectDelayMs?: number;
+  /** Called before each retry, e.g. to log "database not ready, retrying in ...". */
+  onConnectRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+}
+
+export const DEFAULT_POOL: PoolOptions = {
+  size: 5,
+  maxOverflow: 10,
+  acquireTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  busyTimeoutMs: 5_000,
+};
+
+export class Database implements DataStore {
+  private readonly scope: SqlScope;
+
+  constructor(
+    readonly kind: DialectKind,
+    readonly dialect: Dialect,
+    readonly kysely: Kysely<any>,
+    readonly parsedUrl: ParsedDatabaseUrl,
+    readonly pool: PoolOptions,
+    /** The URL with its password hidden, for logs. */
+    readonly displayUrl: string,
+    private readonly closer: () => Promise<void>,
+  ) {
+    this.scope = new SqlScope(kysely, dialect);
+  }
+
+  repository<Row extends object, Optional extends keyof Row>(
+    table: TableDefinition<Row, Optional>,
+  ): Repository<Row, Optional> {
+    return this.scope.repository(table);
+  }
+
+  unitOfWork<T>(work: (uow: RepositoryProvider) => Promise<T>): Promise<T> {
+    return runUnitOfWork(this.kysely, this.dialect, work);
+  }
+
+  /** Resolves when the database answers a trivial query; throws DatabaseUnavailableError otherwise. */
+  async ping(): Promise<void> {
+    try {
+      await sql`select 1`.execute(this.kysely);
+    } catch (error) {
+      const mapped = this.dialect.mapError(error);
+      throw mapped instanceof DataError
+        ? mapped
+        : new DatabaseUnavailableError('Database did not answer', { cause: error });
+    }
+  }
+
+  /** Waits for in-flight queries to finish, then closes every connection. */
+  close(): Promise<void> {
+    return this.closer();
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Opens a database chosen by its URL alone and checks that it answers, retrying with backoff so a service
+ * started alongside its database (compose, CI) waits for it instead of crashing.
+ */
+export async function openDatabase(url: string, options: DatabaseOptions = {}): Promise<Database> {
+  const parsed = parseDatabaseUrl(url);
+  const dialect = DIALECTS[parsed.kind];
+  const pool = { ...DEFAULT_POOL, ...options.pool };
+  const { kysely, close } = dialect.connect(parsed, pool);
+  const database = new Database(parsed.kind, dialect, kysely, parsed, pool, redactUrl(url), close);
+  const attempts = options.connectAttempts ?? 5;
+  let delay = options.connectDelayMs ?? 500;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await database.ping();
+      return database;
+    } catch (error) {
+      if (attempt >= attempts) {
+        await database.close().catch(() => {});
+        throw new DatabaseUnavailableError(
+          `Could not connect to ${database.displayUrl} after ${attempts} attempt(s): ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+          { cause: error },
+        );
+      }
+      options.onConnectRetry?.(attempt, delay, error);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 10_000);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { ColumnDataType, Kysely } from 'kysely';
+import type { DialectKind, ParsedDatabaseUrl } from '../database-url.js';
+import type { DataError } from '../errors.js';
+import type { SchemaSnapshot } from '../migrations/schema-snapshot.js';
+
+/** Pool and connection settings; defaults follow the SQLAlchemy services (5 + 10 overflow). */
+export interface PoolOptions {
+  size: number;
+  maxOverflow: number;
+  /** How long a request may wait for a free connection (and a new connection may take), in ms. */
+  acquireTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** SQLite only: how long a writer waits for the file lock, in ms. */
+  busyTimeoutMs: number;
+}
+
+/** Column types for migrations, so one migration file serves every database. */
+export interface ColumnTypes {
+  /** A UUID primary or foreign key, exchanged as a string. */
+  uuid: ColumnDataType;
+  string(length: number): ColumnDataType;
+  text: ColumnDataType;
+  boolean: ColumnDataType;
+  integer: ColumnDataType;
+  bigint: ColumnDataType;
+  /** A point in time with millisecond precision, exchanged as an ISO-8601 string. */
+  timestamp: ColumnDataType;
+}
+
+export interface DialectConnection {
+  kysely: Kysely<any>;
+  /** Drains the pool: waits for checked-out connections, then closes them. */
+  close(): Promise<void>;
+}
+
+/**
+ * Everything that differs between databases lives behind this interface, one file per database.
+ * Nothing outside `dialects/` may ask which database it is talking to.
+ */
+export interface Dialect {
+  readonly kind: DialectKind;
+  readonly types: ColumnTypes;
+  /** Whether CREATE/ALTER/DROP can be rolled back (a failing migration then leaves no trace). */
+  readonly transactionalDdl: boolean;
+  connect(url: ParsedDatabaseUrl, pool: PoolOptions): DialectConnection;
+  /** Translate a driver error into a DataError, or undefined when it is not one we classify. */
+  mapError(error: unknown): DataError | undefined;
+  encodeBoolean(value: boolean): unknown;
+  encodeTimestamp(iso: string): unknown;
+  /**
+   * Run `fn` holding a lock that other processes migrating the same database wait for. On databases with
+   * transactional DDL `fn` runs inside one transaction: it commits as a whole or not at all.
+   */
+  withMigrationLock<T>(kysely: Kysely<any>, fn: (db: Kysely<any>) => Promise<T>): Promise<T>;
+  /** Tables, columns and indexes of the connected schema, normalised for comparison. */
+  introspect(kysely: Kysely<any>): Promise<SchemaSnapshot>;
+  /** Run `fn` against an empty, throw-away schema on the same server (used by `migrate check`). */
+  withScratchSchema<T>(url: ParsedDatabaseUrl, pool: PoolOptions, fn: (kysely: Kysely<any>) => Promise<T>): Promise<T>;
+}

@@ -1,0 +1,145 @@
+import { Kysely, MysqlDialect, sql } from 'kysely';
+import { createPool as createMysqlPool, type Pool } from 'mysql2';
+import type { ParsedDatabaseUrl } from '../database-url.js';
+import {
+  ConstraintViolationError,
+  DatabaseUnavailableError,
+  type DataError,
+  ForeignKeyViolationError,
+  InvalidQueryError,
+  UniqueViolationError,
+} from '../errors.js';
+import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
+import type { Dialect, PoolOptions } from './dialect.js';
+
+const MIGRATION_LOCK_NAME = 'user_service_migrations';
+const MIGRATION_LOCK_WAIT_SECONDS = 300;
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+]);
+const UNAVAILABLE_MESSAGES = /Pool is closed|closed state|Connection lost|Queue limit reached|connect ETIMEDOUT/i;
+
+function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, database?: string): Pool {
+  if (url.kind !== 'mysql') throw new Error('mysql dialect needs a mysql URL');
+  return createMysqlPool({
+    host: url.host,
+    port: url.port,
+    user: url.user ?? 'root',
+    password: url.password,
+    database: database ?? url.database,
+    connectionLimit: pool.size + pool.maxOverflow,
+    maxIdle: pool.size,
+    idleTimeout: pool.idleTimeoutMs,
+    connectTimeout: pool.acquireTimeoutMs,
+    // DATETIME carries no zone: we always write and read UTC.
+    timezone: 'Z',
+    charset: 'utf8mb4',
+    supportBigNumbers: true,
+  });
+}
+
+export const mysqlDialect: Dialect = {
+  kind: 'mysql',
+  // MySQL and MariaDB commit DDL implicitly: a failing migration can leave earlier statements applied.
+  transactionalDdl: false,
+  types: {
+    uuid: 'char(36)',
+    string: (length) => `varchar(${length})`,
+    text: 'text',
+    boolean: 'boolean',
+    integer: 'integer',
+    bigint: 'bigint',
+    timestamp: 'datetime(3)',
+  },
+
+  connect(url, pool) {
+    const kysely = new Kysely<any>({ dialect: new MysqlDialect({ pool: createPool(url, pool) }) });
+    return { kysely, close: () => kysely.destroy() };
+  },
+
+  mapError(error): DataError | undefined {
+    const e = error as { code?: unknown; errno?: number; message?: string; fatal?: boolean };
+    const message = e?.message ?? '';
+    if (e?.errno === 1062) {
+      // "Duplicate entry 'x' for key 'users.uq_users_email'" (MySQL 8) or "... for key 'uq_users_email'" (MariaDB)
+      const key = /for key '([^']+)'/.exec(message)?.[1]?.split('.').pop();
+      return new UniqueViolationError([], key, { cause: error });
+    }
+    if (e?.errno === 1451 || e?.errno === 1452 || e?.errno === 1216 || e?.errno === 1217) {
+      const constraint = /CONSTRAINT `([^`]+)`/.exec(message)?.[1];
+      return new ForeignKeyViolationError(constraint, { cause: error });
+    }
+    if (e?.errno === 1048 || e?.errno === 1364) {
+      return new ConstraintViolationError('not_null', /'([^']+)'/.exec(message)?.[1], { cause: error });
+    }
+    if (e?.errno === 3819 || e?.errno === 4025)
+      return new ConstraintViolationError('check', undefined, { cause: error });
+    if (e?.errno === 1292 || e?.errno === 1366 || e?.errno === 1406) {
+      return new InvalidQueryError('A value has the wrong format or length for its column', { cause: error });
+    }
+    const code = typeof e?.code === 'string' ? e.code : '';
+    if (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_MESSAGES.test(message) || (e?.fatal === true && !e?.errno)) {
+      return new DatabaseUnavailableError('MySQL/MariaDB unavailable', { cause: error });
+    }
+    return undefined;
+  },
+
+  encodeBoolean: (value) => value,
+  // mysql2 writes a Date as UTC 'YYYY-MM-DD HH:MM:SS.mmm' with timezone 'Z'; an ISO string with 'T...Z' is
+  // rejected by strict mode.
+  encodeTimestamp: (iso) => new Date(iso),
+
+  async withMigrationLock(kysely, fn) {
+    // GET_LOCK belongs to the session, so lock, migrate and unlock on one connection.
+    return kysely.connection().execute(async (conn) => {
+      const got = await sql<{
+        l: number | null;
+      }>`select get_lock(${MIGRATION_LOCK_NAME}, ${MIGRATION_LOCK_WAIT_SECONDS}) as l`.execute(conn);
+      if (got.rows[0]?.l !== 1) throw new Error('Timed out waiting for another process to finish migrating');
+      try {
+        return await fn(conn);
+      } finally {
+        await sql`select release_lock(${MIGRATION_LOCK_NAME})`.execute(conn);
+      }
+    });
+  },
+
+  async introspect(kysely) {
+    const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`
+      select table_name as \`table\`, index_name as name, column_name as \`column\`, (non_unique = 0) as \`unique\`
+      from information_schema.statistics
+      where table_schema = database() and index_name <> 'PRIMARY'
+      order by table_name, index_name, seq_in_index`.execute(kysely);
+    return buildSnapshot(
+      kysely,
+      rows.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
+    );
+  },
+
+  async withScratchSchema(url, pool, fn) {
+    if (url.kind !== 'mysql') throw new Error('mysql dialect needs a mysql URL');
+    const name = `${url.database}_check_${process.pid}_${Date.now()}`.slice(0, 64);
+    const one = { ...pool, size: 1, maxOverflow: 0 };
+    const admin = new Kysely<any>({ dialect: new MysqlDialect({ pool: createPool(url, one) }) });
+    await sql`create database ${sql.id(name)}`.execute(admin);
+    const kysely = new Kysely<any>({ dialect: new MysqlDialect({ pool: createPool(url, one, name) }) });
+    try {
+      return await fn(kysely);
+    } finally {
+      await kysely.destroy();
+      await sql`drop database ${sql.id(name)}`.execute(admin);
+      await admin.destroy();
+    }
+  },
+};

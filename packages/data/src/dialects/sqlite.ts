@@ -1,0 +1,112 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import {
+  ConstraintViolationError,
+  DatabaseUnavailableError,
+  type DataError,
+  ForeignKeyViolationError,
+  UniqueViolationError,
+} from '../errors.js';
+import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
+import type { Dialect, PoolOptions } from './dialect.js';
+
+function openSqlite(filename: string, pool: PoolOptions): Database.Database {
+  if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
+  const db = new Database(filename, { timeout: pool.busyTimeoutMs });
+  // WAL lets readers proceed while one writer writes; NORMAL sync is safe in WAL mode and much faster.
+  if (filename !== ':memory:') db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', 'SQLITE_READONLY']);
+
+export const sqliteDialect: Dialect = {
+  kind: 'sqlite',
+  transactionalDdl: true,
+  types: {
+    uuid: 'text',
+    string: () => 'text',
+    text: 'text',
+    boolean: 'integer',
+    integer: 'integer',
+    bigint: 'integer',
+    timestamp: 'text',
+  },
+
+  connect(url, pool) {
+    if (url.kind !== 'sqlite') throw new Error('sqlite dialect needs a sqlite URL');
+    const database = openSqlite(url.filename, pool);
+    const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+    return { kysely, close: () => kysely.destroy() };
+  },
+
+  mapError(error): DataError | undefined {
+    const code = (error as { code?: unknown })?.code;
+    if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return undefined;
+    const message = (error as Error).message;
+    // "UNIQUE constraint failed: users.email, users.username": SQLite names columns, not the constraint.
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      const columns = (message.split(': ')[1] ?? '')
+        .split(', ')
+        .map((c) => c.split('.').pop() ?? c)
+        .filter(Boolean);
+      return new UniqueViolationError(columns, undefined, { cause: error });
+    }
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new ForeignKeyViolationError(undefined, { cause: error });
+    if (code === 'SQLITE_CONSTRAINT_NOTNULL') {
+      return new ConstraintViolationError('not_null', message.split('.').pop(), { cause: error });
+    }
+    if (code === 'SQLITE_CONSTRAINT_CHECK') return new ConstraintViolationError('check', undefined, { cause: error });
+    if (UNAVAILABLE.has(code.replace(/^(SQLITE_[A-Z]+).*$/, '$1'))) {
+      return new DatabaseUnavailableError(`SQLite database unavailable (${code})`, { cause: error });
+    }
+    return undefined;
+  },
+
+  encodeBoolean: (value) => (value ? 1 : 0),
+  // ISO strings with a fixed format sort in time order, so comparisons and keyset paging stay correct.
+  encodeTimestamp: (iso) => iso,
+
+  async withMigrationLock(kysely, fn) {
+    // BEGIN IMMEDIATE takes the file's write lock: a second process waits (busy timeout) and then sees the
+    // finished migration. SQLite's DDL is transactional, so a failure rolls back every step of the run.
+    return kysely.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const result = await fn(conn);
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (error) {
+        await sql`rollback`.execute(conn);
+        throw error;
+      }
+    });
+  },
+
+  async introspect(kysely) {
+    const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`
+      select m.tbl_name as "table", il.name as name, ii.name as "column", il."unique" as "unique"
+      from sqlite_master m
+      join pragma_index_list(m.tbl_name) il
+      join pragma_index_info(il.name) ii
+      where m.type = 'table' and il.origin <> 'pk'
+      order by m.tbl_name, il.name, ii.seqno`.execute(kysely);
+    return buildSnapshot(
+      kysely,
+      rows.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
+    );
+  },
+
+  async withScratchSchema(_url, pool, fn) {
+    const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database: openSqlite(':memory:', pool) }) });
+    try {
+      return await fn(kysely);
+    } finally {
+      await kysely.destroy();
+    }
+  },
+};

@@ -1,0 +1,34 @@
+export { Database, type DatabaseOptions, DEFAULT_POOL, openDatabase } from './database.js';
+export {
+  ACCEPTED_URL_FORMS,
+  type DialectKind,
+  type ParsedDatabaseUrl,
+  parseDatabaseUrl,
+  redactUrl,
+} from './database-url.js';
+export type { ColumnTypes, Dialect, PoolOptions } from './dialects/dialect.js';
+export * from './errors.js';
+export { MemoryStore } from './memory-repository.js';
+export type { Migration, MigrationContext, NamedMigration } from './migrations/migration.js';
+export { loadMigrations, scaffoldMigration } from './migrations/migration-files.js';
+export { type CheckResult, type MigrationStatus, Migrator } from './migrations/migrator.js';
+export { diffSnapshots, type SchemaSnapshot } from './migrations/schema-snapshot.js';
+export type {
+  Condition,
+  DataStore,
+  Filters,
+  ListOptions,
+  OrderBy,
+  Page,
+  Repository,
+  RepositoryProvider,
+} from './repository.js';
+export { DEFAULT_PAGE_SIZE } from './repository.js';
+export {
+  type ColumnSpec,
+  type ColumnType,
+  defineTable,
+  type NewRow,
+  type RowPatch,
+  type TableDefinition,
+} from './table.js';

@@ -1,0 +1,200 @@
+/**
+ * The repository contract in memory, for unit tests of services. It applies the same table rules as the SQL
+ * repository (defaults, generated ids, timestamps, unique constraints, paging) but is no database: it knows
+ * no foreign keys and no isolation between concurrent units of work. Never use it to test data-layer code.
+ */
+import { InvalidQueryError, UniqueViolationError } from './errors.js';
+import type { Condition, DataStore, Filters, ListOptions, Page, Repository, RepositoryProvider } from './repository.js';
+import type { NewRow, RowPatch, TableDefinition } from './table.js';
+import {
+  assertColumn,
+  assertFilterColumns,
+  nextCursor,
+  prepareInsert,
+  preparePatch,
+  resolvePaging,
+  type TableInfo,
+  tableInfo,
+} from './table-rules.js';
+
+type Rows = Map<string, Record<string, unknown>>;
+type Tables = Map<string, Rows>;
+
+function compare(a: unknown, b: unknown): number {
+  if (a === b) return 0;
+  if (a === null || a === undefined) return 1;
+  if (b === null || b === undefined) return -1;
+  return (a as number) < (b as number) ? -1 : 1;
+}
+
+function matches(row: Record<string, unknown>, filters: Filters<any>, info: TableInfo): boolean {
+  for (const [key, condition] of Object.entries(filters)) {
+    if (condition === undefined) continue;
+    if (key === '$or') {
+      if (!(condition as Filters<any>[]).some((f) => matches(row, f, info))) return false;
+      continue;
+    }
+    assertColumn(info, key);
+    if (!matchesCondition(row[key] ?? null, condition as Condition<unknown>)) return false;
+  }
+  return true;
+}
+
+function matchesCondition(value: unknown, condition: Condition<unknown>): boolean {
+  if (condition === null) return value === null;
+  if (typeof condition !== 'object' || Array.isArray(condition)) return value === condition;
+  const c = condition as Record<string, unknown>;
+  return Object.entries(c).every(([op, expected]) => {
+    if (expected === undefined) return true;
+    switch (op) {
+      case 'eq':
+        return value === expected;
+      case 'ne':
+        return value !== null && value !== expected;
+      case 'in':
+        return (expected as unknown[]).includes(value);
+      case 'isNull':
+        return (value === null) === expected;
+      case 'gt':
+        return value !== null && compare(value, expected) > 0;
+      case 'gte':
+        return value !== null && compare(value, expected) >= 0;
+      case 'lt':
+        return value !== null && compare(value, expected) < 0;
+      case 'lte':
+        return value !== null && compare(value, expected) <= 0;
+      case 'contains':
+        return typeof value === 'string' && value.toLowerCase().includes(String(expected).toLowerCase());
+      default:
+        throw new InvalidQueryError(`Unknown filter operator "${op}"`);
+    }
+  });
+}
+
+class MemoryRepository<Row extends object, Optional extends keyof Row> implements Repository<Row, Optional> {
+  private readonly info: TableInfo;
+
+  constructor(
+    private readonly tables: Tables,
+    table: TableDefinition<Row, Optional>,
+  ) {
+    this.info = tableInfo(table);
+  }
+
+  private get rows(): Rows {
+    let rows = this.tables.get(this.info.name);
+    if (!rows) {
+      rows = new Map();
+      this.tables.set(this.info.name, rows);
+    }
+    return rows;
+  }
+
+  private checkUnique(rows: Rows, row: Record<string, unknown>, ignoreId?: string): void {
+    const id = String(row[this.info.pk]);
+    if (ignoreId === undefined && rows.has(id)) throw new UniqueViolationError([this.info.pk], 'primary_key');
+    for (const [name, columns] of Object.entries((this.info.definition.unique ?? {}) as Record<string, string[]>)) {
+      if (columns.some((c) => row[c] === null)) continue;
+      for (const other of rows.values()) {
+        if (other[this.info.pk] === ignoreId) continue;
+        if (columns.every((c) => other[c] === row[c])) throw new UniqueViolationError([...columns], name);
+      }
+    }
+  }
+
+  async create(input: NewRow<Row, Optional>): Promise<Row> {
+    const [row] = await this.createMany([input]);
+    return row as Row;
+  }
+
+  async createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Row[]> {
+    const now = new Date().toISOString();
+    const rows = inputs.map((input) => prepareInsert(this.info, input as object, now));
+    // Check the whole batch before writing any of it, as a multi-row INSERT would.
+    const staged = new Map(this.rows);
+    for (const row of rows) {
+      this.checkUnique(staged, row);
+      staged.set(String(row[this.info.pk]), row);
+    }
+    for (const row of rows) this.rows.set(String(row[this.info.pk]), row);
+    return rows.map((r) => ({ ...r }) as Row);
+  }
+
+  async get(id: string): Promise<Row | undefined> {
+    const row = this.rows.get(id);
+    return row ? ({ ...row } as Row) : undefined;
+  }
+
+  async getBy(filters: Filters<Row>): Promise<Row | undefined> {
+    assertFilterColumns(this.info, filters);
+    for (const row of this.rows.values()) if (matches(row, filters, this.info)) return { ...row } as Row;
+    return undefined;
+  }
+
+  async list(options: ListOptions<Row> = {}): Promise<Page<Row>> {
+    const paging = resolvePaging(this.info, options);
+    assertFilterColumns(this.info, options.filters ?? {});
+    const { column, direction, after } = paging;
+    const pk = this.info.pk;
+    const sign = direction === 'asc' ? 1 : -1;
+    let rows = [...this.rows.values()].filter((r) => matches(r, options.filters ?? {}, this.info));
+    rows.sort((a, b) => {
+      if ((a[column] === null) !== (b[column] === null)) return a[column] === null ? 1 : -1;
+      return sign * (compare(a[column], b[column]) || compare(a[pk], b[pk]));
+    });
+    if (after) {
+      rows = rows.filter((r) => {
+        const c = compare(r[column], after.value) || compare(r[pk], after.id);
+        return sign * c > 0;
+      });
+    }
+    const window = rows.slice(paging.skip, paging.skip + paging.limit + 1);
+    const items = window.slice(0, paging.limit).map((r) => ({ ...r }));
+    return { items: items as Row[], nextCursor: nextCursor(this.info, paging, items, window.length > paging.limit) };
+  }
+
+  async count(filters: Filters<Row> = {}): Promise<number> {
+    assertFilterColumns(this.info, filters);
+    let n = 0;
+    for (const row of this.rows.values()) if (matches(row, filters, this.info)) n++;
+    return n;
+  }
+
+  async update(id: string, patch: RowPatch<Row>): Promise<Row | undefined> {
+    const values = preparePatch(this.info, patch as object, new Date().toISOString());
+    const current = this.rows.get(id);
+    if (!current) return undefined;
+    const next = { ...current, ...values };
+    this.checkUnique(this.rows, next, id);
+    this.rows.set(id, next);
+    return { ...next } as Row;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.rows.delete(id);
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return this.rows.has(id);
+  }
+}
+
+/** An in-memory DataStore. A unit of work works on a copy and swaps it in on success. */
+export class MemoryStore implements DataStore {
+  private readonly tables: Tables = new Map();
+
+  repository<Row extends object, Optional extends keyof Row>(
+    table: TableDefinition<Row, Optional>,
+  ): Repository<Row, Optional> {
+    return new MemoryRepository(this.tables, table);
+  }
+
+  async unitOfWork<T>(work: (uow: RepositoryProvider) => Promise<T>): Promise<T> {
+    const copy: Tables = new Map([...this.tables].map(([name, rows]) => [name, new Map(rows)]));
+    const result = await work({ repository: (table) => new MemoryRepository(copy, table) });
+    // Swap contents rather than the map itself: repositories handed out earlier keep seeing current data.
+    this.tables.clear();
+    for (const [name, rows] of copy) this.tables.set(name, rows);
+    return result;
+  }
+}

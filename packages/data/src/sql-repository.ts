@@ -1,0 +1,259 @@
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import type { Dialect } from './dialects/dialect.js';
+import { DataError, InvalidQueryError } from './errors.js';
+import type { Condition, Filters, ListOptions, Page, Repository } from './repository.js';
+import type { NewRow, RowPatch, TableDefinition } from './table.js';
+import {
+  assertColumn,
+  completeUniqueViolation,
+  nextCursor,
+  prepareInsert,
+  preparePatch,
+  resolvePaging,
+  type TableInfo,
+  tableInfo,
+} from './table-rules.js';
+
+type Eb = ExpressionBuilder<any, any>;
+
+const OPERATORS = new Set(['eq', 'ne', 'in', 'isNull', 'gt', 'gte', 'lt', 'lte', 'contains']);
+const COMPARISONS = { eq: '=', ne: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
+
+/** LIKE pattern for a literal substring; '!' is the escape character because it needs no quoting anywhere. */
+export function containsPattern(term: string): string {
+  return `%${term.toLowerCase().replace(/[!%_]/g, '!$&')}%`;
+}
+
+/**
+ * The repository contract over SQL, for every dialect. Values cross the boundary through the dialect's
+ * encoders on the way in and `decodeRow` on the way out, so rows are plain and identical everywhere.
+ */
+export class SqlRepository<Row extends object, Optional extends keyof Row> implements Repository<Row, Optional> {
+  private readonly info: TableInfo;
+
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly dialect: Dialect,
+    table: TableDefinition<Row, Optional>,
+  ) {
+    this.info = tableInfo(table);
+  }
+
+  async create(input: NewRow<Row, Optional>): Promise<Row> {
+    const [row] = await this.createMany([input]);
+    return row as Row;
+  }
+
+  async createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Row[]> {
+    if (inputs.length === 0) return [];
+    const now = new Date().toISOString();
+    const rows = inputs.map((input) => prepareInsert(this.info, input as object, now));
+    // Stay under every driver's bound-parameter limit (SQLite's is the lowest at 32766).
+    const chunk = Math.max(1, Math.floor(30_000 / this.info.columns.length));
+    await this.guard(async () => {
+      for (let i = 0; i < rows.length; i += chunk) {
+        await this.db
+          .insertInto(this.info.name)
+          .values(rows.slice(i, i + chunk).map((r) => this.encodeRow(r)))
+          .execute();
+      }
+    });
+    // The inserted rows are exactly what we built: no database-side defaults, so no need to read them back.
+    return rows as Row[];
+  }
+
+  async get(id: string): Promise<Row | undefined> {
+    return this.getBy({ [this.info.pk]: id } as Filters<Row>);
+  }
+
+  async getBy(filters: Filters<Row>): Promise<Row | undefined> {
+    const row = await this.guard(() =>
+      this.db
+        .selectFrom(this.info.name)
+        .select(this.info.columns)
+        .where((eb) => this.where(eb, filters))
+        .limit(1)
+        .executeTakeFirst(),
+    );
+    return row ? this.decodeRow(row) : undefined;
+  }
+
+  async list(options: ListOptions<Row> = {}): Promise<Page<Row>> {
+    const paging = resolvePaging(this.info, options);
+    const { pk } = this.info;
+    const { column, direction, after } = paging;
+    let query = this.db
+      .selectFrom(this.info.name)
+      .select(this.info.columns)
+      .where((eb) => {
+        const conditions = [this.where(eb, options.filters ?? {})];
+        if (after) {
+          const op = direction === 'asc' ? '>' : '<';
+          const id = eb.ref(pk);
+          conditions.push(
+            column === pk
+              ? eb(id, op, after.id)
+              : eb.or([
+                  eb(eb.ref(column), op, this.encode(column, after.value)),
+                  eb.and([eb(eb.ref(column), '=', this.encode(column, after.value)), eb(id, op, after.id)]),
+                ]),
+          );
+        }
+        return eb.and(conditions);
+      });
+    // Nulls sort last in both directions on every database (each has its own default otherwise).
+    if (paging.nullable) query = query.orderBy(sql`(${sql.ref(column)} is null)`, 'asc');
+    query = query.orderBy(column, direction);
+    if (column !== pk) query = query.orderBy(pk, direction);
+    // One extra row tells whether another page follows, without a second query.
+    query = query.limit(paging.limit + 1);
+    if (paging.skip > 0) query = query.offset(paging.skip);
+    const raw = await this.guard(() => query.execute());
+    const hasMore = raw.length > paging.limit;
+    const items = raw.slice(0, paging.limit).map((r) => this.decodeRow(r));
+    return { items, nextCursor: nextCursor(this.info, paging, items as Record<string, unknown>[], hasMore) };
+  }
+
+  async count(filters: Filters<Row> = {}): Promise<number> {
+    const row = await this.guard(() =>
+      this.db
+        .selectFrom(this.info.name)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where((eb) => this.where(eb, filters))
+        .executeTakeFirstOrThrow(),
+    );
+    // node-postgres returns COUNT(*) as a string, the others as a number.
+    return Number(row.n);
+  }
+
+  async update(id: string, patch: RowPatch<Row>): Promise<Row | undefined> {
+    const values = preparePatch(this.info, patch as object, new Date().toISOString());
+    if (Object.keys(values).length > 0) {
+      await this.guard(() =>
+        this.db.updateTable(this.info.name).set(this.encodeRow(values)).where(this.info.pk, '=', id).execute(),
+      );
+    }
+    return this.get(id);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.guard(() =>
+      this.db.deleteFrom(this.info.name).where(this.info.pk, '=', id).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async exists(id: string): Promise<boolean> {
+    const row = await this.guard(() =>
+      this.db
+        .selectFrom(this.info.name)
+        .select(sql`1`.as('x'))
+        .where(this.info.pk, '=', id)
+        .limit(1)
+        .executeTakeFirst(),
+    );
+    return row !== undefined;
+  }
+
+  private where(eb: Eb, filters: Filters<Row>): Expression<SqlBool> {
+    const parts: Expression<SqlBool>[] = [];
+    for (const [key, condition] of Object.entries(filters)) {
+      if (condition === undefined) continue;
+      if (key === '$or') {
+        const branches = condition as Filters<Row>[];
+        parts.push(branches.length ? eb.or(branches.map((f) => this.where(eb, f))) : sql<SqlBool>`1 = 0`);
+        continue;
+      }
+      assertColumn(this.info, key);
+      parts.push(this.condition(eb, key, condition as Condition<unknown>));
+    }
+    return eb.and(parts);
+  }
+
+  private condition(eb: Eb, column: string, condition: Condition<unknown>): Expression<SqlBool> {
+    const ref = eb.ref(column);
+    if (condition === null) return eb(ref, 'is', null);
+    if (typeof condition !== 'object' || Array.isArray(condition)) return eb(ref, '=', this.encode(column, condition));
+    const parts: Expression<SqlBool>[] = [];
+    for (const [op, value] of Object.entries(condition)) {
+      if (value === undefined) continue;
+      if (!OPERATORS.has(op)) throw new InvalidQueryError(`Unknown filter operator "${op}" on ${column}`);
+      if (op === 'isNull') parts.push(eb(ref, value ? 'is' : 'is not', null));
+      else if (op === 'in') {
+        const list = value as unknown[];
+        parts.push(
+          list.length
+            ? eb(
+                ref,
+                'in',
+                list.map((v) => this.encode(column, v)),
+              )
+            : sql<SqlBool>`1 = 0`,
+        );
+      } else if (op === 'contains') {
+        if (typeof value !== 'string') throw new InvalidQueryError(`contains on ${column} needs a string`);
+        parts.push(sql<SqlBool>`lower(${ref}) like ${containsPattern(value)} escape '!'`);
+      } else {
+        parts.push(eb(ref, COMPARISONS[op as keyof typeof COMPARISONS], this.encode(column, value)));
+      }
+    }
+    return eb.and(parts);
+  }
+
+  private encode(column: string, value: unknown): unknown {
+    if (value === null || value === undefined) return null;
+    switch (this.info.types.get(column)) {
+      case 'boolean':
+        return this.dialect.encodeBoolean(Boolean(value));
+      case 'timestamp': {
+        const date = new Date(value as string);
+        if (Number.isNaN(date.getTime())) throw new InvalidQueryError(`${column} needs an ISO-8601 timestamp`);
+        return this.dialect.encodeTimestamp(date.toISOString());
+      }
+      default:
+        return value;
+    }
+  }
+
+  private encodeRow(row: Record<string, unknown>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(row)) out[key] = this.encode(key, row[key]);
+    return out;
+  }
+
+  private decodeRow(raw: Record<string, unknown>): Row {
+    const row: Record<string, unknown> = {};
+    for (const column of this.info.columns) {
+      const value = raw[column];
+      if (value === null || value === undefined) {
+        row[column] = null;
+        continue;
+      }
+      switch (this.info.types.get(column)) {
+        case 'boolean':
+          row[column] = value === true || value === 1 || value === '1';
+          break;
+        case 'integer':
+          row[column] = Number(value);
+          break;
+        case 'timestamp':
+          row[column] = (value instanceof Date ? value : new Date(value as string)).toISOString();
+          break;
+        default:
+          row[column] = String(value);
+      }
+    }
+    return row as Row;
+  }
+
+  /** Runs a statement, turning driver errors into the data layer's own. */
+  private async guard<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof DataError) throw error;
+      const mapped = this.dialect.mapError(error);
+      throw mapped ? completeUniqueViolation(this.info, mapped) : error;
+    }
+  }
+}

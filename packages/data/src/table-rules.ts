@@ -1,0 +1,156 @@
+/**
+ * Rules every repository implementation applies identically (SQL and in-memory): which columns exist,
+ * what a create fills in, what a patch may touch, how a list is ordered and paged. Computed per table once.
+ */
+import {
+  ConstraintViolationError,
+  type DataError,
+  InvalidCursorError,
+  InvalidQueryError,
+  UniqueViolationError,
+} from './errors.js';
+import { type CursorPosition, decodeCursor, encodeCursor } from './pagination.js';
+import { DEFAULT_PAGE_SIZE, type ListOptions } from './repository.js';
+import { type ColumnType, columnType, type TableDefinition } from './table.js';
+
+export interface TableInfo {
+  name: string;
+  pk: string;
+  columns: readonly string[];
+  types: ReadonlyMap<string, ColumnType>;
+  nullable: ReadonlySet<string>;
+  definition: TableDefinition<any, any>;
+}
+
+const cache = new WeakMap<object, TableInfo>();
+
+export function tableInfo(table: TableDefinition<any, any>): TableInfo {
+  let info = cache.get(table);
+  if (!info) {
+    const types = new Map<string, ColumnType>();
+    const nullable = new Set<string>();
+    for (const [name, spec] of Object.entries(table.columns as Record<string, string>)) {
+      const c = columnType(spec as never);
+      types.set(name, c.type);
+      if (c.nullable) nullable.add(name);
+    }
+    info = { name: table.name, pk: table.primaryKey, columns: [...types.keys()], types, nullable, definition: table };
+    cache.set(table, info);
+  }
+  return info;
+}
+
+export function assertColumn(info: TableInfo, column: string): void {
+  if (!info.types.has(column)) throw new InvalidQueryError(`Table ${info.name} has no column "${column}"`);
+}
+
+/** Throws on a filter naming an unknown column, even when no row would be tested against it. */
+export function assertFilterColumns(info: TableInfo, filters: object): void {
+  for (const [key, value] of Object.entries(filters)) {
+    if (key === '$or') for (const branch of value as object[]) assertFilterColumns(info, branch);
+    else assertColumn(info, key);
+  }
+}
+
+/** The complete row a create writes: input plus defaults, generated id and timestamps. */
+export function prepareInsert(info: TableInfo, input: object, now: string): Record<string, unknown> {
+  const t = info.definition;
+  const row: Record<string, unknown> = {};
+  for (const key of Object.keys(input)) assertColumn(info, key);
+  for (const column of info.columns) {
+    let value = (input as Record<string, unknown>)[column];
+    if (value === undefined) value = (t.defaults as Record<string, unknown> | undefined)?.[column];
+    if (value === undefined && column === info.pk && t.generateId) value = t.generateId();
+    if (value === undefined && (column === t.timestamps?.createdAt || column === t.timestamps?.updatedAt)) value = now;
+    if (value === undefined) value = null;
+    if (value === null && !info.nullable.has(column)) throw new ConstraintViolationError('not_null', column);
+    row[column] = value;
+  }
+  return row;
+}
+
+/** The columns an update writes: the patch, checked, plus the updated-at stamp. */
+export function preparePatch(info: TableInfo, patch: object, now: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    assertColumn(info, key);
+    if (key === info.pk) throw new InvalidQueryError('The primary key cannot be updated');
+    if (value === null && !info.nullable.has(key)) throw new ConstraintViolationError('not_null', key);
+    out[key] = value;
+  }
+  const updatedAt = info.definition.timestamps?.updatedAt;
+  if (updatedAt) out[updatedAt] = now;
+  return out;
+}
+
+export interface Paging {
+  column: string;
+  direction: 'asc' | 'desc';
+  nullable: boolean;
+  after: CursorPosition | undefined;
+  skip: number;
+  limit: number;
+}
+
+export function resolvePaging(info: TableInfo, options: ListOptions<any>): Paging {
+  const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+  const skip = options.skip ?? 0;
+  if (!Number.isInteger(limit) || limit < 1) throw new InvalidQueryError('limit must be a positive integer');
+  if (!Number.isInteger(skip) || skip < 0) throw new InvalidQueryError('skip must be a non-negative integer');
+  let column = options.orderBy?.column ?? info.pk;
+  let direction = options.orderBy?.direction ?? 'asc';
+  assertColumn(info, column);
+  let after: CursorPosition | undefined;
+  if (options.after !== undefined) {
+    if (skip > 0) throw new InvalidQueryError('skip and a cursor cannot be combined');
+    after = decodeCursor(info.name, options.after);
+    if (options.orderBy && (after.column !== column || after.direction !== direction)) {
+      throw new InvalidCursorError('Invalid cursor: it was issued for a different sort order');
+    }
+    ({ column, direction } = after);
+    if (!info.types.has(column)) throw new InvalidCursorError('Invalid cursor: unknown sort column');
+  }
+  const nullable = info.nullable.has(column);
+  if (after && nullable)
+    throw new InvalidQueryError(`Cursor paging needs a non-null sort column; ${column} may be null`);
+  return { column, direction, nullable, after, skip, limit };
+}
+
+/** The cursor pointing after `last`, when a page came back full (so more rows may follow). */
+export function nextCursor(
+  info: TableInfo,
+  paging: Paging,
+  rows: Record<string, unknown>[],
+  hasMore: boolean,
+): string | null {
+  const last = rows[rows.length - 1];
+  if (!hasMore || !last || paging.nullable) return null;
+  const value = last[paging.column];
+  if (value === null || value === undefined || typeof value === 'object') return null;
+  return encodeCursor(info.name, {
+    column: paging.column,
+    direction: paging.direction,
+    value: value as CursorPosition['value'],
+    id: String(last[info.pk]),
+  });
+}
+
+/** Names the constraint and its columns on every database, whichever of the two the driver reported. */
+export function completeUniqueViolation(info: TableInfo, error: DataError): DataError {
+  if (!(error instanceof UniqueViolationError)) return error;
+  const unique = (info.definition.unique ?? {}) as Record<string, readonly string[]>;
+  const c = error.constraint;
+  if (c === 'PRIMARY' || c === `${info.name}_pkey` || (!c && error.columns.join(',') === info.pk)) {
+    return new UniqueViolationError([info.pk], 'primary_key', { cause: error.cause });
+  }
+  if (c && unique[c] && error.columns.length === 0) {
+    return new UniqueViolationError([...unique[c]], c, { cause: error.cause });
+  }
+  if (!c && error.columns.length > 0) {
+    const key = error.columns.join(',');
+    const name = Object.keys(unique).find((n) => unique[n]?.join(',') === key);
+    if (name) return new UniqueViolationError(error.columns, name, { cause: error.cause });
+  }
+  return error;
+}

@@ -1,0 +1,38 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Dialect } from './dialects/dialect.js';
+import { DataError } from './errors.js';
+import type { Repository, RepositoryProvider } from './repository.js';
+import { SqlRepository } from './sql-repository.js';
+import type { TableDefinition } from './table.js';
+
+/** Repositories bound to one executor: the pool (each call on its own) or a transaction (a unit of work). */
+export class SqlScope implements RepositoryProvider {
+  constructor(
+    readonly executor: Kysely<any> | Transaction<any>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  repository<Row extends object, Optional extends keyof Row>(
+    table: TableDefinition<Row, Optional>,
+  ): Repository<Row, Optional> {
+    return new SqlRepository(this.executor, this.dialect, table);
+  }
+}
+
+/**
+ * Runs `work` in one transaction. It commits when `work` resolves and rolls back when it throws, whatever it
+ * throws; nothing inside can commit early, because repositories only ever see the transaction.
+ */
+export async function runUnitOfWork<T>(
+  kysely: Kysely<any>,
+  dialect: Dialect,
+  work: (uow: RepositoryProvider) => Promise<T>,
+): Promise<T> {
+  try {
+    return await kysely.transaction().execute((trx) => work(new SqlScope(trx, dialect)));
+  } catch (error) {
+    // BEGIN or COMMIT itself can fail (the connection dropped); report that like any other statement.
+    if (error instanceof DataError) throw error;
+    throw dialect.mapError(error) ?? error;
+  }
+}

@@ -1,0 +1,13 @@
+import { type Database, type DataStore, MemoryStore, Migrator, openDatabase } from '../../src/index.js';
+import { FIXTURE_MIGRATIONS } from './fixture-tables.js';
+import { requireUrl, type TestDatabase } from './test-databases.js';
+
+/** A migrated store for the fixture tables, and a function that closes it. */
+export async function openMigratedStore(
+  db: TestDatabase,
+): Promise<{ store: DataStore; database?: Database; close: () => Promise<void> }> {
+  if (db.kind === 'memory') return { store: new MemoryStore(), close: async () => {} };
+  const database = await openDatabase(requireUrl(db), { connectAttempts: 1 });
+  await (await Migrator.fromDirectory(database, FIXTURE_MIGRATIONS)).up();
+  return { store: database, database, close: () => database.close() };
+}
