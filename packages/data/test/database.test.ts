@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
 import {
   type Database,
   DatabaseUnavailableError,
@@ -22,7 +22,10 @@ const CHILD = fileURLToPath(new URL('./support/migrate-child.ts', import.meta.ur
 describe('database URLs', () => {
   it('accepts the native and the SQLAlchemy spellings', () => {
     assert.deepEqual(parseDatabaseUrl('sqlite:///./data/app.db'), { kind: 'sqlite', filename: './data/app.db' });
-    assert.deepEqual(parseDatabaseUrl('sqlite+aiosqlite:///./database.db'), { kind: 'sqlite', filename: './database.db' });
+    assert.deepEqual(parseDatabaseUrl('sqlite+aiosqlite:///./database.db'), {
+      kind: 'sqlite',
+      filename: './database.db',
+    });
     assert.deepEqual(parseDatabaseUrl('sqlite:////var/lib/app.db'), { kind: 'sqlite', filename: '/var/lib/app.db' });
     assert.deepEqual(parseDatabaseUrl('sqlite::memory:'), { kind: 'sqlite', filename: ':memory:' });
     for (const scheme of ['postgres', 'postgresql', 'postgresql+asyncpg', 'postgresql+psycopg2']) {
@@ -45,8 +48,19 @@ describe('database URLs', () => {
   });
 
   it('rejects unknown schemes and malformed URLs, naming the accepted forms', () => {
-    for (const bad of ['oracle://x/y', 'nonsense', 'postgres://', 'postgres://host', 'mysql://h/a/b', 'sqlite://relative.db']) {
-      assert.throws(() => parseDatabaseUrl(bad), (e: unknown) => e instanceof DatabaseUrlError && /Accepted forms/.test(e.message), bad);
+    for (const bad of [
+      'oracle://x/y',
+      'nonsense',
+      'postgres://',
+      'postgres://host',
+      'mysql://h/a/b',
+      'sqlite://relative.db',
+    ]) {
+      assert.throws(
+        () => parseDatabaseUrl(bad),
+        (e: unknown) => e instanceof DatabaseUrlError && /Accepted forms/.test(e.message),
+        bad,
+      );
     }
     assert.throws(() => parseDatabaseUrl('mssql://sa:pw@h/db'), /SQL Server .* not tested/);
   });
@@ -118,10 +132,15 @@ onEachDatabase('migrating from two processes at once', (tdb) => {
   it('applies each migration once: one process applies, the other finds nothing to do', async () => {
     const url = requireUrl(tdb);
     const outputs = await Promise.all(
-      [1, 2].map(() => run(process.execPath, ['--import', 'tsx', CHILD, url]).then((r) => JSON.parse(r.stdout) as string[])),
+      [1, 2].map(() =>
+        run(process.execPath, ['--import', 'tsx', CHILD, url]).then((r) => JSON.parse(r.stdout) as string[]),
+      ),
     );
     const all = outputs.flat().sort();
     assert.deepEqual(all, ['20260101000000_create_authors', '20260101000100_create_books']);
-    assert.ok(outputs.some((o) => o.length === 0), `one process had nothing to do: ${JSON.stringify(outputs)}`);
+    assert.ok(
+      outputs.some((o) => o.length === 0),
+      `one process had nothing to do: ${JSON.stringify(outputs)}`,
+    );
   });
 });

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { sql } from 'kysely';
-import { type Database, loadMigrations, MigrationError, Migrator, openDatabase, scaffoldMigration } from '../src/index.js';
+import {
+  type Database,
+  loadMigrations,
+  MigrationError,
+  Migrator,
+  openDatabase,
+  scaffoldMigration,
+} from '../src/index.js';
 import { FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 import { onEachDatabase, requireUrl } from './support/test-databases.js';
 
@@ -81,7 +88,10 @@ onEachDatabase('migrations', (tdb) => {
     const check = await migrator.check();
     assert.deepEqual(check.pending, []);
     assert.ok(check.drift.includes('column authors.extra exists but no migration creates it'), check.drift.join('\n'));
-    assert.ok(check.drift.includes('index ix_books_title on books exists but no migration creates it'), check.drift.join('\n'));
+    assert.ok(
+      check.drift.includes('index ix_books_title on books exists but no migration creates it'),
+      check.drift.join('\n'),
+    );
     await sql`drop index ix_books_title${database.kind === 'mysql' ? sql` on books` : sql``}`.execute(database.kysely);
     await sql`alter table authors drop column extra`.execute(database.kysely);
     assert.deepEqual((await migrator.check()).drift, []);
@@ -91,10 +101,7 @@ onEachDatabase('migrations', (tdb) => {
     await migrator.down('base');
     const other = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
     try {
-      const [a, b] = await Promise.all([
-        migrator.up(),
-        (await Migrator.fromDirectory(other, FIXTURE_MIGRATIONS)).up(),
-      ]);
+      const [a, b] = await Promise.all([migrator.up(), (await Migrator.fromDirectory(other, FIXTURE_MIGRATIONS)).up()]);
       assert.deepEqual([...a, ...b].sort(), [CREATE_AUTHORS, CREATE_BOOKS], 'each migration applied exactly once');
       assert.ok(a.length === 0 || b.length === 0, 'one process did all the work');
     } finally {
@@ -133,7 +140,10 @@ onEachDatabase('migrations', (tdb) => {
   });
 
   it('refuses to run when the database has a migration this code does not know', async () => {
-    await database.kysely.insertInto('schema_migrations').values({ name: '29990101000000_future', applied_at: new Date().toISOString() }).execute();
+    await database.kysely
+      .insertInto('schema_migrations')
+      .values({ name: '29990101000000_future', applied_at: new Date().toISOString() })
+      .execute();
     await assert.rejects(migrator.up(), (e: unknown) => e instanceof MigrationError && /newer version/.test(e.message));
     await database.kysely.deleteFrom('schema_migrations').where('name', '=', '29990101000000_future').execute();
   });

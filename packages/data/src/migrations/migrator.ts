@@ -115,9 +115,15 @@ export class Migrator {
   }
 
   private async readApplied(): Promise<Map<string, string>> {
-    const tables = await this.database.kysely.introspection.getTables();
-    if (!tables.some((t) => t.name === MIGRATION_TABLE)) return new Map();
-    const applied = await appliedNames(this.database.kysely);
+    let applied: Map<string, string>;
+    try {
+      applied = await appliedNames(this.database.kysely);
+    } catch (error) {
+      // Only a database that was never migrated lacks the table; anything else is a real failure.
+      const tables = await this.database.kysely.introspection.getTables();
+      if (tables.some((t) => t.name === MIGRATION_TABLE)) throw this.dialect.mapError(error) ?? error;
+      return new Map();
+    }
     this.ensureKnown(applied);
     return applied;
   }

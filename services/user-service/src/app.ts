@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Database, Migrator } from '@user-service/data';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { PasswordHasher } from './auth/password-hasher.js';
+import { healthRoutes } from './health/health.routes.js';
+import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
+import { registerErrorHandler } from './http/error-handler.js';
+import { personaRoutes } from './personas/persona.routes.js';
+import { PersonaListPublic, PersonaPublic } from './personas/persona.schemas.js';
+import { PersonaService } from './personas/persona.service.js';
+import { userRoutes } from './users/user.routes.js';
+import { UserListPublic, UserPublic } from './users/user.schemas.js';
+import { UserService } from './users/user.service.js';
+
+export interface AppDeps {
+  database: Database;
+  migrator: Migrator;
+  hasher: PasswordHasher;
+  logger?: FastifyServerOptions['logger'];
+  bodyLimitBytes?: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const VERSION = '0.1.0';
+
+/** Builds the HTTP application from its parts; used by main.ts and, through app.inject(), by the tests. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.bodyLimitBytes ?? 1_048_576,
+    routerOptions: { ignoreTrailingSlash: true },
+    // Take the caller's request id when it is a sane token, so one id follows a request across services.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  for (const schema of [HttpError, ValidationErrorBody, UserPublic, UserListPublic, PersonaPublic, PersonaListPublic]) {
+    app.addSchema(schema);
+  }
+  registerErrorHandler(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'user-service',
+        version: VERSION,
+        description: 'Users and their personas, on SQLite, PostgreSQL or MySQL/MariaDB.',
+      },
+      tags: [
+        { name: 'users', description: 'Create, find, list, search, update and delete users' },
+        { name: 'personas', description: "A user's personas" },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+    // Shared schemas become named components (#/components/schemas/UserPublic) instead of def-0, def-1...
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const users = new UserService(deps.database, deps.hasher);
+  const personas = new PersonaService(deps.database);
+  await app.register(healthRoutes, { database: deps.database, migrator: deps.migrator });
+  await app.register(userRoutes, { prefix: '/api/v1', users });
+  await app.register(personaRoutes, { prefix: '/api/v1', personas });
+  return app;
+}

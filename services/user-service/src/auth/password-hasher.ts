@@ -1,0 +1,96 @@
+import { availableParallelism } from 'node:os';
+import { type Algorithm, hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
+import { verify as bcryptVerify } from '@node-rs/bcrypt';
+
+export interface PasswordHashOptions {
+  /** Argon2id memory in KiB (OWASP minimum: 19456 = 19 MiB). */
+  memoryKib: number;
+  /** Argon2id passes (OWASP minimum with 19 MiB: 2). */
+  iterations: number;
+  parallelism: number;
+  /** Hashes computed at once; more wait their turn so a sign-up burst cannot take every thread. */
+  concurrency: number;
+}
+
+export const DEFAULT_HASH_OPTIONS: PasswordHashOptions = {
+  memoryKib: 19_456,
+  iterations: 2,
+  parallelism: 1,
+  concurrency: availableParallelism(),
+};
+
+// Algorithm is an ambient const enum (not importable as a value under verbatimModuleSyntax); 2 is Argon2id.
+const ARGON2ID_ALGORITHM = 2 as Algorithm;
+
+const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+const ARGON2ID = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
+
+/** A counting semaphore: at most `limit` tasks run; the rest queue in arrival order. */
+class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Set when the password was right but its hash is weaker than today's policy: store this instead. */
+  upgradedHash?: string;
+}
+
+/**
+ * Hashes new passwords with argon2id and verifies argon2id and bcrypt ($2a$/$2b$/$2y$, as passlib and node
+ * bcrypt write them), so a users table imported from the Python services keeps working. Both libraries run
+ * the work on libuv's thread pool, off the event loop.
+ */
+export class PasswordHasher {
+  private readonly limiter: Limiter;
+
+  constructor(private readonly options: PasswordHashOptions = DEFAULT_HASH_OPTIONS) {
+    this.limiter = new Limiter(Math.max(1, options.concurrency));
+  }
+
+  hash(password: string): Promise<string> {
+    return this.limiter.run(() =>
+      argonHash(password, {
+        algorithm: ARGON2ID_ALGORITHM,
+        memoryCost: this.options.memoryKib,
+        timeCost: this.options.iterations,
+        parallelism: this.options.parallelism,
+      }),
+    );
+  }
+
+  async verify(password: string, stored: string): Promise<VerifyResult> {
+    if (BCRYPT.test(stored)) {
+      const ok = await this.limiter.run(() => bcryptVerify(password, stored)).catch(() => false);
+      return ok ? { ok, upgradedHash: await this.hash(password) } : { ok };
+    }
+    if (!stored.startsWith('$argon2')) return { ok: false };
+    const ok = await this.limiter.run(() => argonVerify(stored, password)).catch(() => false);
+    if (!ok) return { ok };
+    return this.isCurrent(stored) ? { ok } : { ok, upgradedHash: await this.hash(password) };
+  }
+
+  /** Whether a stored hash already meets the configured policy. */
+  isCurrent(stored: string): boolean {
+    const m = ARGON2ID.exec(stored);
+    return (
+      m !== null &&
+      Number(m[1]) >= this.options.memoryKib &&
+      Number(m[2]) >= this.options.iterations &&
+      Number(m[3]) >= this.options.parallelism
+    );
+  }
+}

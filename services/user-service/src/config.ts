@@ -1,0 +1,94 @@
+/**
+ * Configuration from the environment (and an optional .env file), read and validated once at start-up.
+ * A bad value stops the process with a message naming the variable.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseDatabaseUrl } from '@user-service/data';
+
+export const DEFAULT_DATABASE_URL = 'sqlite:///./data/app.db';
+
+export interface Config {
+  databaseUrl: string;
+  host: string;
+  port: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  pool: { size: number; maxOverflow: number; acquireTimeoutMs: number };
+  connectAttempts: number;
+  connectDelayMs: number;
+  migrateOnStart: boolean;
+  bodyLimitBytes: number;
+  passwordHash: { memoryKib: number; iterations: number; parallelism: number; concurrency: number };
+  workers: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${env[name]}"`);
+  }
+  return raw as T;
+}
+
+/** Reads `.env` from the working directory if present; variables already set in the environment win. */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
+  let kind: string;
+  try {
+    kind = parseDatabaseUrl(databaseUrl).kind;
+  } catch (error) {
+    throw new ConfigError(`DATABASE_URL: ${(error as Error).message}`);
+  }
+  return {
+    databaseUrl,
+    host: env.HOST?.trim() || '127.0.0.1',
+    port: int(env, 'PORT', 8000, 0, 65_535),
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    pool: {
+      size: int(env, 'DB_POOL_SIZE', 5, 1, 1000),
+      maxOverflow: int(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
+      acquireTimeoutMs: int(env, 'DB_POOL_TIMEOUT_MS', 10_000, 100),
+    },
+    connectAttempts: int(env, 'DB_CONNECT_ATTEMPTS', 5, 1, 1000),
+    connectDelayMs: int(env, 'DB_CONNECT_DELAY_MS', 500, 0),
+    // The embedded database has no separate deploy step, so it migrates itself; servers are migrated on purpose.
+    migrateOnStart: bool(env, 'MIGRATE_ON_START', kind === 'sqlite'),
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024),
+    passwordHash: {
+      memoryKib: int(env, 'PASSWORD_HASH_MEMORY_KIB', 19_456, 8_192, 4_194_304),
+      iterations: int(env, 'PASSWORD_HASH_ITERATIONS', 2, 1, 100),
+      parallelism: int(env, 'PASSWORD_HASH_PARALLELISM', 1, 1, 64),
+      concurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', availableParallelism(), 1, 1024),
+    },
+    workers: int(env, 'WORKERS', 1, 1, 256),
+  };
+}

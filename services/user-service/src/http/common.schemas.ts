@@ -1,0 +1,68 @@
+import { type Static, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
+
+/** FastAPI's error body: `{"detail": "..."}`. */
+export const HttpError = Type.Object(
+  { detail: Type.String({ examples: ['User not found'] }) },
+  { $id: 'HTTPError', description: 'An error with a human-readable message' },
+);
+
+/** FastAPI's validation error body: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`. */
+export const ValidationErrorBody = Type.Object(
+  {
+    detail: Type.Array(
+      Type.Object({
+        loc: Type.Array(Type.Union([Type.String(), Type.Integer()]), { examples: [['body', 'email']] }),
+        msg: Type.String({ examples: ['value is not a valid email address'] }),
+        type: Type.String({ examples: ['value_error'] }),
+      }),
+    ),
+  },
+  { $id: 'HTTPValidationError', description: 'The request did not match the schema' },
+);
+
+/** A typed reference to a schema registered with `app.addSchema` (it becomes an OpenAPI component). */
+export function refTo<T extends TSchema>(schema: T) {
+  if (!schema.$id) throw new Error('refTo needs a schema with an $id');
+  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id));
+}
+
+const ref = <T extends TSchema>(schema: T, description: string) =>
+  Type.Unsafe<Static<T>>({ ...refTo(schema), description });
+
+type ErrorCode = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 503;
+type ErrorSchemas<C extends ErrorCode> = {
+  [K in C]: K extends 422 ? TUnsafe<Static<typeof ValidationErrorBody>> : TUnsafe<Static<typeof HttpError>>;
+};
+
+const ERROR_TEXT: Record<ErrorCode, string> = {
+  400: 'Malformed request (for example invalid JSON)',
+  401: 'Not authenticated',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Conflicts with an existing resource',
+  413: 'Request body too large',
+  422: 'Validation error',
+  503: 'Database unavailable; retry after the Retry-After delay',
+};
+
+/** Error responses for a route's OpenAPI entry (and its reply types), by status code. */
+export function errors<C extends ErrorCode>(...codes: C[]): ErrorSchemas<C> {
+  const out: Record<number, unknown> = {};
+  for (const code of codes) out[code] = ref(code === 422 ? ValidationErrorBody : HttpError, ERROR_TEXT[code]);
+  return out as ErrorSchemas<C>;
+}
+
+export const Uuid = Type.String({ format: 'uuid', examples: ['01936f3e-8c1a-7b2e-9d4f-2a6b8c0e1f3a'] });
+export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-22T10:20:30.123Z'] });
+
+export const Pagination = {
+  skip: Type.Integer({ minimum: 0, default: 0, description: 'Rows to skip (offset paging)' }),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1 to 100' }),
+  after: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description: "Cursor from a previous page's next_cursor (keyset paging)",
+    }),
+  ),
+};

@@ -1,0 +1,58 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
+
+const Name = Type.String({ minLength: 1, maxLength: 128, examples: ['Work'] });
+const Description = Type.String({ maxLength: 255, examples: ['How I appear to colleagues'] });
+const RelationType = Type.String({ minLength: 1, maxLength: 32, examples: ['colleague'] });
+const Status = Type.String({ minLength: 1, maxLength: 32, examples: ['active'] });
+
+export const PersonaCreate = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Type.Union([Description, Type.Null()])),
+    relation_type: RelationType,
+    status: Type.Optional(Status),
+  },
+  { additionalProperties: false },
+);
+export type PersonaCreate = Static<typeof PersonaCreate>;
+
+export const PersonaUpdate = Type.Object(
+  {
+    name: Type.Optional(Name),
+    description: Type.Optional(Type.Union([Description, Type.Null()])),
+    relation_type: Type.Optional(RelationType),
+    status: Type.Optional(Status),
+  },
+  { additionalProperties: false },
+);
+export type PersonaUpdate = Static<typeof PersonaUpdate>;
+
+export const PersonaPublic = Type.Object(
+  {
+    id: Uuid,
+    user_id: Uuid,
+    name: Type.String(),
+    description: Type.Union([Type.String(), Type.Null()]),
+    relation_type: Type.String(),
+    status: Type.String(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'PersonaPublic' },
+);
+
+export const PersonaListPublic = Type.Object(
+  {
+    personas: Type.Array(refTo(PersonaPublic)),
+    total: Type.Integer(),
+    skip: Type.Integer(),
+    limit: Type.Integer(),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'PersonaListPublic' },
+);
+
+export const PersonaListQuery = Type.Object({ ...Pagination }, { additionalProperties: false });
+export const UserPersonaParams = Type.Object({ user_id: Uuid });
+export const PersonaParams = Type.Object({ user_id: Uuid, persona_id: Uuid });

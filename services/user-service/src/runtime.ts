@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+import { type Database, Migrator, openDatabase } from '@user-service/data';
+import { PasswordHasher } from './auth/password-hasher.js';
+import type { Config } from './config.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+
+export interface Runtime {
+  database: Database;
+  migrator: Migrator;
+  hasher: PasswordHasher;
+}
+
+type Log = (message: string) => void;
+
+/** Opens what the service and the CLI share: the database (with start-up retry), its migrator, the hasher. */
+export async function openRuntime(config: Config, log: Log = () => {}): Promise<Runtime> {
+  const database = await openDatabase(config.databaseUrl, {
+    pool: config.pool,
+    connectAttempts: config.connectAttempts,
+    connectDelayMs: config.connectDelayMs,
+    onConnectRetry: (attempt, delay, error) =>
+      log(
+        `database not reachable (attempt ${attempt}/${config.connectAttempts}: ${(error as Error).message}); retrying in ${delay} ms`,
+      ),
+  });
+  try {
+    const migrator = await Migrator.fromDirectory(database, MIGRATIONS_DIR);
+    return { database, migrator, hasher: new PasswordHasher(config.passwordHash) };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}

@@ -1,0 +1,203 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errors, refTo } from '../http/common.schemas.js';
+import {
+  CountQuery,
+  EmailParams,
+  UserCreate,
+  UserIdParams,
+  UserListPublic,
+  UserListQuery,
+  UsernameParams,
+  UserPublic,
+  UserSearchQuery,
+  UserUpdate,
+} from './user.schemas.js';
+import type { UserService } from './user.service.js';
+import type { UserRow } from './user.table.js';
+
+const tags = ['users'];
+const user = refTo(UserPublic);
+
+/** "-created_at" or "created_at:desc" -> { column, direction }. The schema has already checked the field. */
+function parseSort(sort: string): { column: keyof UserRow & string; direction: 'asc' | 'desc' } {
+  const [field = 'id', dir] = sort.replace(/^-/, '').split(':');
+  const direction = sort.startsWith('-') || dir === 'desc' ? 'desc' : 'asc';
+  return { column: field as keyof UserRow & string, direction };
+}
+
+/** Maps HTTP to UserService; no rules live here. */
+export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (app, { users }) => {
+  app.post(
+    '/users',
+    {
+      schema: {
+        tags,
+        summary: 'Create a user',
+        description:
+          'Creates a user, optionally with initial personas in the same transaction. Fields a caller may not set (id, is_superuser, is_active, hashed_password, timestamps) are ignored.',
+        body: UserCreate,
+        response: { 201: user, ...errors(400, 409, 413, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const created = await users.create(request.body);
+      return reply.code(201).header('location', `/api/v1/users/${created.id}`).send(created);
+    },
+  );
+
+  app.get(
+    '/users',
+    {
+      schema: {
+        tags,
+        summary: 'List users',
+        description:
+          'Offset paging with skip/limit, or keyset paging with after=<next_cursor>. `total` counts every user matching the filters.',
+        querystring: UserListQuery,
+        response: { 200: refTo(UserListPublic), ...errors(422, 503) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return users.list({
+        skip: q.skip,
+        limit: q.limit,
+        ...(q.after ? { after: q.after } : {}),
+        activeOnly: q.active_only,
+        ...(q.is_superuser !== undefined ? { isSuperuser: q.is_superuser } : {}),
+        ...(q.created_after ? { createdAfter: q.created_after } : {}),
+        ...(q.created_before ? { createdBefore: q.created_before } : {}),
+        sort: parseSort(q.sort),
+      });
+    },
+  );
+
+  app.get(
+    '/users/search',
+    {
+      schema: {
+        tags,
+        summary: 'Search users',
+        description:
+          'Users whose full name, username or email contains q, without regard to case. % and _ match literally.',
+        querystring: UserSearchQuery,
+        response: { 200: refTo(UserListPublic), ...errors(422, 503) },
+      },
+    },
+    async (request) => users.search(request.query.q, request.query.skip, request.query.limit),
+  );
+
+  app.get(
+    '/users/count',
+    {
+      schema: {
+        tags,
+        summary: 'Count users',
+        querystring: CountQuery,
+        response: { 200: Type.Object({ count: Type.Integer() }), ...errors(422, 503) },
+      },
+    },
+    async (request) => ({ count: await users.count(request.query.active_only) }),
+  );
+
+  app.get(
+    '/users/email/:email',
+    {
+      schema: {
+        tags,
+        summary: 'Get a user by email',
+        params: EmailParams,
+        response: { 200: user, ...errors(404, 422, 503) },
+      },
+    },
+    async (request) => users.getByEmail(request.params.email),
+  );
+
+  app.get(
+    '/users/by_username/:username',
+    {
+      schema: {
+        tags,
+        summary: 'Get a user by username',
+        params: UsernameParams,
+        response: { 200: user, ...errors(404, 422, 503) },
+      },
+    },
+    async (request) => users.getByUsername(request.params.username),
+  );
+
+  app.get(
+    '/users/:id',
+    {
+      exposeHeadRoute: false,
+      schema: { tags, summary: 'Get a user', params: UserIdParams, response: { 200: user, ...errors(404, 422, 503) } },
+    },
+    async (request) => users.get(request.params.id),
+  );
+
+  app.head(
+    '/users/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Does this user exist?',
+        description: '200 when the user exists, 404 when not; no body.',
+        params: UserIdParams,
+      },
+    },
+    async (request, reply) => reply.code((await users.exists(request.params.id)) ? 200 : 404).send(),
+  );
+
+  for (const method of ['put', 'patch'] as const) {
+    app[method](
+      '/users/:id',
+      {
+        schema: {
+          tags,
+          summary: method === 'put' ? 'Update a user' : 'Update a user (partial)',
+          description: 'Only the fields sent change. A new password is re-hashed. Other fields are ignored.',
+          params: UserIdParams,
+          body: UserUpdate,
+          response: { 200: user, ...errors(400, 404, 409, 413, 422, 503) },
+        },
+      },
+      async (request) => users.update(request.params.id, request.body),
+    );
+  }
+
+  for (const [action, active] of [
+    ['activate', true],
+    ['deactivate', false],
+  ] as const) {
+    app.post(
+      `/users/:id/${action}`,
+      {
+        schema: {
+          tags,
+          summary: `${action[0]?.toUpperCase()}${action.slice(1)} a user`,
+          params: UserIdParams,
+          response: { 200: user, ...errors(404, 422, 503) },
+        },
+      },
+      async (request) => users.setActive(request.params.id, active),
+    );
+  }
+
+  app.delete(
+    '/users/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a user',
+        description: 'Deletes the user and all of its personas.',
+        params: UserIdParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      await users.delete(request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};

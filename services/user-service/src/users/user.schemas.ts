@@ -1,0 +1,109 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
+import { PersonaCreate } from '../personas/persona.schemas.js';
+
+const Email = Type.String({ format: 'email', maxLength: 320, examples: ['ada@example.com'] });
+// Passwords are never truncated: 128 characters is the limit, and a longer one is refused, not cut.
+const Password = Type.String({ minLength: 8, maxLength: 128, examples: ['correct horse battery'], writeOnly: true });
+const Username = Type.String({
+  minLength: 3,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9._-]+$',
+  description: 'Letters, digits, ".", "_" and "-"; unique without regard to case (stored lower-case)',
+  examples: ['ada.lovelace'],
+});
+const FullName = Type.String({ maxLength: 255, examples: ['Ada Lovelace'] });
+
+// additionalProperties: false makes the validator drop fields a caller may not set (id, is_superuser,
+// hashed_password, timestamps...): they are ignored, never applied, as FastAPI's models ignore them.
+export const UserCreate = Type.Object(
+  {
+    email: Email,
+    password: Password,
+    full_name: Type.Optional(Type.Union([FullName, Type.Null()])),
+    username: Type.Optional(Type.Union([Username, Type.Null()])),
+    personas: Type.Optional(
+      Type.Array(PersonaCreate, { maxItems: 50, description: 'Personas created together with the user, atomically' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type UserCreate = Static<typeof UserCreate>;
+
+export const UserUpdate = Type.Object(
+  {
+    email: Type.Optional(Email),
+    password: Type.Optional(Password),
+    full_name: Type.Optional(Type.Union([FullName, Type.Null()])),
+    username: Type.Optional(Type.Union([Username, Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+export type UserUpdate = Static<typeof UserUpdate>;
+
+export const UserPublic = Type.Object(
+  {
+    id: Uuid,
+    email: Email,
+    username: Type.Union([Type.String(), Type.Null()]),
+    full_name: Type.Union([Type.String(), Type.Null()]),
+    is_active: Type.Boolean(),
+    is_superuser: Type.Boolean(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'UserPublic' },
+);
+export type UserPublic = Static<typeof UserPublic>;
+
+export const UserListPublic = Type.Object(
+  {
+    users: Type.Array(refTo(UserPublic)),
+    total: Type.Integer({ description: 'Users matching the filters' }),
+    skip: Type.Integer(),
+    limit: Type.Integer(),
+    next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `after` for the next page' }),
+  },
+  { $id: 'UserListPublic' },
+);
+
+export const SORTABLE = ['id', 'created_at', 'updated_at', 'email', 'username', 'full_name'] as const;
+
+export const UserListQuery = Type.Object(
+  {
+    ...Pagination,
+    active_only: Type.Boolean({ default: false, description: 'Only active users' }),
+    is_superuser: Type.Optional(Type.Boolean()),
+    created_after: Type.Optional(Timestamp),
+    created_before: Type.Optional(Timestamp),
+    sort: Type.String({
+      default: 'id',
+      pattern: `^-?(${SORTABLE.join('|')})(:(asc|desc))?$`,
+      description: `One of ${SORTABLE.join(', ')}; prefix "-" or suffix ":desc" for descending`,
+      examples: ['-created_at'],
+    }),
+  },
+  { additionalProperties: false },
+);
+export type UserListQuery = Static<typeof UserListQuery>;
+
+export const UserSearchQuery = Type.Object(
+  {
+    q: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'Matched anywhere in full name, username or email, any case',
+    }),
+    skip: Pagination.skip,
+    limit: Pagination.limit,
+  },
+  { additionalProperties: false },
+);
+
+export const CountQuery = Type.Object(
+  { active_only: Type.Boolean({ default: false }) },
+  { additionalProperties: false },
+);
+export const UserIdParams = Type.Object({ id: Uuid });
+export const EmailParams = Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) });
+export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) });

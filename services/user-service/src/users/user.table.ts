@@ -1,0 +1,38 @@
+import { defineTable } from '@user-service/data';
+import { v7 as uuidv7 } from 'uuid';
+
+/** A row of `users` as the data layer returns it. `hashed_password` never leaves the service layer. */
+export interface UserRow {
+  id: string;
+  email: string;
+  username: string | null;
+  full_name: string | null;
+  hashed_password: string;
+  is_active: boolean;
+  is_superuser: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export type UserOptional = 'id' | 'is_active' | 'is_superuser' | 'created_at' | 'updated_at';
+
+export const usersTable = defineTable<UserRow, UserOptional>({
+  name: 'users',
+  primaryKey: 'id',
+  columns: {
+    id: 'string',
+    email: 'string',
+    username: 'string?',
+    full_name: 'string?',
+    hashed_password: 'string',
+    is_active: 'boolean',
+    is_superuser: 'boolean',
+    created_at: 'timestamp',
+    updated_at: 'timestamp',
+  },
+  // Time-ordered ids keep inserts at the end of the primary-key index and make id order creation order.
+  generateId: uuidv7,
+  timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
+  defaults: { is_active: true, is_superuser: false },
+  unique: { uq_users_email: ['email'], uq_users_username: ['username'] },
+});
