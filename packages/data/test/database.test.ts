@@ -14,7 +14,7 @@ import {
 } from '../src/index.js';
 import { authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { onEachDatabase, requireUrl } from './support/test-databases.js';
+import { onEachDatabase, requireUrl } from '../src/testing/test-databases.js';
 
 const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL('./support/migrate-child.ts', import.meta.url));

@@ -10,7 +10,7 @@ import {
 } from '../src/index.js';
 import { type Author, authors } from './support/fixture-tables.js';
 import { openMigratedStore } from './support/open-store.js';
-import { onEachDatabase } from './support/test-databases.js';
+import { onEachDatabase } from '../src/testing/test-databases.js';
 
 type Authors = Repository<Author, 'id' | 'is_active' | 'score' | 'created_at' | 'updated_at'>;
 

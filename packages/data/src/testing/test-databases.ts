@@ -1,4 +1,5 @@
 /**
+ * Test support, exported as `@user-service/data/testing` so the service runs its API tests on the same list.
  * The list of databases every contract test runs on. Each test file gets its own fresh database (a temp
  * SQLite file, a new PostgreSQL database, a new MariaDB database), so files can run in parallel.
  * A server that cannot be reached is reported as a skipped suite; with CI=true it is a failing test instead.

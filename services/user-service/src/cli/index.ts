@@ -1,0 +1,23 @@
+// The `user-service` command. Every sub-command reads the same configuration as the server (.env, then the
+// environment). Errors print one line and exit 1; they never print a stack trace.
+import { Command } from 'commander';
+import { VERSION } from '../app.js';
+import { loadDotEnv } from '../config.js';
+import { createUserCommand } from './create-user.command.js';
+import { migrateCommand } from './migrate.command.js';
+import { serveCommand } from './serve.command.js';
+
+loadDotEnv();
+const program = new Command('user-service')
+  .description('User-management service: users and personas on SQLite, PostgreSQL or MySQL/MariaDB')
+  .version(VERSION)
+  .addCommand(serveCommand())
+  .addCommand(migrateCommand())
+  .addCommand(createUserCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.stderr.write(`error: ${(error as Error).message}\n`);
+  process.exit(1);
+}

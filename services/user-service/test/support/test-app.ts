@@ -1,0 +1,42 @@
+import { Migrator, openDatabase, type Database } from '@user-service/data';
+import { requireUrl, type TestDatabase } from '@user-service/data/testing';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { PasswordHasher } from '../../src/auth/password-hasher.js';
+import { MIGRATIONS_DIR } from '../../src/runtime.js';
+
+/** Cheap argon2id parameters so tests do not spend seconds hashing; production defaults are tested separately. */
+export const FAST_HASH = { memoryKib: 1024, iterations: 1, parallelism: 1, concurrency: 4 };
+
+export interface TestApp {
+  app: FastifyInstance;
+  database: Database;
+  migrator: Migrator;
+  hasher: PasswordHasher;
+  close(): Promise<void>;
+}
+
+/** A migrated database of the given kind and the app built on it, as main.ts builds it. */
+export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?: number } = {}): Promise<TestApp> {
+  const database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
+  const migrator = await Migrator.fromDirectory(database, MIGRATIONS_DIR);
+  await migrator.up();
+  const hasher = new PasswordHasher(FAST_HASH);
+  const app = await buildApp({ database, migrator, hasher, ...options });
+  return {
+    app,
+    database,
+    migrator,
+    hasher,
+    close: async () => {
+      await app.close();
+      await database.close();
+    },
+  };
+}
+
+/** Deletes every user (and so every persona) between tests. */
+export async function emptyTables(database: Database): Promise<void> {
+  await database.kysely.deleteFrom('personas').execute();
+  await database.kysely.deleteFrom('users').execute();
+}
