@@ -52,6 +52,14 @@ export function errors<C extends ErrorCode>(...codes: C[]): ErrorSchemas<C> {
   return out as ErrorSchemas<C>;
 }
 
+/**
+ * A nullable value as OpenAPI 3.0 spells it (`nullable: true`). A union with null would let Ajv's type
+ * coercion turn an explicit null into "" through the string branch.
+ */
+export function Nullable<T extends TSchema>(schema: T) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
+}
+
 export const Uuid = Type.String({ format: 'uuid', examples: ['01936f3e-8c1a-7b2e-9d4f-2a6b8c0e1f3a'] });
 export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-22T10:20:30.123Z'] });
 

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
+import { Nullable, Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 128, examples: ['Work'] });
 const Description = Type.String({ maxLength: 255, examples: ['How I appear to colleagues'] });
@@ -9,7 +9,7 @@ const Status = Type.String({ minLength: 1, maxLength: 32, examples: ['active'] }
 export const PersonaCreate = Type.Object(
   {
     name: Name,
-    description: Type.Optional(Type.Union([Description, Type.Null()])),
+    description: Type.Optional(Nullable(Description)),
     relation_type: RelationType,
     status: Type.Optional(Status),
   },
@@ -20,7 +20,7 @@ export type PersonaCreate = Static<typeof PersonaCreate>;
 export const PersonaUpdate = Type.Object(
   {
     name: Type.Optional(Name),
-    description: Type.Optional(Type.Union([Description, Type.Null()])),
+    description: Type.Optional(Nullable(Description)),
     relation_type: Type.Optional(RelationType),
     status: Type.Optional(Status),
   },
@@ -33,7 +33,7 @@ export const PersonaPublic = Type.Object(
     id: Uuid,
     user_id: Uuid,
     name: Type.String(),
-    description: Type.Union([Type.String(), Type.Null()]),
+    description: Nullable(Type.String()),
     relation_type: Type.String(),
     status: Type.String(),
     created_at: Timestamp,
@@ -48,7 +48,7 @@ export const PersonaListPublic = Type.Object(
     total: Type.Integer(),
     skip: Type.Integer(),
     limit: Type.Integer(),
-    next_cursor: Type.Union([Type.String(), Type.Null()]),
+    next_cursor: Nullable(Type.String()),
   },
   { $id: 'PersonaListPublic' },
 );

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
+import { Nullable, Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
 import { PersonaCreate } from '../personas/persona.schemas.js';
 
 const Email = Type.String({ format: 'email', maxLength: 320, examples: ['ada@example.com'] });
@@ -20,8 +20,8 @@ export const UserCreate = Type.Object(
   {
     email: Email,
     password: Password,
-    full_name: Type.Optional(Type.Union([FullName, Type.Null()])),
-    username: Type.Optional(Type.Union([Username, Type.Null()])),
+    full_name: Type.Optional(Nullable(FullName)),
+    username: Type.Optional(Nullable(Username)),
     personas: Type.Optional(
       Type.Array(PersonaCreate, { maxItems: 50, description: 'Personas created together with the user, atomically' }),
     ),
@@ -34,8 +34,8 @@ export const UserUpdate = Type.Object(
   {
     email: Type.Optional(Email),
     password: Type.Optional(Password),
-    full_name: Type.Optional(Type.Union([FullName, Type.Null()])),
-    username: Type.Optional(Type.Union([Username, Type.Null()])),
+    full_name: Type.Optional(Nullable(FullName)),
+    username: Type.Optional(Nullable(Username)),
   },
   { additionalProperties: false },
 );
@@ -45,8 +45,8 @@ export const UserPublic = Type.Object(
   {
     id: Uuid,
     email: Email,
-    username: Type.Union([Type.String(), Type.Null()]),
-    full_name: Type.Union([Type.String(), Type.Null()]),
+    username: Nullable(Type.String()),
+    full_name: Nullable(Type.String()),
     is_active: Type.Boolean(),
     is_superuser: Type.Boolean(),
     created_at: Timestamp,
@@ -62,7 +62,7 @@ export const UserListPublic = Type.Object(
     total: Type.Integer({ description: 'Users matching the filters' }),
     skip: Type.Integer(),
     limit: Type.Integer(),
-    next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `after` for the next page' }),
+    next_cursor: Nullable(Type.String({ description: 'Pass as `after` for the next page' })),
   },
   { $id: 'UserListPublic' },
 );
