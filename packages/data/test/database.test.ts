@@ -12,9 +12,9 @@ import {
   parseDatabaseUrl,
   redactUrl,
 } from '../src/index.js';
-import { authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
-import { TcpProxy } from './support/tcp-proxy.js';
+import { TcpProxy } from '../src/testing/tcp-proxy.js';
 import { onEachDatabase, requireUrl } from '../src/testing/test-databases.js';
+import { authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 
 const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL('./support/migrate-child.ts', import.meta.url));

@@ -12,8 +12,8 @@ import {
   openDatabase,
   scaffoldMigration,
 } from '../src/index.js';
-import { FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 import { onEachDatabase, requireUrl } from '../src/testing/test-databases.js';
+import { FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 
 const CREATE_AUTHORS = '20260101000000_create_authors';
 const CREATE_BOOKS = '20260101000100_create_books';

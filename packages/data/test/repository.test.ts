@@ -8,9 +8,9 @@ import {
   type Repository,
   UniqueViolationError,
 } from '../src/index.js';
+import { onEachDatabase } from '../src/testing/test-databases.js';
 import { type Author, authors } from './support/fixture-tables.js';
 import { openMigratedStore } from './support/open-store.js';
-import { onEachDatabase } from '../src/testing/test-databases.js';
 
 type Authors = Repository<Author, 'id' | 'is_active' | 'score' | 'created_at' | 'updated_at'>;
 

@@ -33,6 +33,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: deps.logger ?? false,
     bodyLimit: deps.bodyLimitBytes ?? 1_048_576,
     routerOptions: { ignoreTrailingSlash: true },
+    // Only the HEAD routes we declare (existence checks), not an automatic twin of every GET.
+    exposeHeadRoutes: false,
     // Take the caller's request id when it is a sane token, so one id follows a request across services.
     requestIdHeader: false,
     genReqId: (req) => {
@@ -50,6 +52,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.addSchema(schema);
   }
   registerErrorHandler(app);
+  // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {
@@ -65,6 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
+    exposeHeadRoutes: true,
     // Shared schemas become named components (#/components/schemas/UserPublic) instead of def-0, def-1...
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });

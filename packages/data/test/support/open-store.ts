@@ -1,6 +1,6 @@
 import { type Database, type DataStore, MemoryStore, Migrator, openDatabase } from '../../src/index.js';
-import { FIXTURE_MIGRATIONS } from './fixture-tables.js';
 import { requireUrl, type TestDatabase } from '../../src/testing/test-databases.js';
+import { FIXTURE_MIGRATIONS } from './fixture-tables.js';
 
 /** A migrated store for the fixture tables, and a function that closes it. */
 export async function openMigratedStore(

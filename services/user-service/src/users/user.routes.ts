@@ -130,7 +130,6 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
   app.get(
     '/users/:id',
     {
-      exposeHeadRoute: false,
       schema: { tags, summary: 'Get a user', params: UserIdParams, response: { 200: user, ...errors(404, 422, 503) } },
     },
     async (request) => users.get(request.params.id),

@@ -1,0 +1,3 @@
+// `@user-service/data/testing`: what the service's tests share with the data layer's own tests.
+export * from './tcp-proxy.js';
+export * from './test-databases.js';
