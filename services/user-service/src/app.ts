@@ -4,6 +4,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Database, Migrator } from '@user-service/data';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { authRoutes } from './auth/auth.routes.js';
+import { AuthService } from './auth/auth.service.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
 import { healthRoutes } from './health/health.routes.js';
 import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
@@ -19,6 +21,9 @@ export interface AppDeps {
   database: Database;
   migrator: Migrator;
   hasher: PasswordHasher;
+  /** Signs access tokens (JWT_SECRET). */
+  tokenSecret: string;
+  tokenMinutes?: number;
   logger?: FastifyServerOptions['logger'];
   bodyLimitBytes?: number;
 }
@@ -66,8 +71,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       tags: [
         { name: 'users', description: 'Create, find, list, search, update and delete users' },
         { name: 'personas', description: "A user's personas" },
+        { name: 'auth', description: 'Log in, who am I, change password' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     exposeHeadRoutes: true,
     // Shared schemas become named components (#/components/schemas/UserPublic) instead of def-0, def-1...
@@ -81,5 +88,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { database: deps.database, migrator: deps.migrator });
   await app.register(userRoutes, { prefix: '/api/v1', users });
   await app.register(personaRoutes, { prefix: '/api/v1', personas });
+  await app.register(authRoutes, {
+    prefix: '/api/v1',
+    auth: new AuthService(users, deps.hasher),
+    users,
+    secret: deps.tokenSecret,
+    tokenMinutes: deps.tokenMinutes ?? 30,
+  });
   return app;
 }

@@ -20,6 +20,9 @@ export interface Config {
   bodyLimitBytes: number;
   passwordHash: { memoryKib: number; iterations: number; parallelism: number; concurrency: number };
   workers: number;
+  /** Secret for signing access tokens; generated per process (with a warning) when unset. */
+  jwtSecret: string | undefined;
+  tokenMinutes: number;
 }
 
 export class ConfigError extends Error {
@@ -60,6 +63,13 @@ export function loadDotEnv(path = '.env'): void {
   if (existsSync(path)) process.loadEnvFile(path);
 }
 
+function jwtSecret(env: Env): string | undefined {
+  const secret = env.JWT_SECRET?.trim();
+  if (secret === undefined || secret === '') return undefined;
+  if (secret.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters long');
+  return secret;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
   let kind: string;
@@ -90,5 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
       concurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', availableParallelism(), 1, 1024),
     },
     workers: int(env, 'WORKERS', 1, 1, 256),
+    jwtSecret: jwtSecret(env),
+    tokenMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 30, 1, 525_600),
   };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
@@ -15,8 +16,15 @@ export async function serve(config: Config): Promise<FastifyInstance> {
     const applied = await runtime.migrator.up();
     if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
   }
+  let tokenSecret = config.jwtSecret;
+  if (!tokenSecret) {
+    tokenSecret = randomBytes(32).toString('base64url');
+    log('WARNING: JWT_SECRET is not set: tokens are signed with a random key and stop working at restart');
+  }
   const app = await buildApp({
     ...runtime,
+    tokenSecret,
+    tokenMinutes: config.tokenMinutes,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: {
       level: config.logLevel,

@@ -1,4 +1,4 @@
-import { Migrator, openDatabase, type Database } from '@user-service/data';
+import { type Database, Migrator, openDatabase } from '@user-service/data';
 import { requireUrl, type TestDatabase } from '@user-service/data/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
@@ -22,7 +22,13 @@ export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?:
   const migrator = await Migrator.fromDirectory(database, MIGRATIONS_DIR);
   await migrator.up();
   const hasher = new PasswordHasher(FAST_HASH);
-  const app = await buildApp({ database, migrator, hasher, ...options });
+  const app = await buildApp({
+    database,
+    migrator,
+    hasher,
+    tokenSecret: 'test-secret-test-secret-test-secret',
+    ...options,
+  });
   return {
     app,
     database,

@@ -1,0 +1,79 @@
+import jwt from '@fastify/jwt';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errors, refTo } from '../http/common.schemas.js';
+import { UserPublic } from '../users/user.schemas.js';
+import type { UserService } from '../users/user.service.js';
+import { LoginBody, PasswordChange, TokenPublic } from './auth.schemas.js';
+import type { AuthService } from './auth.service.js';
+import { currentUser } from './current-user.js';
+
+export interface AuthRouteOptions {
+  auth: AuthService;
+  users: UserService;
+  secret: string;
+  tokenMinutes: number;
+}
+
+const tags = ['auth'];
+
+/** Login (JSON or OAuth2 password form), the current user, and password change. */
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (
+  app,
+  { auth, users, secret, tokenMinutes },
+) => {
+  await app.register(jwt, { secret, sign: { expiresIn: `${tokenMinutes}m` } });
+  // OAuth2's password flow posts a form; Swagger UI's "Authorize" button does too.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+  const requireUser = currentUser(users);
+
+  app.post(
+    '/auth/login',
+    {
+      schema: {
+        tags,
+        summary: 'Log in and get a bearer token',
+        body: LoginBody,
+        response: { 200: TokenPublic, ...errors(400, 401, 403, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const user = await auth.authenticate(request.body.username, request.body.password);
+      const token = await reply.jwtSign({ sub: user.id });
+      return { access_token: token, token_type: 'bearer' as const, expires_in: tokenMinutes * 60 };
+    },
+  );
+
+  app.get(
+    '/auth/me',
+    {
+      schema: {
+        tags,
+        summary: 'The user the bearer token belongs to',
+        security: [{ bearerAuth: [] }],
+        response: { 200: refTo(UserPublic), ...errors(401, 422, 503) },
+      },
+    },
+    async (request, reply) => requireUser(request, reply),
+  );
+
+  app.post(
+    '/auth/password',
+    {
+      schema: {
+        tags,
+        summary: "Change the current user's password",
+        security: [{ bearerAuth: [] }],
+        body: PasswordChange,
+        response: { 204: Type.Null({ description: 'Changed' }), ...errors(400, 401, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const user = await requireUser(request, reply);
+      await auth.changePassword(user.id, request.body.current_password, request.body.new_password);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,42 @@
+import { ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { normalizeEmail, normalizeUsername, toUser, type User, type UserService } from '../users/user.service.js';
+import type { UserRow } from '../users/user.table.js';
+import type { PasswordHasher } from './password-hasher.js';
+
+const BAD_CREDENTIALS = 'Incorrect username or password';
+
+/** Login and password rules. Tokens are signed at the HTTP edge; this class only decides who is who. */
+export class AuthService {
+  // Verified against when the user does not exist, so an unknown user costs as long as a wrong password.
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(
+    private readonly users: UserService,
+    private readonly hasher: PasswordHasher,
+  ) {}
+
+  /** The user with these credentials; upgrades a bcrypt or weaker argon2 hash on success. */
+  async authenticate(login: string, password: string): Promise<User> {
+    const key = login.includes('@') ? { email: normalizeEmail(login) } : { username: normalizeUsername(login) };
+    let row: UserRow | undefined;
+    try {
+      row = await this.users.findRowBy(key);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+    this.dummyHash ??= this.hasher.hash('dummy password for timing');
+    const result = await this.hasher.verify(password, row?.hashed_password ?? (await this.dummyHash));
+    if (!row || !result.ok) throw new UnauthorizedError(BAD_CREDENTIALS);
+    if (!row.is_active) throw new ForbiddenError('Inactive user');
+    if (result.upgradedHash) await this.users.replaceHash(row.id, result.upgradedHash);
+    return toUser(row);
+  }
+
+  async changePassword(userId: string, current: string, next: string): Promise<void> {
+    const row = await this.users.findRowBy({ id: userId });
+    if (!(await this.hasher.verify(current, row.hashed_password)).ok) {
+      throw new InvalidInputError(['body', 'current_password'], 'Current password is incorrect');
+    }
+    await this.users.update(userId, { password: next });
+  }
+}

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_HASH_OPTIONS, PasswordHasher } from '../src/auth/password-hasher.js';
+import { BCRYPT_2A, BCRYPT_2Y, PASSLIB_BCRYPT } from './support/legacy-hashes.js';
+
+describe('password hasher', () => {
+  it('hashes with argon2id at OWASP parameters by default, and verifies', async () => {
+    assert.deepEqual(
+      { m: DEFAULT_HASH_OPTIONS.memoryKib, t: DEFAULT_HASH_OPTIONS.iterations, p: DEFAULT_HASH_OPTIONS.parallelism },
+      { m: 19_456, t: 2, p: 1 },
+    );
+    const hasher = new PasswordHasher();
+    const hash = await hasher.hash('correct horse battery');
+    assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    assert.deepEqual(await hasher.verify('correct horse battery', hash), { ok: true });
+    assert.deepEqual(await hasher.verify('wrong horse battery', hash), { ok: false });
+  });
+
+  it('never truncates: a password differing only after 72 bytes is a different password', async () => {
+    const hasher = new PasswordHasher({ ...DEFAULT_HASH_OPTIONS, memoryKib: 1024, iterations: 1 });
+    const long = 'a'.repeat(100);
+    const hash = await hasher.hash(long);
+    assert.equal((await hasher.verify(`${'a'.repeat(99)}b`, hash)).ok, false);
+    assert.equal((await hasher.verify(long, hash)).ok, true);
+  });
+
+  it('verifies bcrypt $2b$, $2a$ and $2y$ hashes and offers an argon2id replacement', async () => {
+    const hasher = new PasswordHasher({ ...DEFAULT_HASH_OPTIONS, memoryKib: 1024, iterations: 1 });
+    for (const stored of [PASSLIB_BCRYPT, BCRYPT_2A, BCRYPT_2Y]) {
+      const ok = await hasher.verify('secret-password-1', stored);
+      assert.equal(ok.ok, true, stored);
+      assert.match(ok.upgradedHash ?? '', /^\$argon2id\$/);
+      assert.equal((await hasher.verify(ok.upgradedHash ?? '', ok.upgradedHash ?? '')).ok, false);
+      assert.equal((await hasher.verify('secret-password-1', ok.upgradedHash ?? '')).ok, true);
+      assert.deepEqual(await hasher.verify('secret-password-2', stored), { ok: false });
+    }
+    assert.deepEqual(await hasher.verify('x', 'not a hash'), { ok: false });
+  });
+
+  it('re-hashes argon2 hashes weaker than the configured policy', async () => {
+    const weak = new PasswordHasher({ ...DEFAULT_HASH_OPTIONS, memoryKib: 1024, iterations: 1 });
+    const strong = new PasswordHasher({ ...DEFAULT_HASH_OPTIONS, memoryKib: 2048, iterations: 2 });
+    const old = await weak.hash('password-123');
+    const result = await strong.verify('password-123', old);
+    assert.equal(result.ok, true);
+    assert.match(result.upgradedHash ?? '', /m=2048,t=2/);
+    assert.equal(strong.isCurrent(result.upgradedHash ?? ''), true);
+  });
+
+  it('bounds concurrency: with a limit of 1, hashes run one at a time while the event loop stays free', async () => {
+    const hasher = new PasswordHasher({ ...DEFAULT_HASH_OPTIONS, concurrency: 1 });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 4 }, (_, i) => hasher.hash(`password-${i}`)));
+    const serial = performance.now() - started;
+    clearInterval(timer);
+    const one = performance.now();
+    await hasher.hash('single');
+    const single = performance.now() - one;
+    assert.ok(
+      serial > single * 2.5,
+      `4 hashes at concurrency 1 took ${serial.toFixed(0)} ms, one took ${single.toFixed(0)} ms`,
+    );
+    assert.ok(ticks > 5, 'timers kept firing while hashing: the work ran off the event loop');
+  });
+});
