@@ -49,8 +49,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Once shutdown starts, answers to in-flight requests close their connection, so close() need not wait for
+  // keep-alive sockets to time out.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) reply.header('connection', 'close');
   });
 
   for (const schema of [HttpError, ValidationErrorBody, UserPublic, UserListPublic, PersonaPublic, PersonaListPublic]) {
