@@ -18,7 +18,7 @@ export function currentUser(users: UserService) {
       throw new UnauthorizedError('Could not validate credentials');
     }
     const user = await users.get(request.user.sub).catch(() => undefined);
-    if (!user || !user.is_active) throw new UnauthorizedError('Could not validate credentials');
+    if (!user?.is_active) throw new UnauthorizedError('Could not validate credentials');
     return user;
   };
 }
