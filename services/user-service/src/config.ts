@@ -99,7 +99,7 @@ export function loadConfig(env: Env = process.env): Config {
       parallelism: int(env, 'PASSWORD_HASH_PARALLELISM', 1, 1, 64),
       concurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', availableParallelism(), 1, 1024),
     },
-    workers: int(env, 'WORKERS', 1, 1, 256),
+    workers: int(env, 'WORKERS', availableParallelism(), 1, 256),
     jwtSecret: jwtSecret(env),
     tokenMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 30, 1, 525_600),
   };

@@ -1,11 +1,16 @@
-// Process entry for `npm start`: configuration, then the server. A configuration or connection problem
-// ends the process with one readable line, never a stack trace.
+// Process entry for `npm start`: configuration, then the server, in one process or, with WORKERS > 1, in
+// several sharing the port. A configuration or connection problem ends the process with one readable line,
+// never a stack trace.
+import cluster from 'node:cluster';
+import { runPrimary } from './cluster.js';
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
 import { serve } from './server.js';
 
 try {
   loadDotEnv();
-  await serve(loadConfig());
+  const config = loadConfig();
+  if (config.workers > 1 && cluster.isPrimary) await runPrimary(config);
+  else await serve(config, { quiet: cluster.isWorker && cluster.worker?.id !== 1 });
 } catch (error) {
   const message =
     error instanceof ConfigError

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type Database, Migrator, openDatabase } from '@user-service/data';
 import { PasswordHasher } from './auth/password-hasher.js';
@@ -31,4 +32,10 @@ export async function openRuntime(config: Config, log: Log = () => {}): Promise<
     await database.close();
     throw error;
   }
+}
+
+/** A random token-signing key for when JWT_SECRET is unset, with the warning that goes with it. */
+export function generatedTokenSecret(log: Log): string {
+  log('WARNING: JWT_SECRET is not set: tokens are signed with a random key and stop working at restart');
+  return randomBytes(32).toString('base64url');
 }

@@ -1,14 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
-import { openRuntime } from './runtime.js';
+import { generatedTokenSecret, openRuntime } from './runtime.js';
 
 /**
  * Starts the HTTP service: database, migrations (when configured), app, listen, signals. Resolves once it
  * listens; SIGTERM/SIGINT stop accepting, let in-flight requests finish, then close the pool.
  */
-export async function serve(config: Config): Promise<FastifyInstance> {
+export async function serve(config: Config, options: { quiet?: boolean } = {}): Promise<FastifyInstance> {
   const startedAt = performance.now();
   const log = (message: string) => process.stderr.write(`${message}\n`);
   const runtime = await openRuntime(config, log);
@@ -16,11 +15,7 @@ export async function serve(config: Config): Promise<FastifyInstance> {
     const applied = await runtime.migrator.up();
     if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
   }
-  let tokenSecret = config.jwtSecret;
-  if (!tokenSecret) {
-    tokenSecret = randomBytes(32).toString('base64url');
-    log('WARNING: JWT_SECRET is not set: tokens are signed with a random key and stop working at restart');
-  }
+  const tokenSecret = config.jwtSecret ?? generatedTokenSecret(log);
   const app = await buildApp({
     ...runtime,
     tokenSecret,
@@ -45,6 +40,7 @@ export async function serve(config: Config): Promise<FastifyInstance> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   const address = await app.listen({ host: config.host, port: config.port });
   const base = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
+  if (options.quiet) return app;
   const pending = await runtime.migrator.pending();
   log(
     [
