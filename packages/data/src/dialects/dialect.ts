@@ -52,6 +52,13 @@ export interface Dialect {
    * transactional DDL `fn` runs inside one transaction: it commits as a whole or not at all.
    */
   withMigrationLock<T>(kysely: Kysely<any>, fn: (db: Kysely<any>) => Promise<T>): Promise<T>;
+  /**
+   * An index that serves case-insensitive substring search (`contains`) on `column`, where the database has
+   * one: a trigram GIN index on PostgreSQL. SQLite and MySQL have no such index; there it does nothing and
+   * `contains` scans.
+   */
+  createSubstringIndex(db: Kysely<any>, name: string, table: string, column: string): Promise<void>;
+  dropSubstringIndex(db: Kysely<any>, name: string, table: string): Promise<void>;
   /** Tables, columns and indexes of the connected schema, normalised for comparison. */
   introspect(kysely: Kysely<any>): Promise<SchemaSnapshot>;
   /** Run `fn` against an empty, throw-away schema on the same server (used by `migrate check`). */

@@ -115,6 +115,10 @@ export const mysqlDialect: Dialect = {
     });
   },
 
+  // No index serves LIKE '%term%' here; `contains` scans (see Dialect.createSubstringIndex).
+  async createSubstringIndex() {},
+  async dropSubstringIndex() {},
+
   async introspect(kysely) {
     const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`
       select table_name as \`table\`, index_name as name, column_name as \`column\`, (non_unique = 0) as \`unique\`

@@ -109,6 +109,18 @@ export const postgresDialect: Dialect = {
     });
   },
 
+  async createSubstringIndex(db, name, table, column) {
+    // pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may create it.
+    await sql`create extension if not exists pg_trgm`.execute(db);
+    await sql`create index ${sql.id(name)} on ${sql.table(table)} using gin (lower(${sql.ref(column)}) gin_trgm_ops)`.execute(
+      db,
+    );
+  },
+
+  async dropSubstringIndex(db, name) {
+    await sql`drop index if exists ${sql.id(name)}`.execute(db);
+  },
+
   async introspect(kysely) {
     const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(kysely)).rows[0]?.s;
     const rows = await sql<IndexRow>`

@@ -87,6 +87,10 @@ export const sqliteDialect: Dialect = {
     });
   },
 
+  // No index serves LIKE '%term%' here; `contains` scans (see Dialect.createSubstringIndex).
+  async createSubstringIndex() {},
+  async dropSubstringIndex() {},
+
   async introspect(kysely) {
     const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`
       select m.tbl_name as "table", il.name as name, ii.name as "column", il."unique" as "unique"

@@ -1,12 +1,17 @@
 import type { Kysely } from 'kysely';
 import type { DialectKind } from '../database-url.js';
-import type { ColumnTypes } from '../dialects/dialect.js';
+import type { ColumnTypes, Dialect } from '../dialects/dialect.js';
 
 /** What a migration receives: the executor (inside the migration transaction where DDL is transactional). */
 export interface MigrationContext {
   db: Kysely<any>;
   /** Column types spelled for the connected database, so one file serves all of them. */
   types: ColumnTypes;
+  /** Indexes whose SQL differs by database; each does the right thing (or nothing) on the connected one. */
+  indexes: {
+    createSubstringIndex(name: string, table: string, column: string): Promise<void>;
+    dropSubstringIndex(name: string, table: string): Promise<void>;
+  };
   /** For logging only; branch on it in a dialect file, never in a migration. */
   kind: DialectKind;
 }
@@ -19,4 +24,16 @@ export interface Migration {
 
 export interface NamedMigration extends Migration {
   name: string;
+}
+
+export function migrationContext(db: Kysely<any>, dialect: Dialect): MigrationContext {
+  return {
+    db,
+    types: dialect.types,
+    kind: dialect.kind,
+    indexes: {
+      createSubstringIndex: (name, table, column) => dialect.createSubstringIndex(db, name, table, column),
+      dropSubstringIndex: (name, table) => dialect.dropSubstringIndex(db, name, table),
+    },
+  };
 }

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../database.js';
 import type { Dialect } from '../dialects/dialect.js';
 import { DataError, MigrationError } from '../errors.js';
-import type { MigrationContext, NamedMigration } from './migration.js';
+import { migrationContext, type NamedMigration } from './migration.js';
 import { loadMigrations } from './migration-files.js';
 import { diffSnapshots, MIGRATION_TABLE } from './schema-snapshot.js';
 
@@ -152,7 +152,7 @@ export class Migrator {
   }
 
   private async step(db: Kysely<any>, m: NamedMigration, direction: 'up' | 'down'): Promise<void> {
-    const ctx: MigrationContext = { db, types: this.dialect.types, kind: this.dialect.kind };
+    const ctx = migrationContext(db, this.dialect);
     try {
       await m[direction](ctx);
     } catch (error) {
