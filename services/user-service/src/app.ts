@@ -24,6 +24,8 @@ export interface AppDeps {
   /** Signs access tokens (JWT_SECRET). */
   tokenSecret: string;
   tokenMinutes?: number;
+  /** How old a list's `total` may be, in ms (TOTAL_CACHE_MS); 0 counts on every request. */
+  totalsTtlMs?: number;
   logger?: FastifyServerOptions['logger'];
   bodyLimitBytes?: number;
 }
@@ -90,7 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const users = new UserService(deps.database, deps.hasher);
+  const users = new UserService(deps.database, deps.hasher, deps.totalsTtlMs ?? 0);
   const personas = new PersonaService(deps.database);
   await app.register(healthRoutes, { database: deps.database, migrator: deps.migrator });
   await app.register(userRoutes, { prefix: '/api/v1', users });

@@ -23,6 +23,7 @@ export interface Config {
   /** Secret for signing access tokens; generated per process (with a warning) when unset. */
   jwtSecret: string | undefined;
   tokenMinutes: number;
+  totalsTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -102,5 +103,6 @@ export function loadConfig(env: Env = process.env): Config {
     workers: int(env, 'WORKERS', availableParallelism(), 1, 256),
     jwtSecret: jwtSecret(env),
     tokenMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 30, 1, 525_600),
+    totalsTtlMs: int(env, 'TOTAL_CACHE_MS', 1000, 0, 3_600_000),
   };
 }

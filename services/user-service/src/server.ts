@@ -20,6 +20,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     ...runtime,
     tokenSecret,
     tokenMinutes: config.tokenMinutes,
+    totalsTtlMs: config.totalsTtlMs,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: {
       level: config.logLevel,

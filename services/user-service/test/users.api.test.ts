@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../src/app.js';
 import { usersTable } from '../src/users/user.table.js';
 import { emptyTables, openTestApp, type TestApp } from './support/test-app.js';
 
@@ -307,5 +308,35 @@ onEachDatabase('users API', (tdb) => {
     assert.equal(del.body, '');
     assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${u.id}` })).statusCode, 404);
     assert.equal((await app.inject(`/api/v1/users/${u.id}`)).statusCode, 404);
+  });
+
+  it("serves total from a short-lived cache that this process's own writes clear", async () => {
+    const cached = await buildApp({
+      database: t.database,
+      migrator: t.migrator,
+      hasher: t.hasher,
+      tokenSecret: 'x'.repeat(32),
+      totalsTtlMs: 60_000,
+    });
+    try {
+      const total = async () => body(await cached.inject('/api/v1/users?limit=1')).total;
+      assert.equal(await total(), 0);
+      await cached.inject({
+        method: 'POST',
+        url: '/api/v1/users',
+        payload: { email: 'mine@example.com', password: 'password1' },
+      });
+      assert.equal(await total(), 1, 'own write is visible at once');
+      // A write by another process (here: straight to the database) shows once the cached total expires.
+      await t.database.repository(usersTable).create({ email: 'elsewhere@example.com', hashed_password: 'x' });
+      assert.equal(await total(), 1);
+      assert.equal(
+        body(await cached.inject('/api/v1/users?limit=5')).users.length,
+        2,
+        'the rows themselves are never cached',
+      );
+    } finally {
+      await cached.close();
+    }
   });
 });

@@ -3,6 +3,7 @@ import type { PasswordHasher } from '../auth/password-hasher.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { PersonaCreate } from '../personas/persona.schemas.js';
 import { personasTable } from '../personas/persona.table.js';
+import { CountCache } from '../shared/count-cache.js';
 import type { UserRow } from './user.table.js';
 import { usersTable } from './user.table.js';
 
@@ -64,10 +65,16 @@ export function conflictFrom(error: unknown): never {
 }
 
 export class UserService {
+  private readonly totals: CountCache;
+
+  /** `totalsTtlMs`: how old a list's `total` may be (see CountCache); 0 counts on every request. */
   constructor(
     private readonly store: DataStore,
     private readonly hasher: PasswordHasher,
-  ) {}
+    totalsTtlMs = 0,
+  ) {
+    this.totals = new CountCache(totalsTtlMs);
+  }
 
   /** Creates the user and its initial personas in one unit of work: all of them or nothing. */
   async create(input: NewUser): Promise<User> {
@@ -96,6 +103,7 @@ export class UserService {
         return user;
       })
       .catch(conflictFrom);
+    this.totals.clear();
     return toUser(row);
   }
 
@@ -155,7 +163,7 @@ export class UserService {
         ...(options.after ? { after: options.after } : {}),
         ...(options.sort && !options.after ? { orderBy: options.sort } : {}),
       }),
-      repo.count(filters),
+      this.totals.get(JSON.stringify(filters), () => repo.count(filters)),
     ]);
     return {
       users: page.items.map(toUser),
@@ -179,17 +187,21 @@ export class UserService {
 
   async setActive(id: string, isActive: boolean): Promise<User> {
     const row = await this.store.repository(usersTable).update(id, { is_active: isActive });
+    this.totals.clear();
     if (!row) throw new NotFoundError('User not found');
     return toUser(row);
   }
 
   /** Deletes the user; its personas go with it (ON DELETE CASCADE on every database). */
   async delete(id: string): Promise<void> {
-    if (!(await this.store.repository(usersTable).delete(id))) throw new NotFoundError('User not found');
+    const deleted = await this.store.repository(usersTable).delete(id);
+    this.totals.clear();
+    if (!deleted) throw new NotFoundError('User not found');
   }
 
   async count(activeOnly: boolean): Promise<number> {
-    return this.store.repository(usersTable).count(activeOnly ? { is_active: true } : {});
+    const filters: Filters<UserRow> = activeOnly ? { is_active: true } : {};
+    return this.totals.get(JSON.stringify(filters), () => this.store.repository(usersTable).count(filters));
   }
 
   async exists(id: string): Promise<boolean> {
