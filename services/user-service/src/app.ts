@@ -16,6 +16,7 @@ import { PersonaService } from './personas/persona.service.js';
 import { userRoutes } from './users/user.routes.js';
 import { UserListPublic, UserPublic } from './users/user.schemas.js';
 import { UserService } from './users/user.service.js';
+import { VERSION } from './version.js';
 
 export interface AppDeps {
   database: Database;
@@ -32,7 +33,6 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export const VERSION = '0.1.0';
 
 /** Builds the HTTP application from its parts; used by main.ts and, through app.inject(), by the tests. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {

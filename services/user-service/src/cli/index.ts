@@ -1,10 +1,13 @@
 // The `user-service` command. Every sub-command reads the same configuration as the server (.env, then the
 // environment). Errors print one line and exit 1; they never print a stack trace.
 import { Command } from 'commander';
-import { VERSION } from '../app.js';
+import { VERSION } from '../version.js';
 import { loadDotEnv } from '../config.js';
 import { createUserCommand } from './create-user.command.js';
+import { exportCommand } from './export.command.js';
+import { importCommand } from './import.command.js';
 import { migrateCommand } from './migrate.command.js';
+import { seedCommand } from './seed.command.js';
 import { serveCommand } from './serve.command.js';
 
 loadDotEnv();
@@ -13,7 +16,10 @@ const program = new Command('user-service')
   .version(VERSION)
   .addCommand(serveCommand())
   .addCommand(migrateCommand())
-  .addCommand(createUserCommand());
+  .addCommand(createUserCommand())
+  .addCommand(seedCommand())
+  .addCommand(importCommand())
+  .addCommand(exportCommand());
 
 try {
   await program.parseAsync(process.argv);

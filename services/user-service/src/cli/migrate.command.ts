@@ -74,7 +74,8 @@ export function migrateCommand(): Command {
     .description('list every migration, oldest first, and whether it is applied')
     .action(() =>
       withRuntime(async ({ migrator }) => {
-        for (const m of await migrator.history()) say(`${m.appliedAt ? `applied ${m.appliedAt}` : 'pending                         '}  ${m.name}`);
+        for (const m of await migrator.history())
+          say(`${m.appliedAt ? `applied ${m.appliedAt}` : 'pending                         '}  ${m.name}`);
       }),
     );
 

@@ -8,7 +8,11 @@ export function serveCommand(): Command {
     .option('--host <host>', 'interface to listen on (HOST)')
     .option('--port <port>', 'port (PORT)')
     .action(async (options: { host?: string; port?: string }) => {
-      const env = { ...process.env, ...(options.host ? { HOST: options.host } : {}), ...(options.port ? { PORT: options.port } : {}) };
+      const env = {
+        ...process.env,
+        ...(options.host ? { HOST: options.host } : {}),
+        ...(options.port ? { PORT: options.port } : {}),
+      };
       await serve(loadConfig(env));
     });
 }

@@ -1,0 +1,82 @@
+/**
+ * `user-service export [file]`: writes every user, password hash included, as NDJSON or CSV, for `import`
+ * into another database. The table is read a page at a time with keyset cursors, so memory stays flat
+ * whatever its size. Rows created while an export runs may or may not be in it: it is not a snapshot.
+ */
+
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Database } from '@user-service/data';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../config.js';
+import { openRuntime } from '../runtime.js';
+import { usersTable } from '../users/user.table.js';
+import { resolveFormat, TRANSFER_FORMATS, type TransferFormat, toCsv, toNdjson } from '../users/user-transfer.js';
+
+interface ExportOptions {
+  format?: TransferFormat;
+  pageSize: number;
+}
+
+function pageSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('use a whole number from 1 to 10000');
+  return n;
+}
+
+export function exportCommand(): Command {
+  return new Command('export')
+    .description('write every user (password hashes included) as NDJSON or CSV, for import into another database')
+    .argument('[file]', 'file to write (default: standard output)')
+    .addOption(
+      new Option('--format <format>', 'file format (default: from the file extension, else ndjson)').choices(
+        TRANSFER_FORMATS,
+      ),
+    )
+    .option('--page-size <n>', 'users read per query', pageSize, 1000)
+    .action(async (file: string | undefined, options: ExportOptions) => {
+      const format = resolveFormat(options.format, file);
+      const runtime = await openRuntime(loadConfig(), (m) => process.stderr.write(`${m}\n`));
+      try {
+        const counter = { users: 0 };
+        const source = Readable.from(pages(runtime.database, format, options.pageSize, counter));
+        if (file) {
+          // The file holds password hashes: readable by its owner only.
+          await pipeline(source, createWriteStream(file, { mode: 0o600 })).catch(async (error: unknown) => {
+            // A half-written export must not be mistaken for a whole one.
+            await rm(file, { force: true });
+            throw error;
+          });
+        } else {
+          await pipeline(source, process.stdout as Writable, { end: false });
+        }
+        // stderr, because stdout may be the export itself.
+        const noun = counter.users === 1 ? 'user' : 'users';
+        process.stderr.write(`exported ${counter.users} ${noun} to ${file ?? 'standard output'} (${format})\n`);
+      } finally {
+        await runtime.database.close();
+      }
+    });
+}
+
+/** The export's text, a page of users at a time, in primary-key order. */
+async function* pages(
+  database: Database,
+  format: TransferFormat,
+  limit: number,
+  counter: { users: number },
+): AsyncGenerator<string> {
+  const users = database.repository(usersTable);
+  let after: string | undefined;
+  let first = true;
+  do {
+    const page = await users.list({ limit, ...(after ? { after } : {}) });
+    counter.users += page.items.length;
+    const text = format === 'csv' ? toCsv(page.items, first) : toNdjson(page.items);
+    first = false;
+    if (text) yield text;
+    after = page.nextCursor ?? undefined;
+  } while (after);
+}

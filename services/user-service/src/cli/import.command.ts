@@ -1,0 +1,278 @@
+/**
+ * `user-service import <file>`: loads users written by `export` (or by the Python predecessor services)
+ * into the configured database. Rows are read and validated one at a time and written in batches; a bad row
+ * is reported with its line and skipped, and the rest still import. Exit code 1 when any row failed.
+ */
+import { type FileHandle, open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { type Database, type Filters, UniqueViolationError } from '@user-service/data';
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../config.js';
+import { openRuntime } from '../runtime.js';
+import type { UserRow } from '../users/user.table.js';
+import { usersTable } from '../users/user.table.js';
+import {
+  type ImportedUser,
+  quote,
+  readUsers,
+  resolveFormat,
+  type SourceItem,
+  TRANSFER_FORMATS,
+  type TransferFormat,
+  TransferFormatError,
+  validateUser,
+} from '../users/user-transfer.js';
+
+interface ImportOptions {
+  format?: TransferFormat;
+  dryRun: boolean;
+  errors?: string;
+  batchSize: number;
+}
+
+interface RowError {
+  line: number;
+  email: string | null;
+  error: string;
+}
+
+interface Pending {
+  line: number;
+  user: ImportedUser;
+}
+
+function batchSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('use a whole number from 1 to 10000');
+  return n;
+}
+
+export function importCommand(): Command {
+  return new Command('import')
+    .description('import users (password hashes included) from an NDJSON or CSV file written by export')
+    .argument('<file>', 'file to read')
+    .addOption(
+      new Option('--format <format>', 'file format (default: from the file extension, else ndjson)').choices(
+        TRANSFER_FORMATS,
+      ),
+    )
+    .option('--dry-run', 'validate and report, but write nothing', false)
+    .option('--errors <report-file>', 'also write the rejected rows to this file (NDJSON: {line, email, error})')
+    .option('--batch-size <n>', 'rows written per transaction', batchSize, 500)
+    .action(async (file: string, options: ImportOptions) => {
+      const failed = await importUsers(file, options);
+      if (failed > 0) process.exitCode = 1;
+    });
+}
+
+/** Reports rejected rows on stderr (above the progress bar, when there is one) and in the --errors file. */
+class ErrorReport {
+  count = 0;
+  constructor(
+    private readonly file: FileHandle | undefined,
+    private readonly log: (text: string) => void,
+  ) {}
+
+  async add(error: RowError): Promise<void> {
+    this.count++;
+    this.log(`line ${error.line}${error.email ? ` (${error.email})` : ''}: ${error.error}\n`);
+    await this.file?.write(`${JSON.stringify(error)}\n`);
+  }
+}
+
+async function importUsers(file: string, options: ImportOptions): Promise<number> {
+  const format = resolveFormat(options.format, file);
+  if (options.errors && resolve(options.errors) === resolve(file)) {
+    throw new Error('the --errors file must not be the file being imported');
+  }
+  // Open both files before the database, so a wrong path fails fast with nothing written.
+  const input = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : (error.code ?? error.message)}`);
+  });
+  let report: FileHandle | undefined;
+  try {
+    const size = (await input.stat()).size;
+    if (options.errors) {
+      report = await open(options.errors, 'w').catch((error: NodeJS.ErrnoException) => {
+        throw new Error(`cannot write ${options.errors}: ${error.code ?? error.message}`);
+      });
+    }
+    const runtime = await openRuntime(loadConfig(), (m) => process.stderr.write(`${m}\n`));
+    try {
+      const pending = await runtime.migrator.pending();
+      if (pending.length > 0) {
+        throw new Error(`the database has ${pending.length} pending migration(s): run "user-service migrate up" first`);
+      }
+      // The bar is for people watching a terminal; logs and pipes get only the summary line.
+      let bars: MultiBar | undefined;
+      let bar: SingleBar | undefined;
+      if (process.stderr.isTTY) {
+        bars = new MultiBar(
+          {
+            stream: process.stderr,
+            format: 'importing [{bar}] {percentage}% | {rows} rows | {failed} failed',
+            hideCursor: true,
+          },
+          Presets.shades_classic,
+        );
+        bar = bars.create(size, 0, { rows: 0, failed: 0 });
+      }
+      const log = (text: string) => (bars ? bars.log(text) : process.stderr.write(text));
+      const errors = new ErrorReport(report, log);
+      const importer = new Importer(runtime.database, options, errors);
+      try {
+        try {
+          for await (const item of readUsers(format, input.createReadStream({ autoClose: false }))) {
+            await importer.take(item);
+            bar?.update(item.bytesRead, { rows: importer.rows, failed: errors.count });
+          }
+        } catch (error) {
+          if (!(error instanceof TransferFormatError)) throw error;
+          await importer.flush();
+          await errors.add({ line: error.line, email: null, error: error.message });
+        }
+        await importer.flush();
+      } finally {
+        // MultiBar prints logged lines on its next redraw only: draw once more, so the last ones are not lost.
+        bars?.update();
+        bars?.stop();
+        bars = undefined;
+        // Printed whether the run finished or stopped on an error, so the operator knows what was written.
+        process.stdout.write(`${importer.summary()}\n`);
+      }
+      return errors.count;
+    } finally {
+      await runtime.database.close();
+    }
+  } finally {
+    await report?.close();
+    await input.close();
+  }
+}
+
+/** Validates rows, catches duplicates within the file, and writes valid rows a batch at a time. */
+class Importer {
+  rows = 0;
+  private imported = 0;
+  private valid = 0;
+  private empty = 0;
+  private batch: Pending[] = [];
+  // First line of each email, username and explicit id seen so far. A repeat would also be refused by the
+  // database, but only here can the report point at the earlier line, and --dry-run writes nothing to hit.
+  // It costs one short string a user, never the rows themselves.
+  private readonly seen = {
+    email: new Map<string, number>(),
+    username: new Map<string, number>(),
+    id: new Map<string, number>(),
+  };
+
+  constructor(
+    private readonly database: Database,
+    private readonly options: ImportOptions,
+    private readonly errors: ErrorReport,
+  ) {}
+
+  /** One item from the reader: a record, a line that could not be read as one (an error), an empty line. */
+  async take(item: SourceItem): Promise<void> {
+    if (item.kind === 'empty') {
+      this.empty++;
+      return;
+    }
+    this.rows++;
+    if (item.kind === 'unreadable') {
+      await this.errors.add({ line: item.line, email: null, error: item.error });
+      return;
+    }
+    const result = validateUser(item.fields);
+    if (!result.ok) {
+      await this.errors.add({ line: item.line, email: result.email, error: result.error });
+      return;
+    }
+    const { user } = result;
+    const repeat = this.repeatIn(user);
+    if (repeat) {
+      await this.errors.add({ line: item.line, email: user.email, error: repeat });
+      return;
+    }
+    this.remember(user, item.line);
+    this.batch.push({ line: item.line, user });
+    if (this.batch.length >= this.options.batchSize) await this.flush();
+  }
+
+  private repeatIn(user: ImportedUser): string | undefined {
+    const keys = [['email', user.email] as const, ['username', user.username] as const, ['id', user.id] as const];
+    for (const [field, value] of keys) {
+      const first = value ? this.seen[field].get(value) : undefined;
+      if (first !== undefined) return `${field} ${quote(value)} appears earlier in the file (line ${first})`;
+    }
+    return undefined;
+  }
+
+  private remember(user: ImportedUser, line: number): void {
+    this.seen.email.set(user.email, line);
+    if (user.username) this.seen.username.set(user.username, line);
+    if (user.id) this.seen.id.set(user.id, line);
+  }
+
+  /** Writes the current batch: in one unit of work, or row by row when a row in it is already taken. */
+  async flush(): Promise<void> {
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length === 0) return;
+    this.valid += batch.length;
+    if (this.options.dryRun) return this.reportTaken(batch);
+    try {
+      await this.database.unitOfWork((uow) => uow.repository(usersTable).createMany(batch.map((p) => p.user)));
+      this.imported += batch.length;
+      return;
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+    }
+    // The batch rolled back as a whole; each row on its own finds exactly the ones that conflict.
+    const users = this.database.repository(usersTable);
+    for (const p of batch) {
+      try {
+        await users.create(p.user);
+        this.imported++;
+      } catch (error) {
+        if (!(error instanceof UniqueViolationError)) throw error;
+        await this.errors.add({ line: p.line, email: p.user.email, error: takenMessage(error.columns, p.user) });
+      }
+    }
+  }
+
+  /** --dry-run: the same conflicts a real run would meet, found with one read-only query a batch. */
+  private async reportTaken(batch: Pending[]): Promise<void> {
+    const usernames = batch.flatMap((p) => (p.user.username ? [p.user.username] : []));
+    const ids = batch.flatMap((p) => (p.user.id ? [p.user.id] : []));
+    const $or: Filters<UserRow>[] = [{ email: { in: batch.map((p) => p.user.email) } }];
+    if (usernames.length > 0) $or.push({ username: { in: usernames } });
+    if (ids.length > 0) $or.push({ id: { in: ids } });
+    const page = await this.database.repository(usersTable).list({ filters: { $or }, limit: batch.length * 3 });
+    const taken = {
+      id: new Set(page.items.map((u) => u.id)),
+      email: new Set(page.items.map((u) => u.email)),
+      username: new Set(page.items.map((u) => u.username)),
+    };
+    for (const p of batch) {
+      const columns = (['id', 'email', 'username'] as const).filter((c) => p.user[c] && taken[c].has(p.user[c]));
+      if (columns.length > 0) {
+        this.valid--;
+        await this.errors.add({ line: p.line, email: p.user.email, error: takenMessage(columns, p.user) });
+      }
+    }
+  }
+
+  summary(): string {
+    const line = `imported ${this.imported}, failed ${this.errors.count}, skipped ${this.empty} (empty lines)`;
+    return this.options.dryRun ? `${line}; dry run: ${this.valid} valid, nothing written` : line;
+  }
+}
+
+function takenMessage(columns: readonly string[], user: ImportedUser): string {
+  for (const field of ['id', 'email', 'username'] as const) {
+    if (columns.includes(field)) return `a user with ${field} ${quote(user[field])} already exists`;
+  }
+  return 'conflicts with an existing user';
+}

@@ -1,0 +1,147 @@
+// `user-service seed --users N`: bulk-inserts generated users through the data layer, one unit of work per
+// batch, for benchmarks and demos. Every generated user has a distinct email, username and full name; all of
+// them share ONE password hash computed once at start (see SEED_PASSWORD): this is benchmark-only data.
+import type { DataStore } from '@user-service/data';
+import { Command, InvalidArgumentError } from 'commander';
+import { v7 as uuidv7 } from 'uuid';
+import { loadConfig } from '../config.js';
+import { openRuntime } from '../runtime.js';
+import type { UserRow } from '../users/user.table.js';
+import { usersTable } from '../users/user.table.js';
+
+/**
+ * BENCHMARK-ONLY: the password of every seeded user. Hashing it once per row would make seeding 100k users
+ * take minutes, so the seed stores one argon2id hash of it (computed with the service's own PasswordHasher and
+ * parameters) in every row. Never seed a database that real people use.
+ */
+export const SEED_PASSWORD = 'benchmark-only-password';
+
+// biome-ignore format: a dense list reads better than one name a line
+export const FIRST_NAMES = [
+  'Ada', 'Alan', 'Alice', 'Amara', 'Andrea', 'Anna', 'Arjun', 'Beatriz', 'Benjamin', 'Carlos', 'Chen', 'Chloe',
+  'Daniel', 'David', 'Elena', 'Emma', 'Fatima', 'Felix', 'Grace', 'Hannah', 'Hiroshi', 'Ines', 'Isaac', 'Ivan',
+  'Jamal', 'Jana', 'Joao', 'Julia', 'Kenji', 'Lars', 'Laura', 'Leila', 'Lucas', 'Maria', 'Marta', 'Mateo',
+  'Mei', 'Mohammed', 'Nadia', 'Noah', 'Nora', 'Olga', 'Omar', 'Paul', 'Priya', 'Rafael', 'Rosa', 'Sara',
+  'Sofia', 'Tariq', 'Thomas', 'Una', 'Victor', 'Wei', 'Yara', 'Yusuf', 'Zoe', 'Zanele', 'Emil', 'Ingrid',
+];
+
+// biome-ignore format: a dense list reads better than one name a line
+export const LAST_NAMES = [
+  'Abebe', 'Andersen', 'Baker', 'Bianchi', 'Brown', 'Castro', 'Chen', 'Costa', 'Dubois', 'Eriksson', 'Fischer',
+  'Garcia', 'Gonzalez', 'Haddad', 'Hansen', 'Ivanova', 'Jensen', 'Johnson', 'Kim', 'Kowalski', 'Kumar',
+  'Larsen', 'Lopez', 'Lovelace', 'Martin', 'Meyer', 'Moreau', 'Muller', 'Nakamura', 'Nguyen', 'Novak',
+  'Okafor', 'Olsen', 'Park', 'Patel', 'Pereira', 'Petrov', 'Rossi', 'Santos', 'Schmidt', 'Silva', 'Singh',
+  'Smith', 'Sato', 'Suzuki', 'Tanaka', 'Turing', 'Virtanen', 'Wagner', 'Wang', 'Weber', 'Williams', 'Wilson',
+  'Yamamoto', 'Yilmaz', 'Zhang', 'Ziegler', 'Mendes', 'Osei', 'Hopper',
+];
+
+const DOMAINS = ['example.com', 'example.org', 'example.net', 'mail.example.com', 'corp.example.org'];
+
+// Seeded users were "created" one every ~90 s from this instant on (1M users span ~3 years), in index order,
+// and their ids are UUIDv7 of that same instant, so id order is creation order as for real users.
+const EPOCH_MS = Date.UTC(2022, 0, 1);
+const SPACING_MS = 90_000;
+
+/** A small deterministic PRNG (mulberry32), so user #i is the same on every run and every database. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const pick = <T>(list: readonly T[], r: number): T => list[Math.floor(r * list.length)] as T;
+
+/** Generated user number `i` (0-based): realistic, distinct, and the same on every run. */
+export function seedUser(i: number, hashedPassword: string): Omit<UserRow, 'is_active' | 'is_superuser'> {
+  const next = random(Math.imul(i + 1, 2_654_435_761));
+  const first = pick(FIRST_NAMES, next());
+  const last = pick(LAST_NAMES, next());
+  const at = EPOCH_MS + i * SPACING_MS + Math.floor(next() * (SPACING_MS - 1));
+  const createdAt = new Date(at).toISOString();
+  // The index in base 36 makes each email and username unique; the names make them look like real ones.
+  const tag = i.toString(36);
+  return {
+    id: uuidv7({ msecs: at }),
+    email: `${first}.${last}.${tag}@${pick(DOMAINS, next())}`.toLowerCase(),
+    username: `${first}_${last}${tag}`.toLowerCase(),
+    full_name: `${first} ${last}`,
+    hashed_password: hashedPassword,
+    created_at: createdAt,
+    updated_at: createdAt,
+  };
+}
+
+export interface SeedOptions {
+  count: number;
+  /** Index of the first generated user; users are numbered so repeated runs add new, distinct users. */
+  start: number;
+  batch: number;
+  hashedPassword: string;
+  onBatch?: (done: number) => void;
+}
+
+/** Inserts `count` generated users, `batch` rows per unit of work (one transaction each). */
+export async function seedUsers(store: DataStore, options: SeedOptions): Promise<void> {
+  for (let done = 0; done < options.count; ) {
+    const size = Math.min(options.batch, options.count - done);
+    const rows = Array.from({ length: size }, (_, k) => seedUser(options.start + done + k, options.hashedPassword));
+    await store.unitOfWork((uow) => uow.repository(usersTable).createMany(rows));
+    done += size;
+    options.onBatch?.(done);
+  }
+}
+
+function count(min: number) {
+  return (value: string): number => {
+    const n = Number(value.replace(/_/g, ''));
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+export function seedCommand(): Command {
+  return new Command('seed')
+    .description(`bulk-insert N generated users (benchmark/demo data: every one has the password "${SEED_PASSWORD}")`)
+    .requiredOption('--users <n>', 'how many users to add', count(1))
+    .option('--batch <n>', 'rows per transaction', count(1), 5000)
+    .option('--start <n>', 'number of the first generated user (default: the current number of users)', count(0))
+    .action(async (options: { users: number; batch: number; start?: number }) => {
+      const config = loadConfig();
+      const runtime = await openRuntime(config, (m) => process.stderr.write(`${m}\n`));
+      try {
+        const { database, migrator, hasher } = runtime;
+        if (config.migrateOnStart) await migrator.up();
+        const pending = await migrator.pending();
+        if (pending.length)
+          throw new Error(`${pending.length} migration(s) pending: run "npm run migrate -- up" first`);
+        const start = options.start ?? (await database.repository(usersTable).count());
+        // Benchmark-only: one hash shared by every seeded row (see SEED_PASSWORD).
+        const hashedPassword = await hasher.hash(SEED_PASSWORD);
+        const startedAt = performance.now();
+        let reported = 0;
+        await seedUsers(database, {
+          count: options.users,
+          start,
+          batch: options.batch,
+          hashedPassword,
+          onBatch: (done) => {
+            if (process.stderr.isTTY && done - reported >= 50_000) {
+              reported = done;
+              process.stderr.write(`  ${done} / ${options.users}\n`);
+            }
+          },
+        });
+        const seconds = (performance.now() - startedAt) / 1000;
+        process.stdout.write(
+          `seeded ${options.users} users in ${seconds.toFixed(2)} s (${Math.round(options.users / seconds)} rows/s) into ${database.displayUrl}; numbered ${start}..${start + options.users - 1}, password "${SEED_PASSWORD}"\n`,
+        );
+      } finally {
+        await runtime.database.close();
+      }
+    });
+}

@@ -1,0 +1,280 @@
+/**
+ * `user-service export` and `user-service import`, run as the real command in a child process against each
+ * database, the way an operator moves a users table between databases or over from the Python services.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { hash as bcryptHash } from '@node-rs/bcrypt';
+import { onEachDatabase, requireUrl, type TestDatabase } from '@user-service/data/testing';
+import type { UserRow } from '../src/users/user.table.js';
+import { usersTable } from '../src/users/user.table.js';
+import { emptyTables, openTestApp, type TestApp } from './support/test-app.js';
+
+const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `user-service <args>` on the given database, as `npm run cli` would. */
+function cli(db: TestDatabase, args: string[]): Promise<CliResult> {
+  // The child must not think it is part of this test run.
+  const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/index.ts', ...args],
+      { cwd: SERVICE_DIR, env: { ...env, DATABASE_URL: requireUrl(db) } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function allUsers(t: TestApp): Promise<UserRow[]> {
+  return (await t.database.repository(usersTable).list({ limit: 1000 })).items;
+}
+
+function ndjson(rows: object[]): string {
+  return rows.map((row) => JSON.stringify(row)).join('\n');
+}
+
+function assertNoHash(result: CliResult, hashes: string[]): void {
+  for (const h of hashes) {
+    assert.ok(!result.stdout.includes(h) && !result.stderr.includes(h), 'a password hash was printed');
+  }
+}
+
+// Most of the time goes into starting CLI processes, so the databases run side by side; the tests on one
+// database share it, so they run one after another.
+describe('user-service import and export', { concurrency: true }, () =>
+  onEachDatabase('user-service import/export CLI', (db) =>
+    describe('commands', { concurrency: 1 }, () => {
+      let t: TestApp;
+      let dir: string;
+      let argonHash: string;
+      let bcrypt: string;
+
+      before(async () => {
+        t = await openTestApp(db);
+        dir = mkdtempSync(join(tmpdir(), 'us-transfer-'));
+        argonHash = await t.hasher.hash('password-one');
+        bcrypt = await bcryptHash('secret-password-1', { cost: 4 });
+      });
+      after(async () => {
+        await t?.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      beforeEach(() => emptyTables(t.database));
+
+      // The target is a second, fresh database of the same kind, as when moving a table between servers.
+      onEachDatabase(
+        'into another empty database',
+        (targetDb) => {
+          let target: TestApp;
+          before(async () => {
+            target = await openTestApp(targetDb);
+          });
+          after(() => target?.close());
+
+          it('export then import round-trips every field, hashes included, as NDJSON and as CSV', async () => {
+            await t.database.repository(usersTable).createMany([
+              {
+                email: 'ada@example.com',
+                username: 'ada.l',
+                full_name: 'Ada, "the first" Lovelace\r\nsecond line',
+                hashed_password: argonHash,
+                is_superuser: true,
+                created_at: '2019-05-06T07:08:09.123Z',
+                updated_at: '2021-01-01T00:00:00.000Z',
+              },
+              { email: 'bob@example.com', hashed_password: bcrypt, is_active: false },
+              { email: 'zoe@example.com', username: 'zoe', full_name: 'Zoë Ünïcode 🚀', hashed_password: argonHash },
+              { email: 'carl@example.com', username: 'carl_2', hashed_password: bcrypt },
+              { email: 'dora@example.com', full_name: '', hashed_password: argonHash },
+            ]);
+            const source = await allUsers(t);
+            const hashes = [argonHash, bcrypt];
+
+            // NDJSON through stdout, in pages of two, so the keyset cursor is followed across pages.
+            const exported = await cli(db, ['export', '--page-size', '2']);
+            assert.equal(exported.code, 0, exported.stderr);
+            assert.match(exported.stderr, /exported 5 users/);
+            assert.equal(exported.stdout.trim().split('\n').length, 5);
+            const file = join(dir, 'users.ndjson');
+            writeFileSync(file, exported.stdout);
+            const imported = await cli(targetDb, ['import', file, '--batch-size', '2']);
+            assert.equal(imported.code, 0, imported.stderr);
+            assert.match(imported.stdout, /imported 5, failed 0, skipped 0/);
+            assertNoHash(imported, hashes);
+            assert.deepEqual(await allUsers(target), source);
+
+            // CSV through a file; the format comes from the extension. CSV has no null/empty distinction, so the
+            // empty full name comes back as null.
+            await emptyTables(target.database);
+            const csv = join(dir, 'users.csv');
+            const csvExport = await cli(db, ['export', csv, '--page-size', '2']);
+            assert.equal(csvExport.code, 0, csvExport.stderr);
+            assert.match(readFileSync(csv, 'utf8'), /^id,email,username,full_name,hashed_password,is_active,/);
+            const csvImport = await cli(targetDb, ['import', csv]);
+            assert.equal(csvImport.code, 0, csvImport.stderr);
+            assert.match(csvImport.stdout, /imported 5, failed 0/);
+            const expected = source.map((u) => (u.full_name === '' ? { ...u, full_name: null } : u));
+            assert.deepEqual(await allUsers(target), expected);
+          });
+        },
+        [db.kind],
+      );
+
+      it('imports the good rows, reports each bad one with its line, and exits 1', async () => {
+        await t.database.repository(usersTable).create({ email: 'taken@example.com', hashed_password: argonHash });
+        const badHash = 'plain-text-secret-value';
+        const file = join(dir, 'mixed.ndjson');
+        writeFileSync(
+          file,
+          [
+            ndjson([
+              { email: 'Good1@Example.com', hashed_password: argonHash, is_active: 1 },
+              { email: 'not an email', hashed_password: argonHash },
+              { email: 'TAKEN@example.com', hashed_password: bcrypt },
+              { email: 'bad-hash@example.com', hashed_password: badHash },
+              { email: 'good1@example.com', hashed_password: bcrypt },
+            ]),
+            '',
+            ndjson([
+              { email: 'good2@example.com', username: 'Good.Two', hashed_password: bcrypt, is_superuser: 'true' },
+              { email: 'good3@example.com', hashed_password: argonHash, created_at: '2020-02-29T12:00:00Z' },
+              // Columns shifted by a broken export: the hash lands in email and must not be echoed.
+              { email: bcrypt, username: argonHash, hashed_password: 'user@example.com' },
+            ]),
+          ].join('\n'),
+        );
+        const report = join(dir, 'errors.ndjson');
+        // Batches of two: the batch holding line 3 hits the unique email and falls back to row by row.
+        const result = await cli(db, ['import', file, '--errors', report, '--batch-size', '2']);
+        assert.equal(result.code, 1);
+        assert.match(result.stdout, /imported 3, failed 5, skipped 1/);
+        assertNoHash(result, [argonHash, bcrypt, badHash]);
+        assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+
+        const errors = readFileSync(report, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { line: number; email: string | null; error: string })
+          .sort((a, b) => a.line - b.line);
+        assert.deepEqual(
+          errors.map((e) => [e.line, e.email]),
+          [
+            [2, 'not an email'],
+            [3, 'taken@example.com'],
+            [4, 'bad-hash@example.com'],
+            [5, 'good1@example.com'],
+            [9, null],
+          ],
+        );
+        assert.match(errors[0]!.error, /not a valid email address/);
+        assert.match(errors[1]!.error, /a user with email "taken@example.com" already exists/);
+        assert.match(errors[2]!.error, /hashed_password is not an argon2id or bcrypt/);
+        assert.match(errors[3]!.error, /appears earlier in the file \(line 1\)/);
+        assert.match(
+          errors[4]!.error,
+          /^email \(a value shaped like a password hash\) is not a valid email address; username/,
+        );
+        assert.ok(!readFileSync(report, 'utf8').includes(badHash));
+        for (const e of errors) assert.match(result.stderr, new RegExp(`^line ${e.line}\\b.*`, 'm'));
+
+        const users = await allUsers(t);
+        assert.deepEqual(users.map((u) => u.email).sort(), [
+          'good1@example.com',
+          'good2@example.com',
+          'good3@example.com',
+          'taken@example.com',
+        ]);
+        const good2 = users.find((u) => u.email === 'good2@example.com');
+        assert.equal(good2?.username, 'good.two');
+        assert.equal(good2?.is_superuser, true);
+        assert.equal(users.find((u) => u.email === 'good3@example.com')?.created_at, '2020-02-29T12:00:00.000Z');
+      });
+
+      it('--dry-run reports what would fail, including users already in the database, and writes nothing', async () => {
+        await t.database.repository(usersTable).create({ email: 'taken@example.com', hashed_password: argonHash });
+        const file = join(dir, 'dry.ndjson');
+        writeFileSync(
+          file,
+          ndjson([
+            { email: 'fresh@example.com', hashed_password: bcrypt },
+            { email: 'taken@example.com', hashed_password: bcrypt },
+            { email: 'fresh2@example.com', hashed_password: bcrypt, is_active: 'maybe' },
+          ]),
+        );
+        const result = await cli(db, ['import', file, '--dry-run']);
+        assert.equal(result.code, 1);
+        assert.match(result.stdout, /imported 0, failed 2, .*dry run: 1 valid, nothing written/);
+        assert.match(
+          result.stderr,
+          /^line 2 \(taken@example.com\): a user with email "taken@example.com" already exists$/m,
+        );
+        assert.match(result.stderr, /^line 3 \(fresh2@example.com\): is_active must be true, false, 1 or 0$/m);
+        assert.deepEqual(
+          (await allUsers(t)).map((u) => u.email),
+          ['taken@example.com'],
+        );
+      });
+
+      it('imports a CSV from the Python predecessor, whose bcrypt hash then verifies', async () => {
+        const file = join(dir, 'legacy.txt');
+        const header = 'id,email,username,full_name,hashed_password,is_active,is_superuser,created_at,updated_at';
+        writeFileSync(
+          file,
+          [
+            header,
+            `3F2504E0-4F89-41D3-9A0C-0305E82C3301,Legacy@Example.COM,Legacy,"Old, User",${bcrypt},1,0,2022-03-04 05:06:07.891011,2022-03-04T05:06:07+02:00`,
+            `,second@example.com,,,${bcrypt},maybe,0,,`,
+            `,third@example.com,,,${bcrypt},1,0,2022-02-30 00:00:00,`,
+            `,fourth@example.com,LEGACY,,${bcrypt},1,0,,`,
+            '',
+          ].join('\r\n'),
+        );
+        const result = await cli(db, ['import', file, '--format', 'csv']);
+        assert.equal(result.code, 1);
+        assert.match(result.stdout, /imported 1, failed 3/);
+        assertNoHash(result, [bcrypt]);
+        assert.match(result.stderr, /^line 3 \(second@example.com\): is_active must be true, false, 1 or 0$/m);
+        assert.match(
+          result.stderr,
+          /^line 4 \(third@example.com\): created_at "2022-02-30 00:00:00" is not an ISO-8601/m,
+        );
+        assert.match(
+          result.stderr,
+          /^line 5 \(fourth@example.com\): username "legacy" appears earlier in the file \(line 2\)$/m,
+        );
+
+        const [legacy, ...others] = await allUsers(t);
+        assert.equal(others.length, 0);
+        assert.deepEqual(legacy, {
+          id: '3f2504e0-4f89-41d3-9a0c-0305e82c3301',
+          email: 'legacy@example.com',
+          username: 'legacy',
+          full_name: 'Old, User',
+          hashed_password: bcrypt,
+          is_active: true,
+          is_superuser: false,
+          // Naive timestamps are UTC, as the predecessor stored them; offsets are honoured; microseconds cut.
+          created_at: '2022-03-04T05:06:07.891Z',
+          updated_at: '2022-03-04T03:06:07.000Z',
+        });
+        assert.equal((await t.hasher.verify('secret-password-1', legacy.hashed_password)).ok, true);
+        assert.equal((await t.hasher.verify('wrong-password-1', legacy.hashed_password)).ok, false);
+      });
+    }),
+  ),
+);
