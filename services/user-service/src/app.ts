@@ -33,7 +33,6 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-
 /** Builds the HTTP application from its parts; used by main.ts and, through app.inject(), by the tests. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({

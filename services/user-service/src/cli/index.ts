@@ -1,8 +1,8 @@
 // The `user-service` command. Every sub-command reads the same configuration as the server (.env, then the
 // environment). Errors print one line and exit 1; they never print a stack trace.
 import { Command } from 'commander';
-import { VERSION } from '../version.js';
 import { loadDotEnv } from '../config.js';
+import { VERSION } from '../version.js';
 import { createUserCommand } from './create-user.command.js';
 import { exportCommand } from './export.command.js';
 import { importCommand } from './import.command.js';
