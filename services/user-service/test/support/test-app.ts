@@ -5,6 +5,8 @@ import { buildApp } from '../../src/app.js';
 import { PasswordHasher } from '../../src/auth/password-hasher.js';
 import { MIGRATIONS_DIR } from '../../src/runtime.js';
 
+const LEAKED_HASH = /\$argon2(id|i|d)\$|\$2[aby]\$\d\d\$/;
+
 /** Cheap argon2id parameters so tests do not spend seconds hashing; production defaults are tested separately. */
 export const FAST_HASH = { memoryKib: 1024, iterations: 1, parallelism: 1, concurrency: 4 };
 
@@ -28,6 +30,13 @@ export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?:
     hasher,
     tokenSecret: 'test-secret-test-secret-test-secret',
     ...options,
+  });
+  // Every response of every API test passes this guard: a password hash in any body fails the test.
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (typeof payload === 'string' && LEAKED_HASH.test(payload)) {
+      throw new Error(`password hash leaked in the response to ${request.method} ${request.url}`);
+    }
+    return payload;
   });
   return {
     app,
