@@ -133,7 +133,7 @@ export class Migrator {
     const unknown = [...applied.keys()].filter((n) => !known.has(n));
     if (unknown.length) {
       throw new MigrationError(
-        `The database has migrations applied that this code does not have: ${unknown.join(', ')}. It was migrated by a newer version.`,
+        `The database has migrations applied that this code does not have: ${unknown.join(', ')}. It was migrated by a newer version of this code or by another application sharing the database.`,
         unknown[0],
       );
     }
