@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 import {
   ConstraintViolationError,
   DatabaseUnavailableError,
@@ -22,6 +22,27 @@ function openSqlite(filename: string, pool: PoolOptions): Database.Database {
   return db;
 }
 
+/**
+ * better-sqlite3 compiles a statement on every prepare() and Kysely prepares on every query. The SQL of a
+ * repository call is the same each time (values are parameters), so compiled statements are kept, a few
+ * hundred at most. Safe because better-sqlite3 runs a statement synchronously to completion.
+ */
+function withStatementCache(db: Database.Database, size = 256): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    close: () => db.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        stmt = db.prepare(text);
+        if (cache.size >= size) cache.delete(cache.keys().next().value as string);
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
 const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', 'SQLITE_READONLY']);
 
 export const sqliteDialect: Dialect = {
@@ -39,7 +60,7 @@ export const sqliteDialect: Dialect = {
 
   connect(url, pool) {
     if (url.kind !== 'sqlite') throw new Error('sqlite dialect needs a sqlite URL');
-    const database = openSqlite(url.filename, pool);
+    const database = withStatementCache(openSqlite(url.filename, pool));
     const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
     return { kysely, close: () => kysely.destroy() };
   },
