@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { type DialectKind, type ParsedDatabaseUrl, parseDatabaseUrl, redactUrl } from './database-url.js';
 import type { Dialect, PoolOptions } from './dialects/dialect.js';
-import { DIALECTS } from './dialects/index.js';
+import { loadDialect } from './dialects/index.js';
 import { DatabaseUnavailableError, DataError } from './errors.js';
 import type { DataStore, Repository, RepositoryProvider } from './repository.js';
 import type { TableDefinition } from './table.js';
@@ -77,7 +77,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function openDatabase(url: string, options: DatabaseOptions = {}): Promise<Database> {
   const parsed = parseDatabaseUrl(url);
-  const dialect = DIALECTS[parsed.kind];
+  const dialect = await loadDialect(parsed.kind);
   const pool = { ...DEFAULT_POOL, ...options.pool };
   const { kysely, close } = dialect.connect(parsed, pool);
   const database = new Database(parsed.kind, dialect, kysely, parsed, pool, redactUrl(url), close);

@@ -4,7 +4,11 @@ import { type Database, Migrator, openDatabase } from '@user-service/data';
 import { PasswordHasher } from './auth/password-hasher.js';
 import type { Config } from './config.js';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+// From source (tsx) this file is src/runtime.ts and the migrations are ../migrations/*.ts; in the build it is
+// bundled into dist/main.js and the compiled migrations sit beside it in dist/migrations/*.js.
+export const MIGRATIONS_DIR = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../migrations' : './migrations', import.meta.url),
+);
 
 export interface Runtime {
   database: Database;

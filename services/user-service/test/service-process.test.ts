@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -16,9 +16,9 @@ interface Running {
 
 /** Starts `npm start`'s command as a real process and waits for its banner. */
 async function start(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: SERVICE_DIR,
-    env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0', ...env },
+    env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0', WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -51,6 +51,10 @@ function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<
 describe('the service as a process (README walk-through on the embedded database)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'us-proc-'));
   const env = { DATABASE_URL: `sqlite:///${join(dir, 'app.db')}` };
+  // What `npm start` runs: the build, then dist/main.js.
+  before(() => {
+    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: SERVICE_DIR });
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('starts, creates a user, stops on SIGTERM, starts again, and the user is still there', async () => {
@@ -77,6 +81,21 @@ describe('the service as a process (README walk-through on the embedded database
     }
   });
 
+  it('runs WORKERS=2 processes on one port, and stops them all on SIGTERM', async () => {
+    const running = await start({ ...env, WORKERS: '2' });
+    const workers = readFileSync(`/proc/${running.child.pid}/task/${running.child.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/);
+    assert.equal(workers.length, 2, 'the primary forked two workers');
+    for (let i = 0; i < 10; i++) assert.equal((await fetch(`${running.base}/health`)).status, 200);
+    assert.equal(await stop(running.child), 0);
+    for (const pid of workers)
+      assert.ok(
+        !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '),
+        `worker ${pid} exited`,
+      );
+  });
+
   it('finishes an in-flight request before exiting on SIGTERM', async () => {
     const running = await start(env);
     // A create spends time hashing; the signal arrives while it is in flight.
@@ -93,7 +112,7 @@ describe('the service as a process (README walk-through on the embedded database
   });
 
   it('refuses to start on a bad setting, naming the variable, without a stack trace', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: SERVICE_DIR,
       env: { ...process.env, PORT: 'not-a-port' },
       stdio: ['ignore', 'pipe', 'pipe'],
