@@ -1,4 +1,4 @@
-import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import { CompiledQuery, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Dialect } from './dialects/dialect.js';
 import { DataError, InvalidQueryError } from './errors.js';
 import type { Condition, Filters, ListOptions, Page, Repository } from './repository.js';
@@ -67,6 +67,11 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
   }
 
   async getBy(filters: Filters<Row>): Promise<Row | undefined> {
+    const lookup = this.equalityLookup(filters);
+    if (lookup) {
+      const { rows } = await this.guard(() => this.db.executeQuery<Record<string, unknown>>(lookup));
+      return rows[0] ? this.decodeRow(rows[0]) : undefined;
+    }
     const row = await this.guard(() =>
       this.db
         .selectFrom(this.info.name)
@@ -153,6 +158,34 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
         .executeTakeFirst(),
     );
     return row !== undefined;
+  }
+
+  /**
+   * The hot lookups (by id, by email, by username) are equality on a few columns. Their SQL differs only in
+   * the values, so it is compiled once per table and set of columns and reused with new parameters, instead
+   * of building and compiling a Kysely query on every request.
+   */
+  private equalityLookup(filters: Filters<Row>): CompiledQuery | undefined {
+    const columns = Object.keys(filters);
+    const values: unknown[] = [];
+    for (const column of columns) {
+      const value = (filters as Record<string, unknown>)[column];
+      if (value === null || value === undefined || typeof value === 'object' || !this.info.types.has(column))
+        return undefined;
+      values.push(this.encode(column, value));
+    }
+    const key = `${this.dialect.kind}\0${columns.join('\0')}`;
+    let compiled = this.info.lookups.get(key);
+    if (!compiled) {
+      compiled = this.db
+        .selectFrom(this.info.name)
+        .select(this.info.columns)
+        .where((eb) => eb.and(columns.map((c) => eb(eb.ref(c), '=', null as never))))
+        .limit(1)
+        .compile();
+      this.info.lookups.set(key, compiled);
+    }
+    return CompiledQuery.raw(compiled.sql, [...values, ...compiled.parameters.slice(values.length)]);
   }
 
   private where(eb: Eb, filters: Filters<Row>): Expression<SqlBool> {

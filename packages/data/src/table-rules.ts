@@ -1,3 +1,5 @@
+import type { CompiledQuery } from 'kysely';
+
 /**
  * Rules every repository implementation applies identically (SQL and in-memory): which columns exist,
  * what a create fills in, what a patch may touch, how a list is ordered and paged. Computed per table once.
@@ -20,6 +22,8 @@ export interface TableInfo {
   types: ReadonlyMap<string, ColumnType>;
   nullable: ReadonlySet<string>;
   definition: TableDefinition<any, any>;
+  /** Compiled equality lookups by dialect and column list (see SqlRepository.equalityLookup). */
+  lookups: Map<string, CompiledQuery>;
 }
 
 const cache = new WeakMap<object, TableInfo>();
@@ -34,7 +38,15 @@ export function tableInfo(table: TableDefinition<any, any>): TableInfo {
       types.set(name, c.type);
       if (c.nullable) nullable.add(name);
     }
-    info = { name: table.name, pk: table.primaryKey, columns: [...types.keys()], types, nullable, definition: table };
+    info = {
+      name: table.name,
+      pk: table.primaryKey,
+      columns: [...types.keys()],
+      types,
+      nullable,
+      definition: table,
+      lookups: new Map(),
+    };
     cache.set(table, info);
   }
   return info;
