@@ -1,0 +1,189 @@
+/**
+ * One database's benchmark: grow the table step by step measuring list latency at each size, then run every
+ * workload against the service next to its limits for several rounds, then sample peak RSS and start-up time.
+ */
+import { type BenchDatabase, createBenchDatabase } from './databases.js';
+import { measureDbLimit, measureHasher } from './limits.js';
+import { measureListLatency } from './list-scaling.js';
+import { type LoadResult, runLoad } from './load.js';
+import type { BenchOptions, DbKind } from './options.js';
+import { type Child, peakRss, startHttpLimitServer, startService } from './processes.js';
+import { type DbResult, machine, series, type WorkloadResult } from './results.js';
+import { type Log, type Measure, runRounds } from './rounds.js';
+import { loadSample } from './sample.js';
+import { type SeedRun, seed } from './seed-db.js';
+import { serviceEntry } from './service-build.js';
+import { startupSeries } from './startup.js';
+import { combined, median, sig } from './stats.js';
+import { checkTargets } from './targets.js';
+import { type DbQuery, httpLimitRequests, NEXT, WORKLOAD_NAMES, type Workload, workload } from './workloads.js';
+
+const DB_QUERIES: DbQuery[] = ['by-id', 'by-email', 'list-shallow', 'list-deep', 'list-cursor'];
+
+/** Table sizes for the latency-vs-size figures: 10k, 100k, 1M up to the requested size, and that size. */
+export function tableSizes(users: number): number[] {
+  return [...new Set([...[10_000, 100_000, 1_000_000].filter((s) => s < users), users])];
+}
+
+/** Drops the databases of runs cut short (Ctrl-C). */
+export const pendingDrops = new Set<BenchDatabase>();
+
+export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Promise<DbResult> {
+  const date = new Date().toISOString();
+  const db = await createBenchDatabase(kind);
+  pendingDrops.add(db);
+  const children: Child[] = [];
+  const problems: string[] = [];
+  const collect = (c: Child) => problems.push(...c.problems.map((p) => `${c.name}: ${p}`));
+  try {
+    // 1. List latency against table size, growing the table with the seed command.
+    const seedRuns: SeedRun[] = [];
+    const listScaling: DbResult['listScaling'] = [];
+    let seeded = 0;
+    for (const size of tableSizes(o.users)) {
+      const run = await seed(db, size - seeded);
+      seeded = size;
+      seedRuns.push(run);
+      log(`${kind}: seeded ${size} users (${run.rowsPerSecond} rows/s); list latency at this size`);
+      const service = await startService(db.url, 1);
+      try {
+        listScaling.push({
+          size,
+          cases: await measureListLatency(service.url, await loadSample(db.url), Math.min(o.duration, 3)),
+        });
+      } finally {
+        collect(service);
+        await service.stop();
+      }
+    }
+
+    // 2. Every workload next to its limits, in alternating rounds.
+    const sample = await loadSample(db.url);
+    const workers = o.workers[o.workers.length - 1] ?? 1;
+    const start = async (child: Promise<Child>) => {
+      const c = await child;
+      children.push(c);
+      return c;
+    };
+    const service = await start(startService(db.url, workers));
+    const fewer = new Map<number, Child>();
+    for (const w of o.workers.filter((w) => w !== workers)) fewer.set(w, await start(startService(db.url, w)));
+    const httpLimit = await start(startHttpLimitServer(workers));
+    log(
+      `${kind}: service pid ${service.pid} (WORKERS=${workers}), ${o.rounds} round(s) of ${o.duration} s per measurement`,
+    );
+
+    const load = (url: string, next: Workload['next'], connections = o.connections, duration = o.duration) =>
+      runLoad({ url, next, connections, duration });
+    const workloads = WORKLOAD_NAMES.map((name) => workload(name, sample));
+    const httpNext = httpLimitRequests(sample);
+    const readConnections = Math.max(1, Math.round(o.connections / 4));
+    const measures: Record<string, Measure> = {
+      'http-user': () => load(httpLimit.url, httpNext['http-user']),
+      'http-page': () => load(httpLimit.url, httpNext['http-page']),
+      hasher: () => measureHasher(o.duration),
+      'create+reads': async () => {
+        const [create, reads] = await Promise.all([
+          load(service.url, NEXT.create(sample)),
+          load(service.url, NEXT['get-by-id'](sample), readConnections),
+        ]);
+        return { create, reads };
+      },
+    };
+    for (const w of workloads) measures[w.name] = () => load(service.url, w.next);
+    for (const q of DB_QUERIES)
+      measures[`db-${q}`] = () => measureDbLimit(db.url, q, sample, workers, o.connections, o.duration);
+    for (const [w, child] of fewer) measures[`get-by-id@${w}`] = () => load(child.url, NEXT['get-by-id'](sample));
+
+    log(`${kind}: warm-up`);
+    const warm = Math.min(1, o.duration);
+    for (const w of workloads) await load(service.url, w.next, o.connections, warm);
+    for (const next of Object.values(httpNext)) await load(httpLimit.url, next, o.connections, warm);
+    for (const child of fewer.values()) await load(child.url, NEXT['get-by-id'](sample), o.connections, warm);
+
+    const groups = [
+      ['get-by-id', 'http-user', 'db-by-id', ...[...fewer.keys()].map((w) => `get-by-id@${w}`)],
+      ['get-by-email', 'db-by-email'],
+      ['list-offset-shallow', 'http-page', 'db-list-shallow'],
+      ['list-offset-deep', 'db-list-deep'],
+      ['list-cursor', 'db-list-cursor'],
+      ['search'],
+      ['update'],
+      ['create', 'hasher'],
+      ['create+reads'],
+    ];
+    const results = await runRounds(groups, measures, o.rounds, log);
+    const rss = peakRss(service.pid);
+    for (const c of children) collect(c);
+
+    // 3. Assemble: medians, and each workload's ratio to its limit within the same round.
+    const got = (key: string): LoadResult[] => results.get(key) ?? [];
+    const limits: DbResult['limits'] = {};
+    for (const key of ['http-user', 'http-page', ...DB_QUERIES.map((q) => `db-${q}`), 'hasher'])
+      limits[key] = series(got(key));
+    const workloadResults: Record<string, WorkloadResult> = {};
+    for (const w of workloads) {
+      const rounds = got(w.name);
+      const { http, db: q, hasher } = w.limit;
+      const limitOf = (i: number) => {
+        if (hasher) return got('hasher')[i]?.rps ?? Number.NaN;
+        const h = got(http ?? '')[i]?.rps ?? Number.NaN;
+        return q ? combined(h, got(`db-${q}`)[i]?.rps ?? Number.NaN) : h;
+      };
+      const limitRps = rounds.map((_, i) => limitOf(i));
+      workloadResults[w.name] = {
+        label: w.label,
+        ...series(rounds),
+        limit: hasher ? 'hasher' : q ? `${http} + db-${q}` : (http ?? ''),
+        limitRps: sig(median(limitRps), 4),
+        ratio: sig(median(rounds.map((r, i) => r.rps / (limitRps[i] ?? Number.NaN)))),
+      };
+      for (const r of rounds)
+        if (r.non2xx || r.errors)
+          problems.push(`${w.name}: ${r.non2xx} non-2xx ${JSON.stringify(r.statuses)}, ${r.errors} errors`);
+    }
+    const fewest = o.workers[0] ?? 1;
+    const getById: Record<string, DbResult['limits'][string]> = { [workers]: series(got('get-by-id')) };
+    for (const w of fewer.keys()) getById[w] = series(got(`get-by-id@${w}`));
+    const scalingRatio =
+      fewest === workers
+        ? null
+        : sig(median(got('get-by-id').map((r, i) => r.rps / (got(`get-by-id@${fewest}`)[i]?.rps ?? Number.NaN))));
+
+    for (const c of children.splice(0)) await c.stop();
+    const startup = kind === 'sqlite' ? await startupSeries(o.rounds, log) : null;
+
+    const result: Omit<DbResult, 'targets'> = {
+      date,
+      db: kind,
+      command: o.command,
+      service: serviceEntry().description,
+      machine: machine(),
+      options: {
+        users: o.users,
+        duration: o.duration,
+        rounds: o.rounds,
+        workers: o.workers,
+        connections: o.connections,
+      },
+      seed: seedRuns,
+      workloads: workloadResults,
+      limits,
+      createWithReads: {
+        create: series(got('create+reads/create')),
+        reads: series(got('create+reads/reads')),
+        readConnections,
+      },
+      scaling: { workers: o.workers, getById, ratio: scalingRatio },
+      listScaling,
+      startup,
+      rss: { processes: rss, maxPeakMb: Math.max(...rss.map((p) => p.peakMb)) },
+      problems: [...new Set(problems)].slice(0, 50),
+    };
+    return { ...result, targets: checkTargets(result) };
+  } finally {
+    for (const c of children) await c.stop().catch(() => {});
+    await db.drop().catch((error) => log(`could not drop the ${kind} benchmark database: ${(error as Error).message}`));
+    pendingDrops.delete(db);
+  }
+}

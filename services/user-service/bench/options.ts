@@ -1,0 +1,90 @@
+/** Benchmark options from argv (`npm run bench -- --db sqlite --users 20000`) or BENCH_* environment variables. */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+
+export type DbKind = 'sqlite' | 'postgres' | 'mariadb';
+
+export interface BenchOptions {
+  /** Databases to run on, in order. */
+  dbs: DbKind[];
+  /** Whether --db was given: a requested server that is not reachable is then an error, not a skip. */
+  dbsRequested: boolean;
+  users: number;
+  /** Seconds per measurement. */
+  duration: number;
+  rounds: number;
+  /** WORKERS values; the workloads run on the largest, get-by-id on each (for the scaling ratio). */
+  workers: number[];
+  /** Concurrent HTTP connections of the load generator (and concurrent queries of the database limit). */
+  connections: number;
+  /** Only regenerate docs/PERFORMANCE.md from the saved results. */
+  reportOnly: boolean;
+  /** The command as typed, for the report. */
+  command: string;
+}
+
+export const USAGE = `npm run bench -- [options]     (each also as an environment variable)
+  --db sqlite,postgres,mariadb   BENCH_DB           databases (default: sqlite, and postgres when reachable)
+  --users N                      BENCH_USERS        table size (default 100000; 1000000 for the 1M figures)
+  --duration S                   BENCH_DURATION     seconds per measurement (default 5)
+  --rounds R                     BENCH_ROUNDS       rounds, medians are reported (default 3)
+  --workers 1,2                  BENCH_WORKERS      WORKERS values (default: 1 and the number of cores)
+  --connections C                BENCH_CONNECTIONS  concurrent connections (default 16)
+  --report-only                                     only regenerate docs/PERFORMANCE.md from bench/results
+  PostgreSQL/MariaDB servers: BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres),
+  BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306/test); a fresh database is created there and dropped after.`;
+
+function positive(name: string, raw: string, float = false): number {
+  const value = Number(raw.replace(/_/g, '').replace(/k$/i, '000').replace(/m$/i, '000000'));
+  if (!Number.isFinite(value) || value <= 0 || (!float && !Number.isInteger(value))) {
+    throw new Error(`--${name} must be a positive ${float ? 'number' : 'integer'}, got "${raw}"`);
+  }
+  return value;
+}
+
+function dbKind(raw: string): DbKind {
+  const v = raw.trim().toLowerCase();
+  if (v === 'sqlite' || v === 'postgres' || v === 'mariadb') return v;
+  if (v === 'postgresql' || v === 'pg') return 'postgres';
+  if (v === 'mysql') return 'mariadb';
+  throw new Error(`--db must be sqlite, postgres or mariadb, got "${raw}"`);
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      db: { type: 'string' },
+      users: { type: 'string' },
+      duration: { type: 'string' },
+      rounds: { type: 'string' },
+      workers: { type: 'string' },
+      connections: { type: 'string' },
+      'report-only': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const get = (name: keyof typeof values, envName: string) => (values[name] as string | undefined) ?? env[envName];
+  const db = get('db', 'BENCH_DB');
+  const cores = availableParallelism();
+  const workersRaw = get('workers', 'BENCH_WORKERS');
+  const workers = workersRaw
+    ? [...new Set(workersRaw.split(',').map((w) => positive('workers', w)))].sort((a, b) => a - b)
+    : [...new Set([1, cores])];
+  return {
+    dbs: db ? [...new Set(db.split(',').map(dbKind))] : ['sqlite', 'postgres'],
+    dbsRequested: db !== undefined,
+    users: positive('users', get('users', 'BENCH_USERS') ?? '100000'),
+    duration: positive('duration', get('duration', 'BENCH_DURATION') ?? '5', true),
+    rounds: positive('rounds', get('rounds', 'BENCH_ROUNDS') ?? '3'),
+    workers,
+    connections: positive('connections', get('connections', 'BENCH_CONNECTIONS') ?? '16'),
+    reportOnly: values['report-only'] === true,
+    command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
+  };
+}

@@ -1,0 +1,152 @@
+/** The shape of bench/results/<date>-<db>.json, and reading/writing those files. */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LatencyStat, ScalingCase } from './list-scaling.js';
+import type { LoadResult } from './load.js';
+import type { DbKind } from './options.js';
+import type { SeedRun } from './seed-db.js';
+import { median, sig } from './stats.js';
+
+export const RESULTS_DIR = fileURLToPath(new URL('./results', import.meta.url));
+
+export interface Series {
+  rounds: LoadResult[];
+  median: { rps: number; p50: number; p99: number };
+}
+
+export interface WorkloadResult extends Series {
+  label: string;
+  /** The limit compared with, e.g. "http-user + db-by-id" (combined) or "hasher". */
+  limit: string;
+  limitRps: number;
+  /** Median over rounds of (workload req/s / limit req/s in the same round). */
+  ratio: number;
+}
+
+export interface Machine {
+  cores: number;
+  cpu: string;
+  memoryGb: number;
+  node: string;
+  os: string;
+}
+
+export interface TargetResult {
+  target: string;
+  value: string;
+  status: 'met' | 'missed' | 'not measured';
+}
+
+export interface DbResult {
+  date: string;
+  db: DbKind;
+  command: string;
+  /** How the service process was started: the `npm start` bundle (node dist/main.js) or src/main.ts under tsx. */
+  service: string;
+  machine: Machine;
+  options: { users: number; duration: number; rounds: number; workers: number[]; connections: number };
+  seed: SeedRun[];
+  workloads: Record<string, WorkloadResult>;
+  limits: Record<string, Series>;
+  /** Create at full load while get-by-id runs alongside on a quarter of the connections. */
+  createWithReads: { create: Series; reads: Series; readConnections: number };
+  /** get-by-id per WORKERS value, and the largest / 1-worker ratio. */
+  scaling: { workers: number[]; getById: Record<string, Series>; ratio: number | null };
+  listScaling: { size: number; cases: Record<ScalingCase, LatencyStat> }[];
+  /** `npm start` to first 200 from /health on a fresh SQLite database, in ms. */
+  startup: { ms: number[]; medianMs: number } | null;
+  /** Peak RSS (VmHWM) of each service process after all workloads, in MiB. */
+  rss: { processes: { pid: number; peakMb: number }[]; maxPeakMb: number };
+  problems: string[];
+  targets: TargetResult[];
+}
+
+export function machine(): Machine {
+  let cpu = cpus()[0]?.model ?? 'unknown';
+  try {
+    cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu;
+  } catch {
+    // not Linux
+  }
+  return {
+    cores: cpus().length,
+    cpu,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${process.platform} ${readRelease()}`,
+  };
+}
+
+function readRelease(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+export function series(rounds: LoadResult[]): Series {
+  const clean = rounds.map((r) => ({ ...r, rps: sig(r.rps, 4), p50: sig(r.p50), p99: sig(r.p99) }));
+  return {
+    rounds: clean,
+    median: {
+      rps: sig(median(rounds.map((r) => r.rps)), 4),
+      p50: sig(median(rounds.map((r) => r.p50))),
+      p99: sig(median(rounds.map((r) => r.p99))),
+    },
+  };
+}
+
+/**
+ * JSON laid out as the repository's formatter (Biome) lays it out, so `biome check` stays clean: objects one
+ * key a line, arrays of plain values on one line when that line fits in 120 columns. `prefix` is the length of
+ * what precedes the value on its line (`"key": `), `last` whether a comma follows.
+ */
+export function formatJson(value: unknown, indent = '', prefix = 0, last = true): string {
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    if (value.every((v) => v === null || typeof v !== 'object')) {
+      const flat = `[${value.map((v) => JSON.stringify(v ?? null)).join(', ')}]`;
+      if (indent.length + prefix + flat.length + (last ? 0 : 1) <= 120) return flat;
+    }
+    const items = value.map((v, i) => inner + formatJson(v, inner, 0, i === value.length - 1));
+    return `[\n${items.join(',\n')}\n${indent}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return '{}';
+    const lines = entries.map(([k, v], i) => {
+      const key = `${JSON.stringify(k)}: `;
+      return `${inner}${key}${formatJson(v, inner, key.length, i === entries.length - 1)}`;
+    });
+    return `{\n${lines.join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(typeof value === 'number' && !Number.isFinite(value) ? null : (value ?? null));
+}
+
+export function writeResult(result: DbResult): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `${result.date.slice(0, 10)}-${result.db}.json`);
+  writeFileSync(file, `${formatJson(result)}\n`);
+  return file;
+}
+
+/** The newest result of each database, in the order sqlite, postgres, mariadb. */
+export function latestResults(): DbResult[] {
+  let files: string[] = [];
+  try {
+    files = readdirSync(RESULTS_DIR).filter((f) => /^\d{4}-\d\d-\d\d-\w+\.json$/.test(f));
+  } catch {
+    return [];
+  }
+  const latest = new Map<string, DbResult>();
+  for (const f of files.sort()) {
+    const r = JSON.parse(readFileSync(join(RESULTS_DIR, f), 'utf8')) as DbResult;
+    const prev = latest.get(r.db);
+    if (!prev || prev.date <= r.date) latest.set(r.db, r);
+  }
+  return (['sqlite', 'postgres', 'mariadb'] as const).flatMap((db) => latest.get(db) ?? []);
+}
