@@ -112,9 +112,11 @@ export const postgresDialect: Dialect = {
   async createSubstringIndex(db, name, table, column) {
     // pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may create it.
     await sql`create extension if not exists pg_trgm`.execute(db);
-    await sql`create index ${sql.id(name)} on ${sql.table(table)} using gin (lower(${sql.ref(column)}) gin_trgm_ops)`.execute(
-      db,
-    );
+    // fastupdate=off: with GIN's pending list on, rows written since the last VACUUM are scanned linearly and
+    // the planner falls back to a sequential scan (measured: 3.8 ms -> 103 ms per search after 5 s of updates).
+    // Writing into the index directly costs a little on each insert instead.
+    await sql`create index ${sql.id(name)} on ${sql.table(table)}
+      using gin (lower(${sql.ref(column)}) gin_trgm_ops) with (fastupdate = off)`.execute(db);
   },
 
   async dropSubstringIndex(db, name) {
