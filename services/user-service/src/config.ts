@@ -79,6 +79,7 @@ export function loadConfig(env: Env = process.env): Config {
   } catch (error) {
     throw new ConfigError(`DATABASE_URL: ${(error as Error).message}`);
   }
+  const workers = int(env, 'WORKERS', availableParallelism(), 1, 256);
   return {
     databaseUrl,
     host: env.HOST?.trim() || '127.0.0.1',
@@ -98,9 +99,16 @@ export function loadConfig(env: Env = process.env): Config {
       memoryKib: int(env, 'PASSWORD_HASH_MEMORY_KIB', 19_456, 8_192, 4_194_304),
       iterations: int(env, 'PASSWORD_HASH_ITERATIONS', 2, 1, 100),
       parallelism: int(env, 'PASSWORD_HASH_PARALLELISM', 1, 1, 64),
-      concurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', availableParallelism(), 1, 1024),
+      // The cores are shared by every worker process: more hashes in flight than cores only adds switching.
+      concurrency: int(
+        env,
+        'PASSWORD_HASH_CONCURRENCY',
+        Math.max(1, Math.round(availableParallelism() / workers)),
+        1,
+        1024,
+      ),
     },
-    workers: int(env, 'WORKERS', availableParallelism(), 1, 256),
+    workers,
     jwtSecret: jwtSecret(env),
     tokenMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 30, 1, 525_600),
     totalsTtlMs: int(env, 'TOTAL_CACHE_MS', 1000, 0, 3_600_000),
