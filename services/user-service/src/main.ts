@@ -2,15 +2,14 @@
 // several sharing the port. A configuration or connection problem ends the process with one readable line,
 // never a stack trace.
 import cluster from 'node:cluster';
-import { runPrimary } from './cluster.js';
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
-import { serve } from './server.js';
 
 try {
   loadDotEnv();
   const config = loadConfig();
-  if (config.workers > 1 && cluster.isPrimary) await runPrimary(config);
-  else await serve(config, { quiet: cluster.isWorker && cluster.worker?.id !== 1 });
+  // Imported on demand: the primary of a cluster never loads the HTTP stack, a worker never the cluster code.
+  if (config.workers > 1 && cluster.isPrimary) await (await import('./cluster.js')).runPrimary(config);
+  else await (await import('./server.js')).serve(config, { quiet: cluster.isWorker && cluster.worker?.id !== 1 });
 } catch (error) {
   const message =
     error instanceof ConfigError

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -16,7 +16,7 @@ interface Running {
 
 /** Starts `npm start`'s command as a real process and waits for its banner. */
 async function start(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', 'scripts/start.mjs'], {
     cwd: SERVICE_DIR,
     env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0', WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,10 +51,7 @@ function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<
 describe('the service as a process (README walk-through on the embedded database)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'us-proc-'));
   const env = { DATABASE_URL: `sqlite:///${join(dir, 'app.db')}` };
-  // What `npm start` runs: the build, then dist/main.js.
-  before(() => {
-    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: SERVICE_DIR });
-  });
+  // Each start runs what `npm start` runs: scripts/start.mjs builds dist/ if needed, then serves from it.
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('starts, creates a user, stops on SIGTERM, starts again, and the user is still there', async () => {
@@ -83,12 +80,21 @@ describe('the service as a process (README walk-through on the embedded database
 
   it('runs WORKERS=2 processes on one port, and stops them all on SIGTERM', async () => {
     const running = await start({ ...env, WORKERS: '2' });
-    const workers = readFileSync(`/proc/${running.child.pid}/task/${running.child.pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/);
-    assert.equal(workers.length, 2, 'the primary forked two workers');
-    for (let i = 0; i < 10; i++) assert.equal((await fetch(`${running.base}/health`)).status, 200);
-    assert.equal(await stop(running.child), 0);
+    let workers: string[] = [];
+    try {
+      // The primary starts the second worker once the first listens.
+      for (let i = 0; i < 100 && workers.length < 2; i++) {
+        workers = readFileSync(`/proc/${running.child.pid}/task/${running.child.pid}/children`, 'utf8')
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(workers.length, 2, 'the primary forked two workers');
+      for (let i = 0; i < 10; i++) assert.equal((await fetch(`${running.base}/health`)).status, 200);
+    } finally {
+      assert.equal(await stop(running.child), 0);
+    }
     for (const pid of workers)
       assert.ok(
         !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '),
@@ -112,7 +118,7 @@ describe('the service as a process (README walk-through on the embedded database
   });
 
   it('refuses to start on a bad setting, naming the variable, without a stack trace', async () => {
-    const child = spawn(process.execPath, ['dist/main.js'], {
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', 'scripts/start.mjs'], {
       cwd: SERVICE_DIR,
       env: { ...process.env, PORT: 'not-a-port' },
       stdio: ['ignore', 'pipe', 'pipe'],
