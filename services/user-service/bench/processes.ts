@@ -142,6 +142,7 @@ export async function startService(databaseUrl: string, workers: number): Promis
     command: process.execPath,
     args: serviceEntry().args,
     env: {
+      MALLOC_MMAP_THRESHOLD_: '131072',
       DATABASE_URL: databaseUrl,
       PORT: String(port),
       HOST: '127.0.0.1',

@@ -21,7 +21,11 @@ export function serviceEntry(): { args: string[]; description: string } {
     execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: SERVICE_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
     cpSync(join(SERVICE_DIR, 'dist'), join(copyDir, 'dist'), { recursive: true });
     process.once('exit', removeServiceCopy);
-    entry = { args: [join(copyDir, 'dist', 'main.js')], description: 'node dist/main.js' };
+    // The same V8 flag as `npm start` (scripts/start.mjs); MALLOC_MMAP_THRESHOLD_ is set in processes.ts.
+    entry = {
+      args: ['--max-semi-space-size=2', join(copyDir, 'dist', 'main.js')],
+      description: 'MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2 dist/main.js (as npm start)',
+    };
   } else {
     entry = { args: ['--import', 'tsx', 'src/main.ts'], description: 'node --import tsx src/main.ts' };
   }
