@@ -112,7 +112,8 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       ['create', 'hasher'],
       ['create+reads'],
     ];
-    const results = await runRounds(groups, measures, o.rounds, log);
+    const settle = () => settleServices([service.url, ...[...fewer.values()].map((c) => c.url)]);
+    const results = await runRounds(groups, measures, o.rounds, log, settle);
     const rss = peakRss(service.pid);
     for (const c of children) collect(c);
 
@@ -185,5 +186,25 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
     for (const c of children) await c.stop().catch(() => {});
     await db.drop().catch((error) => log(`could not drop the ${kind} benchmark database: ${(error as Error).message}`));
     pendingDrops.delete(db);
+  }
+}
+
+/**
+ * Resolves once every service answers /health within 50 ms four times in a row on fresh connections (so the
+ * cluster's round-robin reaches every worker), i.e. has no backlog left; at most 120 s.
+ */
+async function settleServices(urls: string[]): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (const url of urls) {
+    let fast = 0;
+    while (fast < 4 && Date.now() < deadline) {
+      const started = performance.now();
+      const ok = await fetch(`${url}/health`, { headers: { connection: 'close' } }).then(
+        (r) => r.ok,
+        () => false,
+      );
+      fast = ok && performance.now() - started < 50 ? fast + 1 : 0;
+      if (fast === 0) await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }

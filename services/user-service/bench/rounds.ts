@@ -19,6 +19,8 @@ export async function runRounds(
   measures: Record<string, Measure>,
   rounds: number,
   log: Log,
+  /** Waits until the services have finished the requests a measurement left in flight. */
+  settle: () => Promise<void> = async () => {},
 ): Promise<Map<string, LoadResult[]>> {
   const results = new Map<string, LoadResult[]>();
   const push = (key: string, r: LoadResult) => results.set(key, [...(results.get(key) ?? []), r]);
@@ -37,7 +39,9 @@ export async function runRounds(
           log(`round ${round + 1}/${rounds} ${key}/${part}: ${describe(r)}`);
         }
       }
-      await new Promise((r) => setTimeout(r, 200)); // let the previous load drain
+      // A slow workload (search on a large SQLite table) leaves requests running after the load generator stops;
+      // the next measurement must not start behind them.
+      await settle();
     }
   }
   return results;
