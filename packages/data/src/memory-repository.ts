@@ -153,11 +153,11 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
     return { items: items as Row[], nextCursor: nextCursor(this.info, paging, items, window.length > paging.limit) };
   }
 
-  async count(filters: Filters<Row> = {}): Promise<number> {
+  async count(filters: Filters<Row> = {}, options: { atMost?: number } = {}): Promise<number> {
     assertFilterColumns(this.info, filters);
     let n = 0;
     for (const row of this.rows.values()) if (matches(row, filters, this.info)) n++;
-    return n;
+    return options.atMost === undefined ? n : Math.min(n, options.atMost);
   }
 
   async update(id: string, patch: RowPatch<Row>): Promise<Row | undefined> {

@@ -55,7 +55,11 @@ export interface Repository<Row extends object, Optional extends keyof Row = nev
   get(id: string): Promise<Row | undefined>;
   getBy(filters: Filters<Row>): Promise<Row | undefined>;
   list(options?: ListOptions<Row>): Promise<Page<Row>>;
-  count(filters?: Filters<Row>): Promise<number>;
+  /**
+   * Rows matching the filters. With `atMost`, counting stops there (the answer is min(count, atMost)), so the
+   * cost of counting a broad match on a large table is bounded.
+   */
+  count(filters?: Filters<Row>, options?: { atMost?: number }): Promise<number>;
   /** Applies the patch and returns the updated row, or undefined when no row has this id. */
   update(id: string, patch: RowPatch<Row>): Promise<Row | undefined>;
   /** True when a row was deleted. */

@@ -119,14 +119,31 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     return { items, nextCursor: nextCursor(this.info, paging, items as Record<string, unknown>[], hasMore) };
   }
 
-  async count(filters: Filters<Row> = {}): Promise<number> {
-    const row = await this.guard(() =>
-      this.db
+  async count(filters: Filters<Row> = {}, options: { atMost?: number } = {}): Promise<number> {
+    const { atMost } = options;
+    if (atMost !== undefined && (!Number.isInteger(atMost) || atMost < 1)) {
+      throw new InvalidQueryError('atMost must be a positive integer');
+    }
+    const row = await this.guard(() => {
+      if (atMost === undefined) {
+        return this.db
+          .selectFrom(this.info.name)
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where((eb) => this.where(eb, filters))
+          .executeTakeFirstOrThrow();
+      }
+      // Counting over a LIMIT-ed subquery stops reading after `atMost` matches.
+      const matches = this.db
         .selectFrom(this.info.name)
-        .select((eb) => eb.fn.countAll().as('n'))
+        .select(sql`1`.as('x'))
         .where((eb) => this.where(eb, filters))
-        .executeTakeFirstOrThrow(),
-    );
+        .limit(atMost)
+        .as('matches');
+      return this.db
+        .selectFrom(matches)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
+    });
     // node-postgres returns COUNT(*) as a string, the others as a number.
     return Number(row.n);
   }

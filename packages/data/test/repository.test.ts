@@ -96,6 +96,8 @@ onEachDatabase(
       assert.deepEqual(await emails({ score: { ne: 2 } }), ['a@x.io', 'c@x.io']);
       assert.deepEqual(await emails({ $or: [{ score: 1 }, { name: 'Cy' }] }), ['a@x.io', 'c@x.io']);
       assert.equal(await repo.count({ is_active: true }), 2);
+      assert.equal(await repo.count({}, { atMost: 2 }), 2, 'counting stops at atMost');
+      assert.equal(await repo.count({ is_active: true }, { atMost: 10 }), 2);
       const c = await repo.getBy({ email: 'c@x.io' });
       assert.ok(c);
       assert.equal(await repo.count({ created_at: { lte: c.created_at } }), 3);

@@ -3,6 +3,7 @@ import { after, before, beforeEach, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
+import { SEARCH_TOTAL_LIMIT } from '../src/users/user.service.js';
 import { usersTable } from '../src/users/user.table.js';
 import { emptyTables, openTestApp, type TestApp } from './support/test-app.js';
 
@@ -224,6 +225,22 @@ onEachDatabase('users API', (tdb) => {
     assert.deepEqual(await q('%'), ['alan@example.com']);
     assert.deepEqual(await q('example'), ['alan@example.com', 'edsger@example.com']);
     assert.deepEqual(await q('zzz'), []);
+    const one = body(await app.inject('/api/v1/users/search?q=hopper'));
+    assert.equal(one.total, 1);
+    assert.equal(one.total_capped, false);
+    // A broad match is counted only up to SEARCH_TOTAL_LIMIT.
+    await t.database
+      .repository(usersTable)
+      .createMany(
+        Array.from({ length: SEARCH_TOTAL_LIMIT + 5 }, (_, i) => ({
+          email: `bulk${i}@example.com`,
+          hashed_password: 'x',
+        })),
+      );
+    const broad = body(await app.inject('/api/v1/users/search?q=bulk&limit=5'));
+    assert.equal(broad.total, SEARCH_TOTAL_LIMIT);
+    assert.equal(broad.total_capped, true);
+    assert.equal(broad.users.length, 5);
     assert.equal((await app.inject('/api/v1/users/search?q=')).statusCode, 422);
     assert.equal((await app.inject('/api/v1/users/search')).statusCode, 422);
   });

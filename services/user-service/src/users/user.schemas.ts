@@ -63,6 +63,11 @@ export const UserListPublic = Type.Object(
     skip: Type.Integer(),
     limit: Type.Integer(),
     next_cursor: Nullable(Type.String({ description: 'Pass as `after` for the next page' })),
+    total_capped: Type.Optional(
+      Type.Boolean({
+        description: 'Search only: true when `total` stopped at its limit (100): there are at least that many matches',
+      }),
+    ),
   },
   { $id: 'UserListPublic' },
 );

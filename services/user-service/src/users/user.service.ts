@@ -40,10 +40,19 @@ export interface UserListOptions {
 export interface UserPage {
   users: User[];
   total: number;
+  /** Set by search when `total` reached SEARCH_TOTAL_LIMIT: there are at least that many matches. */
+  total_capped?: boolean;
   skip: number;
   limit: number;
   next_cursor: string | null;
 }
+
+/**
+ * Search counts its matches up to this many. A broad term on a large table matches tens of thousands of rows,
+ * and counting them all cost far more than finding the page (PostgreSQL, 1M users, "mart": 181 ms to count
+ * all 33k matches, 51 ms to count the first 1000, 0.8 ms for the page of 20).
+ */
+export const SEARCH_TOTAL_LIMIT = 100;
 
 /** Emails compare without regard to case: one normalised form is stored and looked up. */
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
@@ -147,12 +156,14 @@ export class UserService {
     const filters: Filters<UserRow> = {
       $or: [{ full_name: { contains: term } }, { username: { contains: term } }, { email: { contains: term } }],
     };
-    return this.page(filters, { skip, limit });
+    const page = await this.page(filters, { skip, limit }, SEARCH_TOTAL_LIMIT);
+    return { ...page, total_capped: page.total >= SEARCH_TOTAL_LIMIT };
   }
 
   private async page(
     filters: Filters<UserRow>,
     options: Pick<UserListOptions, 'skip' | 'limit' | 'after' | 'sort'>,
+    countAtMost?: number,
   ): Promise<UserPage> {
     const repo = this.store.repository(usersTable);
     const [page, total] = await Promise.all([
@@ -163,7 +174,7 @@ export class UserService {
         ...(options.after ? { after: options.after } : {}),
         ...(options.sort && !options.after ? { orderBy: options.sort } : {}),
       }),
-      this.totals.get(JSON.stringify(filters), () => repo.count(filters)),
+      this.totals.get(JSON.stringify(filters), () => repo.count(filters, countAtMost ? { atMost: countAtMost } : {})),
     ]);
     return {
       users: page.items.map(toUser),
