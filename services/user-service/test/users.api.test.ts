@@ -229,14 +229,12 @@ onEachDatabase('users API', (tdb) => {
     assert.equal(one.total, 1);
     assert.equal(one.total_capped, false);
     // A broad match is counted only up to SEARCH_TOTAL_LIMIT.
-    await t.database
-      .repository(usersTable)
-      .createMany(
-        Array.from({ length: SEARCH_TOTAL_LIMIT + 5 }, (_, i) => ({
-          email: `bulk${i}@example.com`,
-          hashed_password: 'x',
-        })),
-      );
+    await t.database.repository(usersTable).createMany(
+      Array.from({ length: SEARCH_TOTAL_LIMIT + 5 }, (_, i) => ({
+        email: `bulk${i}@example.com`,
+        hashed_password: 'x',
+      })),
+    );
     const broad = body(await app.inject('/api/v1/users/search?q=bulk&limit=5'));
     assert.equal(broad.total, SEARCH_TOTAL_LIMIT);
     assert.equal(broad.total_capped, true);
