@@ -65,7 +65,8 @@ export const UserListPublic = Type.Object(
     next_cursor: Nullable(Type.String({ description: 'Pass as `after` for the next page' })),
     total_capped: Type.Optional(
       Type.Boolean({
-        description: 'Set by search: true when `total` stopped at its limit (100), so there are at least that many matches',
+        description:
+          'Set by search: true when `total` stopped at its limit (100), so there are at least that many matches',
       }),
     ),
   },
