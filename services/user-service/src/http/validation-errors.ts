@@ -68,7 +68,7 @@ export function toValidationDetail(errors: AjvError[], context: string | undefin
   const seen = new Set<string>();
   const out: ValidationDetail[] = [];
   for (const error of errors) {
-    // A nullable field fails both its type and `null`, then the union: one entry per field is enough.
+    // A union reports each failing branch and then itself; the branch errors say more, one per field is enough.
     if (error.keyword === 'anyOf') continue;
     const loc: (string | number)[] = [part];
     for (const seg of error.instancePath.split('/').slice(1))
