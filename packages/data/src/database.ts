@@ -2,19 +2,29 @@ import { type Kysely, sql } from 'kysely';
 import { type DialectKind, type ParsedDatabaseUrl, parseDatabaseUrl, redactUrl } from './database-url.js';
 import type { Dialect, PoolOptions } from './dialects/dialect.js';
 import { loadDialect } from './dialects/index.js';
-import { DatabaseUnavailableError, DataError } from './errors.js';
+import { withQueryTimeout } from './dialects/query-timeout.js';
+import { DatabaseUnavailableError, DatabaseUrlError, DataError } from './errors.js';
+import { CursorCodec } from './pagination.js';
 import type { DataStore, Repository, RepositoryProvider } from './repository.js';
 import type { TableDefinition } from './table.js';
 import { runUnitOfWork, SqlScope } from './transaction.js';
 
 export interface DatabaseOptions {
   pool?: Partial<PoolOptions>;
-  /** Start-up connection attempts before giving up (default 5). */
+  /**
+   * Start-up connection attempts before giving up (default 5). A failure retrying cannot fix (the database
+   * does not exist, the credentials are refused) fails at once with DatabaseUrlError and the server's words.
+   */
   connectAttempts?: number;
   /** Delay before the second attempt, doubling after each failure up to 10 s (default 500 ms). */
   connectDelayMs?: number;
   /** Called before each retry, e.g. to log "database not ready, retrying in ...". */
   onConnectRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+  /**
+   * The key that signs keyset cursors. Every process serving the same lists must share it (the service
+   * derives it from JWT_SECRET); random per process when omitted.
+   */
+  cursorSecret?: string;
 }
 
 export const DEFAULT_POOL: PoolOptions = {
@@ -22,11 +32,13 @@ export const DEFAULT_POOL: PoolOptions = {
   maxOverflow: 10,
   acquireTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
+  queryTimeoutMs: 5_000,
   busyTimeoutMs: 5_000,
 };
 
 export class Database implements DataStore {
   private readonly scope: SqlScope;
+  private readonly cursors: CursorCodec;
 
   constructor(
     readonly kind: DialectKind,
@@ -37,8 +49,10 @@ export class Database implements DataStore {
     /** The URL with its password hidden, for logs. */
     readonly displayUrl: string,
     private readonly closer: () => Promise<void>,
+    cursorSecret?: string,
   ) {
-    this.scope = new SqlScope(kysely, dialect);
+    this.cursors = new CursorCodec(cursorSecret);
+    this.scope = new SqlScope(kysely, dialect, this.cursors);
   }
 
   repository<Row extends object, Optional extends keyof Row>(
@@ -48,18 +62,45 @@ export class Database implements DataStore {
   }
 
   unitOfWork<T>(work: (uow: RepositoryProvider) => Promise<T>): Promise<T> {
-    return runUnitOfWork(this.kysely, this.dialect, work);
+    return runUnitOfWork(this.kysely, this.dialect, this.cursors, work);
   }
 
-  /** Resolves when the database answers a trivial query; throws DatabaseUnavailableError otherwise. */
-  async ping(): Promise<void> {
+  /**
+   * Resolves when the database answers a trivial query; throws DatabaseUnavailableError otherwise. With
+   * `timeoutMs` it gives up after that long, however the time is spent (waiting for a connection, opening
+   * one, the query itself): what a readiness probe needs.
+   */
+  async ping(options: { timeoutMs?: number } = {}): Promise<void> {
+    const query = () => sql`select 1`.execute(this.kysely);
     try {
-      await sql`select 1`.execute(this.kysely);
+      await (options.timeoutMs === undefined ? query() : this.withTimeout(options.timeoutMs, query));
     } catch (error) {
+      if (error instanceof DataError) throw error;
       const mapped = this.dialect.mapError(error);
       throw mapped instanceof DataError
         ? mapped
         : new DatabaseUnavailableError('Database did not answer', { cause: error });
+    }
+  }
+
+  /**
+   * Runs `work` with a deadline: each query it issues is bounded by `timeoutMs` (or the pool's shorter query
+   * timeout), and when the whole of it, waits for a connection included, takes longer, it fails with
+   * DatabaseUnavailableError. Queries still running then are left to their own bound.
+   */
+  async withTimeout<T>(timeoutMs: number, work: () => Promise<T>): Promise<T> {
+    const perQuery = this.pool.queryTimeoutMs > 0 ? Math.min(timeoutMs, this.pool.queryTimeoutMs) : timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new DatabaseUnavailableError(`Database did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([withQueryTimeout(perQuery, work), deadline]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -80,7 +121,16 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
   const dialect = await loadDialect(parsed.kind);
   const pool = { ...DEFAULT_POOL, ...options.pool };
   const { kysely, close } = dialect.connect(parsed, pool);
-  const database = new Database(parsed.kind, dialect, kysely, parsed, pool, redactUrl(url), close);
+  const database = new Database(
+    parsed.kind,
+    dialect,
+    kysely,
+    parsed,
+    pool,
+    redactUrl(url),
+    close,
+    options.cursorSecret,
+  );
   const attempts = options.connectAttempts ?? 5;
   let delay = options.connectDelayMs ?? 500;
   for (let attempt = 1; ; attempt++) {
@@ -88,6 +138,14 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
       await database.ping();
       return database;
     } catch (error) {
+      const cause = error instanceof DataError && error.cause !== undefined ? error.cause : error;
+      if (dialect.isPermanentError(cause)) {
+        await database.close().catch(() => {});
+        throw new DatabaseUrlError(
+          `Cannot use ${database.displayUrl}: ${(cause as Error).message} (not retried: waiting does not fix this)`,
+          { cause },
+        );
+      }
       if (attempt >= attempts) {
         await database.close().catch(() => {});
         throw new DatabaseUnavailableError(

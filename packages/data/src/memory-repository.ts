@@ -4,11 +4,13 @@
  * no foreign keys and no isolation between concurrent units of work. Never use it to test data-layer code.
  */
 import { InvalidQueryError, UniqueViolationError } from './errors.js';
+import { CursorCodec } from './pagination.js';
 import type { Condition, DataStore, Filters, ListOptions, Page, Repository, RepositoryProvider } from './repository.js';
 import type { NewRow, RowPatch, TableDefinition } from './table.js';
 import {
-  assertColumn,
   assertFilterColumns,
+  assertQueryableColumn,
+  cursorScope,
   nextCursor,
   prepareInsert,
   preparePatch,
@@ -34,7 +36,7 @@ function matches(row: Record<string, unknown>, filters: Filters<any>, info: Tabl
       if (!(condition as Filters<any>[]).some((f) => matches(row, f, info))) return false;
       continue;
     }
-    assertColumn(info, key);
+    assertQueryableColumn(info, key);
     if (!matchesCondition(row[key] ?? null, condition as Condition<unknown>)) return false;
   }
   return true;
@@ -77,6 +79,7 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
   constructor(
     private readonly tables: Tables,
     table: TableDefinition<Row, Optional>,
+    private readonly cursors: CursorCodec,
   ) {
     this.info = tableInfo(table);
   }
@@ -132,7 +135,7 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
   }
 
   async list(options: ListOptions<Row> = {}): Promise<Page<Row>> {
-    const paging = resolvePaging(this.info, options);
+    const paging = resolvePaging(this.info, options, this.cursors);
     assertFilterColumns(this.info, options.filters ?? {});
     const { column, direction, after } = paging;
     const pk = this.info.pk;
@@ -150,7 +153,17 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
     }
     const window = rows.slice(paging.skip, paging.skip + paging.limit + 1);
     const items = window.slice(0, paging.limit).map((r) => ({ ...r }));
-    return { items: items as Row[], nextCursor: nextCursor(this.info, paging, items, window.length > paging.limit) };
+    return {
+      items: items as Row[],
+      nextCursor: nextCursor(
+        this.info,
+        paging,
+        items,
+        window.length > paging.limit,
+        this.cursors,
+        cursorScope(options),
+      ),
+    };
   }
 
   async count(filters: Filters<Row> = {}, options: { atMost?: number } = {}): Promise<number> {
@@ -182,16 +195,22 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
 /** An in-memory DataStore. A unit of work works on a copy and swaps it in on success. */
 export class MemoryStore implements DataStore {
   private readonly tables: Tables = new Map();
+  private readonly cursors: CursorCodec;
+
+  /** `cursorSecret`: the key that signs keyset cursors (see CursorCodec); random when omitted. */
+  constructor(options: { cursorSecret?: string } = {}) {
+    this.cursors = new CursorCodec(options.cursorSecret);
+  }
 
   repository<Row extends object, Optional extends keyof Row>(
     table: TableDefinition<Row, Optional>,
   ): Repository<Row, Optional> {
-    return new MemoryRepository(this.tables, table);
+    return new MemoryRepository(this.tables, table, this.cursors);
   }
 
   async unitOfWork<T>(work: (uow: RepositoryProvider) => Promise<T>): Promise<T> {
     const copy: Tables = new Map([...this.tables].map(([name, rows]) => [name, new Map(rows)]));
-    const result = await work({ repository: (table) => new MemoryRepository(copy, table) });
+    const result = await work({ repository: (table) => new MemoryRepository(copy, table, this.cursors) });
     // Swap contents rather than the map itself: repositories handed out earlier keep seeing current data.
     this.tables.clear();
     for (const [name, rows] of copy) this.tables.set(name, rows);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidCursorError } from './errors.js';
 
 /** The position after the last row of a page: its sort value and primary key, under one ordering. */
@@ -9,39 +9,70 @@ export interface CursorPosition {
   id: string;
 }
 
-// The checksum is not a secret: cursors stay valid across processes and restarts. It catches a cursor that
-// was edited or truncated by hand, which then gets a clear error instead of a silently wrong page.
-function checksum(table: string, body: string): string {
-  return createHash('sha256').update(table).update('\0').update(body).digest('base64url').slice(0, 12);
-}
+const MAC_BYTES = 16;
 
-export function encodeCursor(table: string, position: CursorPosition): string {
-  const body = Buffer.from(JSON.stringify([position.column, position.direction, position.value, position.id])).toString(
-    'base64url',
-  );
-  return `${body}.${checksum(table, body)}`;
-}
+/**
+ * Keyset cursors are handed to clients and come back as query parameters, so they are authenticated: the body
+ * (sort column, direction, last value, last id) is followed by an HMAC-SHA256 over the table, the list's
+ * filters and the body, under a server key. A cursor a client wrote or edited, or one issued for another
+ * table or another set of filters, is refused before any of its content is used. (Issue 7: an unkeyed
+ * checksum let a forged cursor sort by `hashed_password` and read hashes back one character at a time.)
+ *
+ * The key must be the same in every process that serves one list (WORKERS > 1, several instances): the
+ * service derives it from JWT_SECRET. Without a key, one is drawn at random per codec, which suits tests and
+ * one-shot CLI commands.
+ */
+export class CursorCodec {
+  private readonly key: Buffer;
 
-export function decodeCursor(table: string, cursor: string): CursorPosition {
-  const [body, sum, extra] = cursor.split('.');
-  if (!body || !sum || extra !== undefined || checksum(table, body) !== sum) {
-    throw new InvalidCursorError('Invalid cursor: it was not issued for this list or has been altered');
+  constructor(key?: string | Buffer) {
+    this.key =
+      key === undefined
+        ? randomBytes(32)
+        : createHmac('sha256', key).update('user-service/data keyset cursor v1').digest();
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError('Invalid cursor: it cannot be decoded');
+
+  encode(table: string, scope: string, position: CursorPosition): string {
+    const body = Buffer.from(
+      JSON.stringify([position.column, position.direction, position.value, position.id]),
+    ).toString('base64url');
+    return `${body}.${this.mac(table, scope, body).toString('base64url')}`;
   }
-  if (!Array.isArray(parsed) || parsed.length !== 4) throw new InvalidCursorError('Invalid cursor: unexpected content');
-  const [column, direction, value, id] = parsed as unknown[];
-  if (
-    typeof column !== 'string' ||
-    (direction !== 'asc' && direction !== 'desc') ||
-    !['string', 'number', 'boolean'].includes(typeof value) ||
-    typeof id !== 'string'
-  ) {
-    throw new InvalidCursorError('Invalid cursor: unexpected content');
+
+  /** The position in `cursor`, or InvalidCursorError when it was not issued by this key for this table and scope. */
+  decode(table: string, scope: string, cursor: string): CursorPosition {
+    const [body, sum, extra] = cursor.split('.');
+    if (!body || !sum || extra !== undefined || !this.verify(table, scope, body, sum)) {
+      throw new InvalidCursorError('Invalid cursor: it was not issued for this list and query, or has been altered');
+    }
+    const parsed: unknown = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+    // Only this codec writes bodies it signs, so this shape always holds; checked anyway as a second line.
+    if (!Array.isArray(parsed) || parsed.length !== 4) throw new InvalidCursorError('Invalid cursor');
+    const [column, direction, value, id] = parsed as unknown[];
+    if (
+      typeof column !== 'string' ||
+      (direction !== 'asc' && direction !== 'desc') ||
+      !['string', 'number', 'boolean'].includes(typeof value) ||
+      typeof id !== 'string'
+    ) {
+      throw new InvalidCursorError('Invalid cursor');
+    }
+    return { column, direction, value: value as CursorPosition['value'], id };
   }
-  return { column, direction, value: value as CursorPosition['value'], id };
+
+  private mac(table: string, scope: string, body: string): Buffer {
+    return createHmac('sha256', this.key)
+      .update(table)
+      .update('\0')
+      .update(scope)
+      .update('\0')
+      .update(body)
+      .digest()
+      .subarray(0, MAC_BYTES);
+  }
+
+  private verify(table: string, scope: string, body: string, sum: string): boolean {
+    const given = Buffer.from(sum, 'base64url');
+    return given.length === MAC_BYTES && timingSafeEqual(given, this.mac(table, scope, body));
+  }
 }

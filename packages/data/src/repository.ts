@@ -37,6 +37,11 @@ export interface ListOptions<Row> {
   after?: string;
   /** Page size, default 50. */
   limit?: number;
+  /**
+   * The columns this list may be ordered by (the endpoint's whitelist). When set, an `orderBy` or a cursor
+   * naming any other column is refused. Secret columns are refused whether or not this is set.
+   */
+  sortable?: readonly string[];
 }
 
 export interface Page<Row> {

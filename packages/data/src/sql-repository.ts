@@ -1,11 +1,13 @@
 import { CompiledQuery, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Dialect } from './dialects/dialect.js';
 import { DataError, InvalidQueryError } from './errors.js';
+import type { CursorCodec } from './pagination.js';
 import type { Condition, Filters, ListOptions, Page, Repository } from './repository.js';
 import type { NewRow, RowPatch, TableDefinition } from './table.js';
 import {
-  assertColumn,
+  assertQueryableColumn,
   completeUniqueViolation,
+  cursorScope,
   nextCursor,
   prepareInsert,
   preparePatch,
@@ -35,6 +37,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     private readonly db: Kysely<any>,
     private readonly dialect: Dialect,
     table: TableDefinition<Row, Optional>,
+    private readonly cursors: CursorCodec,
   ) {
     this.info = tableInfo(table);
   }
@@ -84,7 +87,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
   }
 
   async list(options: ListOptions<Row> = {}): Promise<Page<Row>> {
-    const paging = resolvePaging(this.info, options);
+    const paging = resolvePaging(this.info, options, this.cursors);
     const { pk } = this.info;
     const { column, direction, after } = paging;
     let query = this.db
@@ -116,7 +119,15 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     const raw = await this.guard(() => query.execute());
     const hasMore = raw.length > paging.limit;
     const items = raw.slice(0, paging.limit).map((r) => this.decodeRow(r));
-    return { items, nextCursor: nextCursor(this.info, paging, items as Record<string, unknown>[], hasMore) };
+    const next = nextCursor(
+      this.info,
+      paging,
+      items as Record<string, unknown>[],
+      hasMore,
+      this.cursors,
+      cursorScope(options),
+    );
+    return { items, nextCursor: next };
   }
 
   async count(filters: Filters<Row> = {}, options: { atMost?: number } = {}): Promise<number> {
@@ -187,7 +198,13 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     const values: unknown[] = [];
     for (const column of columns) {
       const value = (filters as Record<string, unknown>)[column];
-      if (value === null || value === undefined || typeof value === 'object' || !this.info.types.has(column))
+      if (
+        value === null ||
+        value === undefined ||
+        typeof value === 'object' ||
+        !this.info.types.has(column) ||
+        this.info.secret.has(column)
+      )
         return undefined;
       values.push(this.encode(column, value));
     }
@@ -214,7 +231,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
         parts.push(branches.length ? eb.or(branches.map((f) => this.where(eb, f))) : sql<SqlBool>`1 = 0`);
         continue;
       }
-      assertColumn(this.info, key);
+      assertQueryableColumn(this.info, key);
       parts.push(this.condition(eb, key, condition as Condition<unknown>));
     }
     return eb.and(parts);

@@ -11,7 +11,7 @@ import {
   InvalidQueryError,
   UniqueViolationError,
 } from './errors.js';
-import { type CursorPosition, decodeCursor, encodeCursor } from './pagination.js';
+import type { CursorCodec, CursorPosition } from './pagination.js';
 import { DEFAULT_PAGE_SIZE, type ListOptions } from './repository.js';
 import { type ColumnType, columnType, type TableDefinition } from './table.js';
 
@@ -21,6 +21,8 @@ export interface TableInfo {
   columns: readonly string[];
   types: ReadonlyMap<string, ColumnType>;
   nullable: ReadonlySet<string>;
+  /** Columns that may never be filtered, sorted or paged by (TableDefinition.secret). */
+  secret: ReadonlySet<string>;
   definition: TableDefinition<any, any>;
   /** Compiled equality lookups by dialect and column list (see SqlRepository.equalityLookup). */
   lookups: Map<string, CompiledQuery>;
@@ -44,6 +46,7 @@ export function tableInfo(table: TableDefinition<any, any>): TableInfo {
       columns: [...types.keys()],
       types,
       nullable,
+      secret: new Set((table.secret ?? []) as string[]),
       definition: table,
       lookups: new Map(),
     };
@@ -56,12 +59,23 @@ export function assertColumn(info: TableInfo, column: string): void {
   if (!info.types.has(column)) throw new InvalidQueryError(`Table ${info.name} has no column "${column}"`);
 }
 
-/** Throws on a filter naming an unknown column, even when no row would be tested against it. */
+/** A column a query may filter or sort by: it exists and is not secret. */
+export function assertQueryableColumn(info: TableInfo, column: string): void {
+  assertColumn(info, column);
+  if (info.secret.has(column)) throw new InvalidQueryError(`Column "${column}" cannot be filtered or sorted by`);
+}
+
+/** Throws on a filter naming an unknown or secret column, even when no row would be tested against it. */
 export function assertFilterColumns(info: TableInfo, filters: object): void {
   for (const [key, value] of Object.entries(filters)) {
     if (key === '$or') for (const branch of value as object[]) assertFilterColumns(info, branch);
-    else assertColumn(info, key);
+    else assertQueryableColumn(info, key);
   }
+}
+
+/** What a cursor is bound to besides its table: the list's filters, so it cannot be replayed on another query. */
+export function cursorScope(options: ListOptions<any>): string {
+  return JSON.stringify(options.filters ?? {});
 }
 
 /** The complete row a create writes: input plus defaults, generated id and timestamps. */
@@ -105,23 +119,34 @@ export interface Paging {
   limit: number;
 }
 
-export function resolvePaging(info: TableInfo, options: ListOptions<any>): Paging {
+export function resolvePaging(info: TableInfo, options: ListOptions<any>, cursors: CursorCodec): Paging {
   const limit = options.limit ?? DEFAULT_PAGE_SIZE;
   const skip = options.skip ?? 0;
   if (!Number.isInteger(limit) || limit < 1) throw new InvalidQueryError('limit must be a positive integer');
   if (!Number.isInteger(skip) || skip < 0) throw new InvalidQueryError('skip must be a non-negative integer');
   let column = options.orderBy?.column ?? info.pk;
   let direction = options.orderBy?.direction ?? 'asc';
-  assertColumn(info, column);
+  assertQueryableColumn(info, column);
+  // Without an explicit order, a cursor brings its own (checked below); the default needs no whitelist entry.
+  if (options.sortable && options.orderBy && !options.sortable.includes(column)) {
+    throw new InvalidQueryError(`Cannot sort by "${column}"`);
+  }
   let after: CursorPosition | undefined;
   if (options.after !== undefined) {
     if (skip > 0) throw new InvalidQueryError('skip and a cursor cannot be combined');
-    after = decodeCursor(info.name, options.after);
+    after = cursors.decode(info.name, cursorScope(options), options.after);
     if (options.orderBy && (after.column !== column || after.direction !== direction)) {
       throw new InvalidCursorError('Invalid cursor: it was issued for a different sort order');
     }
     ({ column, direction } = after);
-    if (!info.types.has(column)) throw new InvalidCursorError('Invalid cursor: unknown sort column');
+    // Only ever true for a cursor signed with our key; checked again so a leaked key alone buys nothing.
+    if (
+      !info.types.has(column) ||
+      info.secret.has(column) ||
+      (options.sortable !== undefined && !options.sortable.includes(column))
+    ) {
+      throw new InvalidCursorError('Invalid cursor: unknown sort column');
+    }
   }
   const nullable = info.nullable.has(column);
   if (after && nullable)
@@ -135,12 +160,14 @@ export function nextCursor(
   paging: Paging,
   rows: Record<string, unknown>[],
   hasMore: boolean,
+  cursors: CursorCodec,
+  scope: string,
 ): string | null {
   const last = rows[rows.length - 1];
   if (!hasMore || !last || paging.nullable) return null;
   const value = last[paging.column];
   if (value === null || value === undefined || typeof value === 'object') return null;
-  return encodeCursor(info.name, {
+  return cursors.encode(info.name, scope, {
     column: paging.column,
     direction: paging.direction,
     value: value as CursorPosition['value'],

@@ -20,6 +20,12 @@ export interface TableDefinition<Row extends object, Optional extends keyof Row 
   readonly defaults?: { readonly [K in Optional]?: Row[K] };
   /** Unique constraints by name, so a violation names its columns on every database. */
   readonly unique?: Readonly<Record<string, readonly (keyof Row & string)[]>>;
+  /**
+   * Columns holding secrets (password hashes, token hashes, keys). The repository refuses to filter, sort or
+   * page by them, so no query shape (a filter, a sort key, a cursor) can be turned into an oracle on their
+   * values; they are only ever written and read back whole for the code that asks by name.
+   */
+  readonly secret?: readonly (keyof Row & string)[];
   /** Phantom marker carrying `Optional` for type inference; never set. */
   readonly __optional?: Optional;
 }
@@ -40,6 +46,10 @@ export function defineTable<Row extends object, Optional extends keyof Row = nev
     for (const column of columns) {
       if (!(column in definition.columns)) throw new Error(`Unique constraint ${name} names unknown column ${column}`);
     }
+  }
+  for (const column of definition.secret ?? []) {
+    if (!(column in definition.columns))
+      throw new Error(`Secret column ${column} is not a column of ${definition.name}`);
   }
   return definition;
 }

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from './dialects/dialect.js';
 import { DataError } from './errors.js';
+import type { CursorCodec } from './pagination.js';
 import type { Repository, RepositoryProvider } from './repository.js';
 import { SqlRepository } from './sql-repository.js';
 import type { TableDefinition } from './table.js';
@@ -10,12 +11,13 @@ export class SqlScope implements RepositoryProvider {
   constructor(
     readonly executor: Kysely<any> | Transaction<any>,
     private readonly dialect: Dialect,
+    private readonly cursors: CursorCodec,
   ) {}
 
   repository<Row extends object, Optional extends keyof Row>(
     table: TableDefinition<Row, Optional>,
   ): Repository<Row, Optional> {
-    return new SqlRepository(this.executor, this.dialect, table);
+    return new SqlRepository(this.executor, this.dialect, table, this.cursors);
   }
 }
 
@@ -26,10 +28,11 @@ export class SqlScope implements RepositoryProvider {
 export async function runUnitOfWork<T>(
   kysely: Kysely<any>,
   dialect: Dialect,
+  cursors: CursorCodec,
   work: (uow: RepositoryProvider) => Promise<T>,
 ): Promise<T> {
   try {
-    return await kysely.transaction().execute((trx) => work(new SqlScope(trx, dialect)));
+    return await kysely.transaction().execute((trx) => work(new SqlScope(trx, dialect, cursors)));
   } catch (error) {
     // BEGIN or COMMIT itself can fail (the connection dropped); report that like any other statement.
     if (error instanceof DataError) throw error;

@@ -3,6 +3,7 @@ import { after, before, beforeEach, it } from 'node:test';
 import {
   ConstraintViolationError,
   type DataStore,
+  defineTable,
   InvalidCursorError,
   InvalidQueryError,
   type Repository,
@@ -190,7 +191,15 @@ onEachDatabase(
       assert.ok(nextCursor);
       const [body, sum] = nextCursor.split('.');
       const forged = `${Buffer.from(JSON.stringify(['email', 'asc', 'zzz', 'x'])).toString('base64url')}.${sum}`;
-      for (const bad of ['garbage', `${body}x.${sum}`, forged, `${body}.${sum}.x`, '']) {
+      // The old unkeyed checksum (sha256 of table + body): anyone could compute it.
+      const { createHash } = await import('node:crypto');
+      const unkeyed = `${body}.${createHash('sha256')
+        .update('authors')
+        .update('\0')
+        .update(body ?? '')
+        .digest('base64url')
+        .slice(0, 12)}`;
+      for (const bad of ['garbage', `${body}x.${sum}`, forged, unkeyed, `${body}.${sum}.x`, '']) {
         await assert.rejects(repo.list({ after: bad }), InvalidCursorError, `cursor ${bad}`);
       }
       await assert.rejects(repo.list({ after: nextCursor, orderBy: { column: 'created_at' } }), InvalidCursorError);
@@ -200,6 +209,46 @@ onEachDatabase(
         next.items.map((a) => a.email),
         ['c1@x.io', 'c2@x.io'],
       );
+    });
+
+    it('binds a cursor to its filters and to the sort whitelist', async () => {
+      for (let i = 0; i < 4; i++) await repo.create({ email: `f${i}@x.io`, is_active: i % 2 === 0 });
+      const filters = { is_active: true };
+      const { nextCursor } = await repo.list({ filters, orderBy: { column: 'email' }, limit: 1 });
+      assert.ok(nextCursor);
+      // Replayed on another query (no filter, another filter value): refused.
+      await assert.rejects(repo.list({ after: nextCursor, limit: 5 }), InvalidCursorError);
+      await assert.rejects(repo.list({ after: nextCursor, filters: { is_active: false } }), InvalidCursorError);
+      const next = await repo.list({ after: nextCursor, filters: { is_active: true }, limit: 5 });
+      assert.deepEqual(
+        next.items.map((a) => a.email),
+        ['f2@x.io'],
+      );
+      // An endpoint's whitelist holds for orderBy and for the column inside a (genuine) cursor.
+      await assert.rejects(repo.list({ orderBy: { column: 'name' }, sortable: ['email'] }), InvalidQueryError);
+      await assert.rejects(repo.list({ after: nextCursor, filters, sortable: ['created_at'] }), InvalidCursorError);
+    });
+
+    it('never filters, sorts or pages by a secret column', async () => {
+      // The same table, with `email` declared secret, as users declare hashed_password.
+      const guarded = store.repository(
+        defineTable<Author, 'id' | 'is_active' | 'score' | 'created_at' | 'updated_at'>({
+          ...authors,
+          secret: ['email'],
+        }),
+      );
+      const a = await guarded.create({ email: 'secret-a@x.io' });
+      await guarded.create({ email: 'secret-b@x.io' });
+      await assert.rejects(guarded.list({ orderBy: { column: 'email' } }), InvalidQueryError);
+      await assert.rejects(guarded.list({ filters: { email: 'secret-a@x.io' } }), InvalidQueryError);
+      await assert.rejects(guarded.list({ filters: { $or: [{ email: { gt: 'secret' } }] } }), InvalidQueryError);
+      await assert.rejects(guarded.getBy({ email: 'secret-a@x.io' }), InvalidQueryError);
+      await assert.rejects(guarded.count({ email: { contains: 'a' } }), InvalidQueryError);
+      // A cursor naming the secret column, even one signed with the right key, is refused.
+      const { nextCursor } = await repo.list({ orderBy: { column: 'email' }, limit: 1 });
+      assert.ok(nextCursor);
+      await assert.rejects(guarded.list({ after: nextCursor }), InvalidCursorError);
+      assert.equal((await guarded.get(a.id))?.email, 'secret-a@x.io', 'written and read back whole');
     });
 
     it('updates a patch and the updated-at stamp, deletes, and reports missing rows', async () => {

@@ -7,9 +7,13 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { authRoutes } from './auth/auth.routes.js';
 import { AuthService } from './auth/auth.service.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
+import { PasswordStamp } from './auth/password-stamp.js';
 import { healthRoutes } from './health/health.routes.js';
 import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
-import { registerErrorHandler } from './http/error-handler.js';
+import { documentFrameworkErrors } from './http/documented-errors.js';
+import { registerErrorHandler, replyToClientError, replyToFrameworkError } from './http/error-handler.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
+import { validatorCompiler } from './http/validators.js';
 import { personaRoutes } from './personas/persona.routes.js';
 import { PersonaListPublic, PersonaPublic } from './personas/persona.schemas.js';
 import { PersonaService } from './personas/persona.service.js';
@@ -38,7 +42,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.bodyLimitBytes ?? 1_048_576,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Path segments up to 1 KiB reach the schemas (which answer 422 past their own limits); longer is a 414.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     // Only the HEAD routes we declare (existence checks), not an automatic twin of every GET.
     exposeHeadRoutes: false,
     // Take the caller's request id when it is a sane token, so one id follows a request across services.
@@ -47,8 +52,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    // Router and connection errors answer in the same {"detail": ...} shape as everything else.
+    frameworkErrors: replyToFrameworkError,
+    clientErrorHandler: replyToClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  documentFrameworkErrors(app);
 
   // Once shutdown starts, answers to in-flight requests close their connection, so close() need not wait for
   // keep-alive sockets to time out.
@@ -65,6 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.addSchema(schema);
   }
   registerErrorHandler(app);
+  await registerSecurityHeaders(app);
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string.
   app.removeContentTypeParser('text/plain');
 
@@ -98,8 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(personaRoutes, { prefix: '/api/v1', personas });
   await app.register(authRoutes, {
     prefix: '/api/v1',
-    auth: new AuthService(users, deps.hasher),
-    users,
+    auth: new AuthService(users, deps.hasher, new PasswordStamp(deps.tokenSecret)),
     secret: deps.tokenSecret,
     tokenMinutes: deps.tokenMinutes ?? 30,
   });

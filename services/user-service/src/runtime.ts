@@ -19,8 +19,14 @@ export interface Runtime {
 type Log = (message: string) => void;
 
 /** Opens what the service and the CLI share: the database (with start-up retry), its migrator, the hasher. */
-export async function openRuntime(config: Config, log: Log = () => {}): Promise<Runtime> {
+export async function openRuntime(
+  config: Config,
+  log: Log = () => {},
+  options: { cursorSecret?: string } = {},
+): Promise<Runtime> {
   const database = await openDatabase(config.databaseUrl, {
+    // List cursors are signed with a key every worker shares (derived from the token secret by the data layer).
+    ...(options.cursorSecret ? { cursorSecret: options.cursorSecret } : {}),
     pool: config.pool,
     connectAttempts: config.connectAttempts,
     connectDelayMs: config.connectDelayMs,

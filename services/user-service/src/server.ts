@@ -10,12 +10,12 @@ import { generatedTokenSecret, openRuntime } from './runtime.js';
 export async function serve(config: Config, options: { quiet?: boolean } = {}): Promise<FastifyInstance> {
   const startedAt = performance.now();
   const log = (message: string) => process.stderr.write(`${message}\n`);
-  const runtime = await openRuntime(config, log);
+  const tokenSecret = config.jwtSecret ?? generatedTokenSecret(log);
+  const runtime = await openRuntime(config, log, { cursorSecret: tokenSecret });
   if (config.migrateOnStart) {
     const applied = await runtime.migrator.up();
     if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
   }
-  const tokenSecret = config.jwtSecret ?? generatedTokenSecret(log);
   const app = await buildApp({
     ...runtime,
     tokenSecret,

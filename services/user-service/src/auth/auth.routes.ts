@@ -3,14 +3,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors, refTo } from '../http/common.schemas.js';
 import { UserPublic } from '../users/user.schemas.js';
-import type { UserService } from '../users/user.service.js';
 import { LoginBody, PasswordChange, TokenPublic } from './auth.schemas.js';
 import type { AuthService } from './auth.service.js';
 import { currentUser } from './current-user.js';
 
 export interface AuthRouteOptions {
   auth: AuthService;
-  users: UserService;
   secret: string;
   tokenMinutes: number;
 }
@@ -18,16 +16,19 @@ export interface AuthRouteOptions {
 const tags = ['auth'];
 
 /** Login (JSON or OAuth2 password form), the current user, and password change. */
-export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (
-  app,
-  { auth, users, secret, tokenMinutes },
-) => {
-  await app.register(jwt, { secret, sign: { expiresIn: `${tokenMinutes}m` } });
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, { auth, secret, tokenMinutes }) => {
+  await app.register(jwt, {
+    secret,
+    sign: { algorithm: 'HS256', expiresIn: `${tokenMinutes}m` },
+    // A token without an expiry (or issue time, or subject) is refused, however well signed; so is any other
+    // algorithm than the one we sign with.
+    verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub'] },
+  });
   // OAuth2's password flow posts a form; Swagger UI's "Authorize" button does too.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(String(body))));
   });
-  const requireUser = currentUser(users);
+  const requireUser = currentUser(auth);
 
   app.post(
     '/auth/login',
@@ -40,8 +41,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (
       },
     },
     async (request, reply) => {
-      const user = await auth.authenticate(request.body.username, request.body.password);
-      const token = await reply.jwtSign({ sub: user.id });
+      const { user, stamp } = await auth.authenticate(request.body.username, request.body.password);
+      const token = await reply.jwtSign({ sub: user.id, pwd: stamp });
+      // A token must not be kept by any cache (RFC 6749, 5.1).
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
       return { access_token: token, token_type: 'bearer' as const, expires_in: tokenMinutes * 60 };
     },
   );

@@ -2,6 +2,13 @@ import { ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } f
 import { normalizeEmail, normalizeUsername, toUser, type User, type UserService } from '../users/user.service.js';
 import type { UserRow } from '../users/user.table.js';
 import type { PasswordHasher } from './password-hasher.js';
+import type { PasswordStamp } from './password-stamp.js';
+
+/** Who signed in, and the stamp of the password they signed in with (see PasswordStamp). */
+export interface Authenticated {
+  user: User;
+  stamp: string;
+}
 
 const BAD_CREDENTIALS = 'Incorrect username or password';
 
@@ -13,10 +20,11 @@ export class AuthService {
   constructor(
     private readonly users: UserService,
     private readonly hasher: PasswordHasher,
+    private readonly stamps: PasswordStamp,
   ) {}
 
   /** The user with these credentials; upgrades a bcrypt or weaker argon2 hash on success. */
-  async authenticate(login: string, password: string): Promise<User> {
+  async authenticate(login: string, password: string): Promise<Authenticated> {
     const key = login.includes('@') ? { email: normalizeEmail(login) } : { username: normalizeUsername(login) };
     let row: UserRow | undefined;
     try {
@@ -29,6 +37,21 @@ export class AuthService {
     if (!row || !result.ok) throw new UnauthorizedError(BAD_CREDENTIALS);
     if (!row.is_active) throw new ForbiddenError('Inactive user');
     if (result.upgradedHash) await this.users.replaceHash(row.id, result.upgradedHash);
+    return { user: toUser(row), stamp: this.stamps.of(result.upgradedHash ?? row.hashed_password) };
+  }
+
+  /**
+   * The user a verified access token speaks for: it must exist, be active, and have the password the token
+   * was issued under (a token from before a password change is refused).
+   */
+  async principal(userId: string, stamp: unknown): Promise<User> {
+    const row = await this.users.findRowBy({ id: userId }).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    });
+    if (!row?.is_active || typeof stamp !== 'string' || stamp !== this.stamps.of(row.hashed_password)) {
+      throw new UnauthorizedError('Could not validate credentials');
+    }
     return toUser(row);
   }
 

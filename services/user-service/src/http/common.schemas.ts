@@ -29,7 +29,7 @@ export function refTo<T extends TSchema>(schema: T) {
 const ref = <T extends TSchema>(schema: T, description: string) =>
   Type.Unsafe<Static<T>>({ ...refTo(schema), description });
 
-type ErrorCode = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 503;
+export type ErrorCode = 400 | 401 | 403 | 404 | 409 | 413 | 414 | 415 | 422 | 503;
 type ErrorSchemas<C extends ErrorCode> = {
   [K in C]: K extends 422 ? TUnsafe<Static<typeof ValidationErrorBody>> : TUnsafe<Static<typeof HttpError>>;
 };
@@ -41,6 +41,8 @@ const ERROR_TEXT: Record<ErrorCode, string> = {
   404: 'Not found',
   409: 'Conflicts with an existing resource',
   413: 'Request body too large',
+  414: 'A path segment is too long',
+  415: 'Unsupported media type: the body must be application/json',
   422: 'Validation error',
   503: 'Database unavailable; retry after the Retry-After delay',
 };
@@ -64,7 +66,8 @@ export const Uuid = Type.String({ format: 'uuid', examples: ['01936f3e-8c1a-7b2e
 export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-22T10:20:30.123Z'] });
 
 export const Pagination = {
-  skip: Type.Integer({ minimum: 0, default: 0, description: 'Rows to skip (offset paging)' }),
+  // Bounded so every database can take it as an OFFSET (a larger one was a 500); keyset paging has no limit.
+  skip: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Rows to skip (offset paging)' }),
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1 to 100' }),
   after: Type.Optional(
     Type.String({

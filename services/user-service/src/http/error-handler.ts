@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { DatabaseUnavailableError, InvalidCursorError, InvalidQueryError } from '@user-service/data';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.js';
@@ -12,6 +13,40 @@ const FASTIFY_CLIENT_ERRORS: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'Content-Length does not match the body'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'Unsupported media type: send application/json'],
 };
+
+/** Errors the router raises before any route runs (Fastify's `frameworkErrors`), in the same shape. */
+export function replyToFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    reply.code(414).send({ detail: 'A path segment is too long' });
+    return;
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    reply.code(400).send({ detail: 'Malformed URL: a path segment is not valid percent-encoding' });
+    return;
+  }
+  reply.code(400).send({ detail: 'Malformed request' });
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'Request headers too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time'],
+};
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (headers too large, a request that took too
+ * long, malformed HTTP): answered on the raw socket, in the `{"detail": ...}` shape, then the socket closes.
+ */
+export function replyToClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request', 'Malformed HTTP request'];
+  const body = JSON.stringify({ detail });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
 
 /**
  * The one place that turns errors into HTTP answers, in FastAPI's shapes. Client mistakes get a 4xx with a

@@ -54,6 +54,8 @@ function describe(error: AjvError): [string, string] {
       return [`Input should be less than or equal to ${p.limit}`, 'less_than_equal'];
     case 'maxItems':
       return [`List should have at most ${p.limit} items`, 'too_long'];
+    case 'unsafeString':
+      return ['String should not contain NUL characters or unpaired surrogates', 'string_unicode'];
     case 'additionalProperties':
       return ['Extra inputs are not permitted', 'extra_forbidden'];
     case 'enum':

@@ -1,4 +1,4 @@
-import type { DataStore } from '@user-service/data';
+import { type DataStore, ForeignKeyViolationError } from '@user-service/data';
 import { NotFoundError } from '../errors.js';
 import { conflictFrom } from '../users/user.service.js';
 import { usersTable } from '../users/user.table.js';
@@ -32,7 +32,11 @@ export class PersonaService {
         relation_type: input.relation_type,
         ...(input.status ? { status: input.status } : {}),
       })
-      .catch(conflictFrom);
+      .catch((error: unknown) => {
+        // The user was deleted between the check above and the insert: the same answer as if it never existed.
+        if (error instanceof ForeignKeyViolationError) throw new NotFoundError('User not found');
+        return conflictFrom(error);
+      });
   }
 
   async list(userId: string, skip: number, limit: number, after?: string): Promise<PersonaPage> {

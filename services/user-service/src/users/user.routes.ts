@@ -143,9 +143,14 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
         summary: 'Does this user exist?',
         description: '200 when the user exists, 404 when not; no body.',
         params: UserIdParams,
+        response: {
+          200: Type.Null({ description: 'The user exists' }),
+          404: Type.Null({ description: 'No such user' }),
+          ...errors(422, 503),
+        },
       },
     },
-    async (request, reply) => reply.code((await users.exists(request.params.id)) ? 200 : 404).send(),
+    async (request, reply) => reply.code((await users.exists(request.params.id)) ? 200 : 404).send(null),
   );
 
   for (const method of ['put', 'patch'] as const) {

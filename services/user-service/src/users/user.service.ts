@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import type { PersonaCreate } from '../personas/persona.schemas.js';
 import { personasTable } from '../personas/persona.table.js';
 import { CountCache } from '../shared/count-cache.js';
+import { SORTABLE } from './user.schemas.js';
 import type { UserRow } from './user.table.js';
 import { usersTable } from './user.table.js';
 
@@ -173,6 +174,8 @@ export class UserService {
         limit: options.limit,
         ...(options.after ? { after: options.after } : {}),
         ...(options.sort && !options.after ? { orderBy: options.sort } : {}),
+        // The same whitelist as the `sort` parameter holds for the column a cursor carries.
+        sortable: SORTABLE,
       }),
       this.totals.get(JSON.stringify(filters), () => repo.count(filters, countAtMost ? { atMost: countAtMost } : {})),
     ]);

@@ -35,4 +35,6 @@ export const usersTable = defineTable<UserRow, UserOptional>({
   timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
   defaults: { is_active: true, is_superuser: false },
   unique: { uq_users_email: ['email'], uq_users_username: ['username'] },
+  // Never a filter, sort key or cursor column: the data layer refuses it, so no list can order users by hash.
+  secret: ['hashed_password'],
 });

@@ -5,6 +5,9 @@ import { buildApp } from '../../src/app.js';
 import { PasswordHasher } from '../../src/auth/password-hasher.js';
 import { MIGRATIONS_DIR } from '../../src/runtime.js';
 
+/** The token (and cursor) secret of every test app. */
+export const TEST_TOKEN_SECRET = 'test-secret-test-secret-test-secret';
+
 const LEAKED_HASH = /\$argon2(id|i|d)\$|\$2[aby]\$\d\d\$/;
 
 /** Cheap argon2id parameters so tests do not spend seconds hashing; production defaults are tested separately. */
@@ -28,7 +31,7 @@ export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?:
     database,
     migrator,
     hasher,
-    tokenSecret: 'test-secret-test-secret-test-secret',
+    tokenSecret: TEST_TOKEN_SECRET,
     ...options,
   });
   // Every response of every API test passes this guard: a password hash in any body fails the test.
