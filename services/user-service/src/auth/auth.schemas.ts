@@ -24,5 +24,5 @@ export const PasswordChange = Type.Object(
     current_password: Type.String({ minLength: 1, maxLength: 128 }),
     new_password: Type.String({ minLength: 8, maxLength: 128 }),
   },
-  { additionalProperties: false },
+  { description: 'Fields not listed here are ignored (never stored), as FastAPI ignores them.' },
 );

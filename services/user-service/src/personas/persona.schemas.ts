@@ -13,7 +13,7 @@ export const PersonaCreate = Type.Object(
     relation_type: RelationType,
     status: Type.Optional(Status),
   },
-  { additionalProperties: false },
+  { description: 'Fields not listed here are ignored (never stored), as FastAPI ignores them.' },
 );
 export type PersonaCreate = Static<typeof PersonaCreate>;
 
@@ -24,7 +24,7 @@ export const PersonaUpdate = Type.Object(
     relation_type: Type.Optional(RelationType),
     status: Type.Optional(Status),
   },
-  { additionalProperties: false },
+  { description: 'Fields not listed here are ignored (never stored), as FastAPI ignores them.' },
 );
 export type PersonaUpdate = Static<typeof PersonaUpdate>;
 

@@ -14,8 +14,9 @@ const Username = Type.String({
 });
 const FullName = Type.String({ maxLength: 255, examples: ['Ada Lovelace'] });
 
-// additionalProperties: false makes the validator drop fields a caller may not set (id, is_superuser,
-// hashed_password, timestamps...): they are ignored, never applied, as FastAPI's models ignore them.
+// Bodies are open objects: the body validator drops every field a schema does not list (id, is_superuser,
+// hashed_password, timestamps...), so they are ignored, never applied, as FastAPI's models ignore them. The
+// document says so rather than `additionalProperties: false`, which would promise a 422 (see http/validators.ts).
 export const UserCreate = Type.Object(
   {
     email: Email,
@@ -26,7 +27,7 @@ export const UserCreate = Type.Object(
       Type.Array(PersonaCreate, { maxItems: 50, description: 'Personas created together with the user, atomically' }),
     ),
   },
-  { additionalProperties: false },
+  { description: 'Fields not listed here are ignored (never stored), as FastAPI ignores them.' },
 );
 export type UserCreate = Static<typeof UserCreate>;
 
@@ -37,7 +38,7 @@ export const UserUpdate = Type.Object(
     full_name: Type.Optional(Nullable(FullName)),
     username: Type.Optional(Nullable(Username)),
   },
-  { additionalProperties: false },
+  { description: 'Fields not listed here are ignored (never stored), as FastAPI ignores them.' },
 );
 export type UserUpdate = Static<typeof UserUpdate>;
 
