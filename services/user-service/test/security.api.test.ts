@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { after, before, beforeEach, it } from 'node:test';
+import { type AddressInfo, connect } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import fc from 'fast-check';
 import { PasswordStamp } from '../src/auth/password-stamp.js';
@@ -229,6 +230,17 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
     assert.equal(tooLong.statusCode, 414);
     assert.equal(typeof tooLong.json().detail, 'string');
     const doc = (await get('/openapi.json')).json();
+    // Unknown body fields: ignored, and the document says so instead of promising additionalProperties: false.
+    const createBody = doc.paths['/api/v1/users'].post.requestBody.content['application/json'].schema;
+    assert.notEqual(createBody.additionalProperties, false);
+    assert.match(createBody.description, /ignored/);
+    const extra = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      payload: { email: 'extra@example.com', password: 'password-long', is_superuser: true, unknown: { a: 1 } },
+    });
+    assert.equal(extra.statusCode, 201, extra.body);
+    assert.equal(extra.json().is_superuser, false);
     const head = doc.paths['/api/v1/users/{id}'].head.responses;
     for (const code of ['200', '404', '422']) assert.ok(head[code], `HEAD /users/{id} documents ${code}`);
     for (const [path, ops] of Object.entries(
@@ -259,5 +271,31 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
       `statuses: ${statuses.join(',')}`,
     );
     for (const id of victims) assert.equal((await get(`/api/v1/users/${id}/personas`)).statusCode, 404);
+  });
+});
+
+describe('errors raised before routing, on a real socket', () => {
+  it('answers oversized headers with 431 in the {"detail": ...} shape', async () => {
+    const t = await openTestApp({ kind: 'sqlite', url: 'sqlite::memory:' });
+    try {
+      await t.app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = t.app.server.address() as AddressInfo;
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+        });
+        let data = '';
+        socket.on('data', (d) => {
+          data += d;
+        });
+        socket.on('close', () => resolve(data));
+        socket.on('error', reject);
+        socket.setTimeout(5000, () => socket.destroy(new Error('no answer')));
+      });
+      assert.match(raw, /^HTTP\/1\.1 431 /);
+      assert.deepEqual(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { detail: 'Request headers too large' });
+    } finally {
+      await t.close();
+    }
   });
 });
