@@ -1,5 +1,5 @@
-import { Kysely, MysqlDialect, sql } from 'kysely';
-import { createPool as createMysqlPool, type Pool } from 'mysql2';
+import { Kysely, MysqlDialect, type MysqlPool, type MysqlPoolConnection, sql } from 'kysely';
+import { createConnection, createPool as createMysqlPool, type Pool, type PoolConnection } from 'mysql2';
 import type { ParsedDatabaseUrl } from '../database-url.js';
 import {
   ConstraintViolationError,
@@ -11,6 +11,7 @@ import {
 } from '../errors.js';
 import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { AcquireTimeoutError, QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
 const MIGRATION_LOCK_NAME = 'user_service_migrations';
 const MIGRATION_LOCK_WAIT_SECONDS = 300;
@@ -27,8 +28,99 @@ const UNAVAILABLE_CODES = new Set([
   'ER_CON_COUNT_ERROR',
   'ER_SERVER_SHUTDOWN',
   'ER_TOO_MANY_USER_CONNECTIONS',
+  'QUERY_TIMEOUT',
+  'ACQUIRE_TIMEOUT',
 ]);
+// Connecting cannot succeed by retrying: unknown database (1049), access denied (1045 password, 1044 database,
+// 1698 no password given), host not allowed (1130), authentication method not supported (1251). Met later, they
+// make the database unavailable like an outage does.
+const PERMANENT_ERRNOS = new Set([1044, 1045, 1049, 1130, 1251, 1698]);
 const UNAVAILABLE_MESSAGES = /Pool is closed|closed state|Connection lost|Queue limit reached|connect ETIMEDOUT/i;
+
+/** How long a best-effort KILL QUERY may take (it goes to the same, possibly frozen, server). */
+const CANCEL_TIMEOUT_MS = 2_000;
+
+/** Stops a connection's running statement from a second connection, as the mysql client's Ctrl-C does. */
+function killQuery(url: ParsedDatabaseUrl, threadId: number): void {
+  if (url.kind !== 'mysql') return;
+  const conn = createConnection({
+    host: url.host,
+    port: url.port,
+    user: url.user ?? 'root',
+    password: url.password,
+    connectTimeout: CANCEL_TIMEOUT_MS,
+  });
+  conn.on('error', () => {});
+  const timer = setTimeout(() => conn.destroy(), CANCEL_TIMEOUT_MS);
+  conn.query(`kill query ${Number(threadId)}`, () => {
+    clearTimeout(timer);
+    conn.destroy();
+  });
+}
+
+/**
+ * The mysql2 pool seen through Kysely's MysqlPool interface, with the bounds mysql2 lacks. Waiting for a free
+ * connection is bounded by `acquireTimeoutMs` (mysql2 queues callers for ever; `connectTimeout` only bounds
+ * opening one). Each query is bounded by `queryTimeoutMs`: mysql2's own per-query `timeout` fails the caller
+ * but returns the connection to the pool with the query still outstanding, so the next caller would queue
+ * behind it. Here the statement is killed on the server (best effort) and the connection destroyed, which
+ * removes it from the pool.
+ */
+function boundedPool(url: ParsedDatabaseUrl, raw: Pool, options: PoolOptions): MysqlPool {
+  const wrappers = new WeakMap<PoolConnection, MysqlPoolConnection>();
+  const wrap = (conn: PoolConnection): MysqlPoolConnection => {
+    let wrapper = wrappers.get(conn);
+    if (wrapper) return wrapper;
+    const query = conn.query.bind(conn) as (...args: unknown[]) => any;
+    wrapper = {
+      query(sqlText: string, parameters: unknown[], callback?: (error: unknown, result: any) => void): any {
+        const ms = queryTimeoutFor(options.queryTimeoutMs);
+        // Without a callback it is Kysely's streaming form: unbounded, like pg's cursors.
+        if (!callback || !ms) return query(sqlText, parameters, callback);
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          if (conn.threadId !== null) killQuery(url, conn.threadId);
+          conn.destroy();
+          // destroy() only ends the socket politely; a frozen server would keep it half-open until it thaws.
+          (conn as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+          callback(new QueryTimeoutError(ms), undefined);
+        }, ms);
+        query(sqlText, parameters, (error: unknown, result: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          callback(error, result);
+        });
+      },
+      // After destroy() the connection no longer belongs to the pool and release() does nothing.
+      release: () => conn.release(),
+    } as MysqlPoolConnection;
+    wrappers.set(conn, wrapper);
+    return wrapper;
+  };
+  return {
+    end: (callback) => raw.end(callback),
+    getConnection(callback) {
+      let waiting = true;
+      const timer = setTimeout(() => {
+        waiting = false;
+        callback(new AcquireTimeoutError(options.acquireTimeoutMs), undefined as never);
+      }, options.acquireTimeoutMs);
+      raw.getConnection((error, conn) => {
+        if (!waiting) {
+          // The caller gave up; a connection that arrives late goes straight back.
+          conn?.release();
+          return;
+        }
+        waiting = false;
+        clearTimeout(timer);
+        if (error) callback(error, undefined as never);
+        else callback(null, wrap(conn));
+      });
+    },
+  };
+}
 
 function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, database?: string): Pool {
   if (url.kind !== 'mysql') throw new Error('mysql dialect needs a mysql URL');
@@ -56,6 +148,8 @@ export const mysqlDialect: Dialect = {
   types: {
     uuid: 'char(36)',
     string: (length) => `varchar(${length})`,
+    // utf8mb4_bin still pads trailing spaces on MariaDB; keys are stored trimmed, so that never matters.
+    key: (length) => sql.raw(`varchar(${length}) character set utf8mb4 collate utf8mb4_bin`),
     text: 'text',
     boolean: 'boolean',
     integer: 'integer',
@@ -64,7 +158,9 @@ export const mysqlDialect: Dialect = {
   },
 
   connect(url, pool) {
-    const kysely = new Kysely<any>({ dialect: new MysqlDialect({ pool: createPool(url, pool) }) });
+    const kysely = new Kysely<any>({
+      dialect: new MysqlDialect({ pool: boundedPool(url, createPool(url, pool), pool) }),
+    });
     return { kysely, close: () => kysely.destroy() };
   },
 
@@ -89,10 +185,21 @@ export const mysqlDialect: Dialect = {
       return new InvalidQueryError('A value has the wrong format or length for its column', { cause: error });
     }
     const code = typeof e?.code === 'string' ? e.code : '';
+    if (code === 'QUERY_TIMEOUT' || code === 'ACQUIRE_TIMEOUT') {
+      return new DatabaseUnavailableError(`MySQL/MariaDB: ${message}`, { cause: error });
+    }
+    if (typeof e?.errno === 'number' && PERMANENT_ERRNOS.has(e.errno)) {
+      return new DatabaseUnavailableError('MySQL/MariaDB unavailable', { cause: error });
+    }
     if (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_MESSAGES.test(message) || (e?.fatal === true && !e?.errno)) {
       return new DatabaseUnavailableError('MySQL/MariaDB unavailable', { cause: error });
     }
     return undefined;
+  },
+
+  isPermanentError(error) {
+    const errno = (error as { errno?: unknown })?.errno;
+    return typeof errno === 'number' && PERMANENT_ERRNOS.has(errno);
   },
 
   encodeBoolean: (value) => value,
@@ -102,22 +209,27 @@ export const mysqlDialect: Dialect = {
 
   async withMigrationLock(kysely, fn) {
     // GET_LOCK belongs to the session, so lock, migrate and unlock on one connection.
-    return kysely.connection().execute(async (conn) => {
-      const got = await sql<{
-        l: number | null;
-      }>`select get_lock(${MIGRATION_LOCK_NAME}, ${MIGRATION_LOCK_WAIT_SECONDS}) as l`.execute(conn);
-      if (got.rows[0]?.l !== 1) throw new Error('Timed out waiting for another process to finish migrating');
-      try {
-        return await fn(conn);
-      } finally {
-        await sql`select release_lock(${MIGRATION_LOCK_NAME})`.execute(conn);
-      }
-    });
+    return withQueryTimeout(0, () =>
+      kysely.connection().execute(async (conn) => {
+        const got = await sql<{
+          l: number | null;
+        }>`select get_lock(${MIGRATION_LOCK_NAME}, ${MIGRATION_LOCK_WAIT_SECONDS}) as l`.execute(conn);
+        if (got.rows[0]?.l !== 1) throw new Error('Timed out waiting for another process to finish migrating');
+        try {
+          return await fn(conn);
+        } finally {
+          await sql`select release_lock(${MIGRATION_LOCK_NAME})`.execute(conn);
+        }
+      }),
+    );
   },
 
   // No index serves LIKE '%term%' here; `contains` scans (see Dialect.createSubstringIndex).
   async createSubstringIndex() {},
   async dropSubstringIndex() {},
+  async dropIndex(db, name, table) {
+    await sql`drop index ${sql.id(name)} on ${sql.table(table)}`.execute(db);
+  },
 
   async introspect(kysely) {
     const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`

@@ -1,3 +1,4 @@
+import { connect as netConnect } from 'node:net';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { ParsedDatabaseUrl } from '../database-url.js';
@@ -11,6 +12,7 @@ import {
 } from '../errors.js';
 import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
 // Any stable 64-bit number; every process migrating this database takes the same advisory lock.
 const MIGRATION_LOCK_KEY = 7_242_019_113;
@@ -27,13 +29,90 @@ const UNAVAILABLE_CODES = new Set([
   '57P03',
   '53300',
   '53000',
+  // query_canceled: our own cancel after a query timeout, or an administrator's pg_cancel_backend
+  '57014',
+  'QUERY_TIMEOUT',
 ]);
+// Connecting cannot succeed by retrying: the database does not exist (3D000), the password or the role is
+// refused (28P01, 28000: also "no pg_hba.conf entry"). Met later (the database dropped, the password changed),
+// they make the database unavailable like an outage does.
+const REFUSED_CODES = new Set(['3D000', '28P01', '28000']);
+// ... and, while connecting only, the role may not connect to this database (42501; on a query it is a
+// missing grant, not an outage).
+const PERMANENT_CODES = new Set([...REFUSED_CODES, '42501']);
+const PERMANENT_MESSAGES = /client password must be a string|does not support SSL|SASL: /i;
 const UNAVAILABLE_MESSAGES =
   /Connection terminated|timeout exceeded when trying to connect|connection error|Cannot use a pool after calling end|the database system is (starting up|shutting down)/i;
+
+/** How long a best-effort cancel request may take (it goes to the same, possibly frozen, server). */
+const CANCEL_TIMEOUT_MS = 2_000;
+
+/**
+ * Asks the server to cancel a backend's running query: PostgreSQL's CancelRequest, a 16-byte packet on a new
+ * connection (what libpq's PQcancel sends). Errors are ignored: the query has already failed for its caller.
+ */
+function sendCancel(host: string, port: number, processId: number, secretKey: number): void {
+  const socket = host.startsWith('/') ? netConnect(`${host}/.s.PGSQL.${port}`) : netConnect(port, host);
+  const packet = Buffer.alloc(16);
+  packet.writeInt32BE(16, 0);
+  packet.writeInt32BE(80_877_102, 4);
+  packet.writeInt32BE(processId, 8);
+  packet.writeInt32BE(secretKey, 12);
+  socket.on('error', () => {});
+  socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy());
+  socket.end(packet);
+}
+
+interface PgClientInternals {
+  host: string;
+  port: number;
+  processID: number | null;
+  secretKey: number | null;
+  /** pg-pool discards a released client that is not queryable (pg-pool 3.x `_release`). */
+  _queryable: boolean;
+  connection: { stream: { destroy(): void } };
+}
+
+/**
+ * A pg client whose queries are bounded by the pool's `queryTimeoutMs` (see PoolOptions). pg's own
+ * `query_timeout` is not enough: it fails the caller but leaves the client in the pool with its query still
+ * outstanding, so the next caller queues behind a query a frozen server will never answer. Here a query that
+ * times out is cancelled on the server (best effort: on a live server it stops the work, on a frozen one the
+ * request waits in the socket until it thaws), its socket is destroyed, and the client is marked unusable
+ * so that pg-pool drops it when it is released instead of handing it out again.
+ */
+function boundedClient(defaultTimeoutMs: number): typeof pg.Client {
+  return class BoundedClient extends pg.Client {
+    override query(...args: unknown[]): any {
+      const result = (super.query as (...a: unknown[]) => unknown)(...args);
+      const ms = queryTimeoutFor(defaultTimeoutMs);
+      // The callback and cursor forms (not used by Kysely's queries) return no promise and pass through.
+      if (!ms || !(result instanceof Promise)) return result;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          this.abandon();
+          reject(new QueryTimeoutError(ms));
+        }, ms);
+      });
+      return Promise.race([result, timeout]).finally(() => clearTimeout(timer));
+    }
+
+    private abandon(): void {
+      const self = this as unknown as PgClientInternals;
+      self._queryable = false;
+      if (self.processID !== null && self.secretKey !== null) {
+        sendCancel(self.host, self.port, self.processID, self.secretKey);
+      }
+      self.connection.stream.destroy();
+    }
+  };
+}
 
 function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, searchPath?: string): pg.Pool {
   if (url.kind !== 'postgres') throw new Error('postgres dialect needs a postgres URL');
   const p = new pg.Pool({
+    Client: boundedClient(pool.queryTimeoutMs),
     host: url.host,
     port: url.port,
     user: url.user,
@@ -45,6 +124,8 @@ function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, searchPath?: stri
         : undefined,
     max: pool.size + pool.maxOverflow,
     idleTimeoutMillis: pool.idleTimeoutMs,
+    // Bounds both the wait for a free client and the opening of a new one: on timeout pg-pool destroys the
+    // socket of a connection whose server never answers the start-up (a frozen server still accepts TCP).
     connectionTimeoutMillis: pool.acquireTimeoutMs,
     options: searchPath ? `-c search_path=${searchPath},public` : undefined,
   });
@@ -63,6 +144,7 @@ export const postgresDialect: Dialect = {
   types: {
     uuid: 'uuid',
     string: (length) => `varchar(${length})`,
+    key: (length) => `varchar(${length})`,
     text: 'text',
     boolean: 'boolean',
     integer: 'integer',
@@ -89,8 +171,9 @@ export const postgresDialect: Dialect = {
     if (code === '22P02' || code === '22007' || code === '22008') {
       return new InvalidQueryError('A value has the wrong format for its column', { cause: error });
     }
+    if (code === 'QUERY_TIMEOUT') return new DatabaseUnavailableError(`PostgreSQL: ${e.message}`, { cause: error });
     if (
-      (code && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) ||
+      (code && (UNAVAILABLE_CODES.has(code) || REFUSED_CODES.has(code) || code.startsWith('08'))) ||
       UNAVAILABLE_MESSAGES.test(e?.message ?? '')
     ) {
       return new DatabaseUnavailableError('PostgreSQL unavailable', { cause: error });
@@ -98,15 +181,25 @@ export const postgresDialect: Dialect = {
     return undefined;
   },
 
+  isPermanentError(error) {
+    const e = error as { code?: unknown; message?: unknown };
+    return (
+      (typeof e?.code === 'string' && PERMANENT_CODES.has(e.code)) ||
+      (typeof e?.message === 'string' && PERMANENT_MESSAGES.test(e.message))
+    );
+  },
+
   encodeBoolean: (value) => value,
   encodeTimestamp: (iso) => iso,
 
   async withMigrationLock(kysely, fn) {
     // The transaction-scoped advisory lock is released by COMMIT or ROLLBACK, never left behind.
-    return kysely.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(trx);
-      return fn(trx);
-    });
+    return withQueryTimeout(0, () =>
+      kysely.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(trx);
+        return fn(trx);
+      }),
+    );
   },
 
   async createSubstringIndex(db, name, table, column) {
@@ -120,6 +213,10 @@ export const postgresDialect: Dialect = {
   },
 
   async dropSubstringIndex(db, name) {
+    await sql`drop index if exists ${sql.id(name)}`.execute(db);
+  },
+
+  async dropIndex(db, name) {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);
   },
 

@@ -14,6 +14,9 @@ import type { Dialect, PoolOptions } from './dialect.js';
 
 function openSqlite(filename: string, pool: PoolOptions): Database.Database {
   if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
+  // No query timeout here (PoolOptions.queryTimeoutMs): better-sqlite3 runs each statement synchronously in
+  // this process, so there is no server that could freeze and no way to interrupt a statement. The one wait
+  // that depends on anything else, the file lock held by another process, is bounded by busy_timeout.
   const db = new Database(filename, { timeout: pool.busyTimeoutMs });
   // WAL lets readers proceed while one writer writes; NORMAL sync is safe in WAL mode and much faster.
   if (filename !== ':memory:') db.pragma('journal_mode = WAL');
@@ -44,6 +47,8 @@ function withStatementCache(db: Database.Database, size = 256): SqliteDatabase {
 }
 
 const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', 'SQLITE_READONLY']);
+// A file that cannot be opened, is not a database, or may not be read does not get better by waiting.
+const PERMANENT = new Set(['SQLITE_CANTOPEN', 'SQLITE_NOTADB', 'SQLITE_PERM', 'SQLITE_AUTH', 'SQLITE_CORRUPT']);
 
 export const sqliteDialect: Dialect = {
   kind: 'sqlite',
@@ -51,6 +56,7 @@ export const sqliteDialect: Dialect = {
   types: {
     uuid: 'text',
     string: () => 'text',
+    key: () => 'text',
     text: 'text',
     boolean: 'integer',
     integer: 'integer',
@@ -88,6 +94,11 @@ export const sqliteDialect: Dialect = {
     return undefined;
   },
 
+  isPermanentError(error) {
+    const code = (error as { code?: unknown })?.code;
+    return typeof code === 'string' && PERMANENT.has(code.replace(/^(SQLITE_[A-Z]+).*$/, '$1'));
+  },
+
   encodeBoolean: (value) => (value ? 1 : 0),
   // ISO strings with a fixed format sort in time order, so comparisons and keyset paging stay correct.
   encodeTimestamp: (iso) => iso,
@@ -111,6 +122,9 @@ export const sqliteDialect: Dialect = {
   // No index serves LIKE '%term%' here; `contains` scans (see Dialect.createSubstringIndex).
   async createSubstringIndex() {},
   async dropSubstringIndex() {},
+  async dropIndex(db, name) {
+    await sql`drop index if exists ${sql.id(name)}`.execute(db);
+  },
 
   async introspect(kysely) {
     const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`
