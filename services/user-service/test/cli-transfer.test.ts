@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
-import { onEachDatabase, requireUrl, type TestDatabase } from '@user-service/data/testing';
+import { onEachDatabase, requireUrl, type TestDatabase, type TestDbKind } from '@user-service/data/testing';
+import { type PersonaRow, personasTable } from '../src/personas/persona.table.js';
 import type { UserRow } from '../src/users/user.table.js';
 import { usersTable } from '../src/users/user.table.js';
 import { emptyTables, openTestApp, type TestApp } from './support/test-app.js';
@@ -44,6 +45,13 @@ async function allUsers(t: TestApp): Promise<UserRow[]> {
   return (await t.database.repository(usersTable).list({ limit: 1000 })).items;
 }
 
+async function allPersonas(t: TestApp): Promise<PersonaRow[]> {
+  return (await t.database.repository(personasTable).list({ limit: 1000 })).items;
+}
+
+/** The database an export from `kind` is moved to, besides a second one of its own kind. */
+const NEXT_KIND: Record<string, TestDbKind> = { sqlite: 'postgres', postgres: 'mariadb', mariadb: 'sqlite' };
+
 function ndjson(rows: object[]): string {
   return rows.map((row) => JSON.stringify(row)).join('\n');
 }
@@ -76,7 +84,8 @@ describe('user-service import and export', { concurrency: true }, () =>
       });
       beforeEach(() => emptyTables(t.database));
 
-      // The target is a second, fresh database of the same kind, as when moving a table between servers.
+      // The target is a second, fresh database of the same kind, as when moving a table between servers, and one
+      // of the next kind, as when moving from SQLite to PostgreSQL (the README's example).
       onEachDatabase(
         'into another empty database',
         (targetDb) => {
@@ -87,7 +96,7 @@ describe('user-service import and export', { concurrency: true }, () =>
           after(() => target?.close());
 
           it('export then import round-trips every field, hashes included, as NDJSON and as CSV', async () => {
-            await t.database.repository(usersTable).createMany([
+            const [ada, , zoe] = await t.database.repository(usersTable).createMany([
               {
                 email: 'ada@example.com',
                 username: 'ada.l',
@@ -102,21 +111,52 @@ describe('user-service import and export', { concurrency: true }, () =>
               { email: 'carl@example.com', username: 'carl_2', hashed_password: bcrypt },
               { email: 'dora@example.com', full_name: '', hashed_password: argonHash },
             ]);
+            // Three personas for Ada: more than a page of two, so the personas' cursor is followed too.
+            await t.database.repository(personasTable).createMany([
+              { user_id: ada!.id, name: 'Work', description: null, relation_type: 'colleague' },
+              {
+                user_id: ada!.id,
+                name: 'Home, "sweet" home',
+                description: 'Zoë\'s 🚀, with "quotes",\r\nand a line break',
+                relation_type: 'family',
+                status: 'archived',
+                created_at: '2020-01-02T03:04:05.678Z',
+                updated_at: '2020-06-07T08:09:10.000Z',
+              },
+              { user_id: ada!.id, name: 'x'.repeat(128), description: 'd'.repeat(255), relation_type: 'r'.repeat(32) },
+              { user_id: zoe!.id, name: 'Club', description: '', relation_type: 'friend', status: 's'.repeat(32) },
+            ]);
             const source = await allUsers(t);
+            const sourcePersonas = await allPersonas(t);
+            assert.equal(sourcePersonas.length, 4);
             const hashes = [argonHash, bcrypt];
 
             // NDJSON through stdout, in pages of two, so the keyset cursor is followed across pages.
             const exported = await cli(db, ['export', '--page-size', '2']);
             assert.equal(exported.code, 0, exported.stderr);
-            assert.match(exported.stderr, /exported 5 users/);
-            assert.equal(exported.stdout.trim().split('\n').length, 5);
+            assert.match(exported.stderr, /exported 5 users and 4 personas/);
+            const lines = exported.stdout.trim().split('\n');
+            assert.equal(lines.length, 5);
+            // Each user line nests its personas, with a fixed set of fields and no user_id.
+            const adaLine = lines.map((l) => JSON.parse(l)).find((u) => u.email === 'ada@example.com');
+            assert.equal(adaLine.personas.length, 3);
+            assert.deepEqual(Object.keys(adaLine.personas[0]), [
+              'id',
+              'name',
+              'description',
+              'relation_type',
+              'status',
+              'created_at',
+              'updated_at',
+            ]);
             const file = join(dir, 'users.ndjson');
             writeFileSync(file, exported.stdout);
             const imported = await cli(targetDb, ['import', file, '--batch-size', '2']);
             assert.equal(imported.code, 0, imported.stderr);
-            assert.match(imported.stdout, /imported 5, failed 0, skipped 0/);
+            assert.match(imported.stdout, /imported 5, failed 0, skipped 0 \(empty lines\); 4 personas/);
             assertNoHash(imported, hashes);
             assert.deepEqual(await allUsers(target), source);
+            assert.deepEqual(await allPersonas(target), sourcePersonas);
 
             // CSV through a file; the format comes from the extension. CSV has no null/empty distinction, so the
             // empty full name comes back as null.
@@ -125,14 +165,17 @@ describe('user-service import and export', { concurrency: true }, () =>
             const csvExport = await cli(db, ['export', csv, '--page-size', '2']);
             assert.equal(csvExport.code, 0, csvExport.stderr);
             assert.match(readFileSync(csv, 'utf8'), /^id,email,username,full_name,hashed_password,is_active,/);
+            assert.match(readFileSync(csv, 'utf8'), /^id,email,.*,updated_at,personas\r?\n/);
             const csvImport = await cli(targetDb, ['import', csv]);
             assert.equal(csvImport.code, 0, csvImport.stderr);
-            assert.match(csvImport.stdout, /imported 5, failed 0/);
+            assert.match(csvImport.stdout, /imported 5, failed 0.*; 4 personas/);
             const expected = source.map((u) => (u.full_name === '' ? { ...u, full_name: null } : u));
             assert.deepEqual(await allUsers(target), expected);
+            // Inside the JSON cell, null and "" stay apart.
+            assert.deepEqual(await allPersonas(target), sourcePersonas);
           });
         },
-        [db.kind],
+        [...new Set([db.kind, NEXT_KIND[db.kind] as TestDbKind])],
       );
 
       it('imports the good rows, reports each bad one with its line, and exits 1', async () => {
@@ -203,6 +246,163 @@ describe('user-service import and export', { concurrency: true }, () =>
         assert.equal(good2?.username, 'good.two');
         assert.equal(good2?.is_superuser, true);
         assert.equal(users.find((u) => u.email === 'good3@example.com')?.created_at, '2020-02-29T12:00:00.000Z');
+      });
+
+      it('checks personas with the API rules: a bad one rejects its user line, reported with the line', async () => {
+        const owner = await t.database
+          .repository(usersTable)
+          .create({ email: 'owner@example.com', hashed_password: argonHash });
+        const takenId = '018f0000-0000-7000-8000-000000000001';
+        await t.database
+          .repository(personasTable)
+          .create({ id: takenId, user_id: owner.id, name: 'Taken', description: null, relation_type: 'self' });
+        const sharedId = '018f0000-0000-7000-8000-0000000000aa';
+        const user = (email: string, personas: unknown) => ({ email, hashed_password: bcrypt, personas });
+        const file = join(dir, 'personas.ndjson');
+        writeFileSync(
+          file,
+          ndjson([
+            user('good1@example.com', [
+              { id: sharedId.toUpperCase(), name: 'Work', relation_type: 'colleague' },
+              { name: 'Home', description: 'family', relation_type: 'family', status: 'paused' },
+            ]),
+            user('long@example.com', [{ name: 'n'.repeat(129), relation_type: 'r'.repeat(33) }]),
+            user('missing@example.com', [{ name: 'Gym', user_id: owner.id }]),
+            user('case@example.com', [
+              { name: 'Home', relation_type: 'family' },
+              { name: 'HOME', relation_type: 'family' },
+            ]),
+            user('repeat@example.com', [{ id: sharedId, name: 'Work', relation_type: 'colleague' }]),
+            user('shape@example.com', 'not an array'),
+            user('fields@example.com', [
+              { name: 'Nul\u0000name', description: 'd'.repeat(256), relation_type: 'x', status: '' },
+              { name: 7, relation_type: 'x', created_at: 'yesterday' },
+              'a string',
+            ]),
+            user('taken@example.com', [{ id: takenId, name: 'Mine', relation_type: 'self' }]),
+            user('good2@example.com', [{ name: 'Café', description: null, relation_type: 'friend' }]),
+            user('none@example.com', []),
+          ]),
+        );
+
+        // --dry-run finds the same problems, the persona id already in the database included, and writes nothing.
+        const dry = await cli(db, ['import', file, '--dry-run']);
+        assert.equal(dry.code, 1, dry.stderr);
+        assert.match(dry.stdout, /imported 0, failed 7, .*dry run: 3 valid, nothing written/);
+        assert.match(dry.stderr, /^line 8 \(taken@example.com\): a persona with id "018f0000-[^"]*" already exists/m);
+        assert.equal((await allUsers(t)).length, 1);
+
+        const report = join(dir, 'persona-errors.ndjson');
+        // Batches of two: lines 1 and 8 share one, which fails on the taken persona id and falls back to row by
+        // row, each user with its personas in a transaction of its own.
+        const result = await cli(db, ['import', file, '--errors', report, '--batch-size', '2']);
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stdout, /imported 3, failed 7, skipped 0 \(empty lines\); 3 personas/);
+        assertNoHash(result, [argonHash, bcrypt]);
+        const errors = readFileSync(report, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { line: number; email: string | null; error: string })
+          .sort((a, b) => a.line - b.line);
+        assert.deepEqual(
+          errors.map((e) => e.line),
+          [2, 3, 4, 5, 6, 7, 8],
+        );
+        const messages = errors.map((e) => e.error);
+        assert.equal(
+          messages[0],
+          'personas[0].name is longer than 128 characters; personas[0].relation_type is longer than 32 characters',
+        );
+        assert.equal(messages[1], 'personas[0]: unknown field "user_id"; personas[0].relation_type is missing');
+        assert.match(messages[2]!, /^personas\[1\]\.name "HOME" repeats personas\[0\]\.name/);
+        assert.match(
+          messages[3]!,
+          /^personas\[0\]\.id "018f0000-[0-9a-f-]*aa" appears earlier in the file \(line 1\)$/,
+        );
+        assert.equal(messages[4], 'personas must be an array of objects');
+        assert.equal(
+          messages[5],
+          [
+            'personas[0].name contains a NUL character',
+            'personas[0].description is longer than 255 characters',
+            'personas[0].status is empty',
+            'personas[1].name must be a string',
+            'personas[1].created_at "yesterday" is not an ISO-8601 timestamp',
+            'personas[2] must be an object',
+          ].join('; '),
+        );
+        assert.match(messages[6]!, /^a persona with id "018f0000-[^"]*01" already exists \(personas\[0\]\)$/);
+
+        // Only the good users came in, each with its own personas, defaults filled in as the API would.
+        const users = await allUsers(t);
+        assert.deepEqual(users.map((u) => u.email).sort(), [
+          'good1@example.com',
+          'good2@example.com',
+          'none@example.com',
+          'owner@example.com',
+        ]);
+        const byId = new Map(users.map((u) => [u.id, u.email]));
+        const personas = (await allPersonas(t))
+          .map((p) => ({
+            email: byId.get(p.user_id),
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            relation_type: p.relation_type,
+            status: p.status,
+          }))
+          .sort((a, b) => `${a.email} ${a.name}`.localeCompare(`${b.email} ${b.name}`));
+        assert.deepEqual(
+          personas.map(({ id: _id, ...rest }) => rest),
+          [
+            {
+              email: 'good1@example.com',
+              name: 'Home',
+              description: 'family',
+              relation_type: 'family',
+              status: 'paused',
+            },
+            {
+              email: 'good1@example.com',
+              name: 'Work',
+              description: null,
+              relation_type: 'colleague',
+              status: 'active',
+            },
+            { email: 'good2@example.com', name: 'Café', description: null, relation_type: 'friend', status: 'active' },
+            { email: 'owner@example.com', name: 'Taken', description: null, relation_type: 'self', status: 'active' },
+          ],
+        );
+        // A persona's id is kept (lower-cased), as a user's is.
+        assert.equal(personas.find((p) => p.name === 'Work')?.id, sharedId);
+      });
+
+      it('reads personas from the CSV personas column; a CSV without the column imports users only', async () => {
+        const file = join(dir, 'personas.csv');
+        const cell = (value: unknown) => `"${JSON.stringify(value).replaceAll('"', '""')}"`;
+        writeFileSync(
+          file,
+          [
+            'email,hashed_password,personas',
+            `one@example.com,${bcrypt},${cell([{ name: 'A, "b"', description: 'line\nbreak', relation_type: 'r' }])}`,
+            `two@example.com,${bcrypt},`,
+            `three@example.com,${bcrypt},"[{""name"": ""x""}"`,
+            `four@example.com,${bcrypt},${cell({ name: 'not in an array' })}`,
+            '',
+          ].join('\n'),
+        );
+        const result = await cli(db, ['import', file]);
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stdout, /imported 2, failed 2.*; 1 persona with/);
+        assert.match(result.stderr, /^line 4 \(three@example.com\): personas is not valid JSON$/m);
+        assert.match(result.stderr, /^line 5 \(four@example.com\): personas must be an array of objects$/m);
+        const users = await allUsers(t);
+        assert.deepEqual(users.map((u) => u.email).sort(), ['one@example.com', 'two@example.com']);
+        const [persona, ...others] = await allPersonas(t);
+        assert.equal(others.length, 0);
+        assert.equal(persona?.user_id, users.find((u) => u.email === 'one@example.com')?.id);
+        assert.equal(persona?.name, 'A, "b"');
+        assert.equal(persona?.description, 'line\nbreak');
       });
 
       it('--dry-run reports what would fail, including users already in the database, and writes nothing', async () => {

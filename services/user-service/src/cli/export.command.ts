@@ -1,7 +1,8 @@
 /**
- * `user-service export [file]`: writes every user, password hash included, as NDJSON or CSV, for `import`
- * into another database. The table is read a page at a time with keyset cursors, so memory stays flat
- * whatever its size. Rows created while an export runs may or may not be in it: it is not a snapshot.
+ * `user-service export [file]`: writes every user, password hash included, with the user's personas, as
+ * NDJSON or CSV, for `import` into another database. Users are read a page at a time with keyset cursors, and
+ * each page's personas with one filtered, keyset-paged query, so memory stays flat whatever the table's size.
+ * Rows created while an export runs may or may not be in it: it is not a snapshot.
  */
 
 import { createWriteStream } from 'node:fs';
@@ -11,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Database } from '@user-service/data';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config.js';
+import { personasOf } from '../personas/persona-transfer.js';
 import { openRuntime } from '../runtime.js';
 import { usersTable } from '../users/user.table.js';
 import { resolveFormat, TRANSFER_FORMATS, type TransferFormat, toCsv, toNdjson } from '../users/user-transfer.js';
@@ -28,19 +30,32 @@ function pageSize(value: string): number {
 
 export function exportCommand(): Command {
   return new Command('export')
-    .description('write every user (password hashes included) as NDJSON or CSV, for import into another database')
+    .description(
+      'write every user (password hashes included) and their personas as NDJSON or CSV, for import into another database',
+    )
+    .addHelpText(
+      'after',
+      `
+Formats:
+  ndjson  one JSON object a line, one line a user; the user's personas nested
+          in it as a "personas" array of {id, name, description,
+          relation_type, status, created_at, updated_at}.
+  csv     a header line, then one record a user; the last column, "personas",
+          holds that same array as JSON text ("[]" for none), so one file
+          carries the whole move, as with NDJSON.`,
+    )
     .argument('[file]', 'file to write (default: standard output)')
     .addOption(
       new Option('--format <format>', 'file format (default: from the file extension, else ndjson)').choices(
         TRANSFER_FORMATS,
       ),
     )
-    .option('--page-size <n>', 'users read per query', pageSize, 1000)
+    .option('--page-size <n>', 'users (and personas) read per query', pageSize, 1000)
     .action(async (file: string | undefined, options: ExportOptions) => {
       const format = resolveFormat(options.format, file);
       const runtime = await openRuntime(loadConfig(), (m) => process.stderr.write(`${m}\n`));
       try {
-        const counter = { users: 0 };
+        const counter = { users: 0, personas: 0 };
         const source = Readable.from(pages(runtime.database, format, options.pageSize, counter));
         if (file) {
           // The file holds password hashes: readable by its owner only.
@@ -53,28 +68,35 @@ export function exportCommand(): Command {
           await pipeline(source, process.stdout as Writable, { end: false });
         }
         // stderr, because stdout may be the export itself.
-        const noun = counter.users === 1 ? 'user' : 'users';
-        process.stderr.write(`exported ${counter.users} ${noun} to ${file ?? 'standard output'} (${format})\n`);
+        const users = `${counter.users} ${counter.users === 1 ? 'user' : 'users'}`;
+        const personas = `${counter.personas} ${counter.personas === 1 ? 'persona' : 'personas'}`;
+        process.stderr.write(`exported ${users} and ${personas} to ${file ?? 'standard output'} (${format})\n`);
       } finally {
         await runtime.database.close();
       }
     });
 }
 
-/** The export's text, a page of users at a time, in primary-key order. */
+/** The export's text, a page of users (with their personas) at a time, in primary-key order. */
 async function* pages(
   database: Database,
   format: TransferFormat,
   limit: number,
-  counter: { users: number },
+  counter: { users: number; personas: number },
 ): AsyncGenerator<string> {
   const users = database.repository(usersTable);
   let after: string | undefined;
   let first = true;
   do {
     const page = await users.list({ limit, ...(after ? { after } : {}) });
+    const personas = await personasOf(
+      database,
+      page.items.map((u) => u.id),
+      limit,
+    );
     counter.users += page.items.length;
-    const text = format === 'csv' ? toCsv(page.items, first) : toNdjson(page.items);
+    for (const list of personas.values()) counter.personas += list.length;
+    const text = format === 'csv' ? toCsv(page.items, first, personas) : toNdjson(page.items, personas);
     first = false;
     if (text) yield text;
     after = page.nextCursor ?? undefined;

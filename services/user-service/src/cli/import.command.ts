@@ -1,7 +1,9 @@
 /**
- * `user-service import <file>`: loads users written by `export` (or by the Python predecessor services)
- * into the configured database. Rows are read and validated one at a time and written in batches; a bad row
- * is reported with its line and skipped, and the rest still import. Exit code 1 when any row failed.
+ * `user-service import <file>`: loads users, with their personas, written by `export` (or users from the
+ * Python predecessor services) into the configured database. Rows are read and validated one at a time and
+ * written in batches, a user's personas in the same transaction as the user; a bad row (a bad persona makes
+ * its user's row bad) is reported with its line and skipped, and the rest still import. Exit code 1 when any
+ * row failed.
  */
 import { type FileHandle, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -9,6 +11,8 @@ import { type Database, type Filters, UniqueViolationError } from '@user-service
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config.js';
+import { type PersonaRow, personasTable } from '../personas/persona.table.js';
+import type { ImportedPersona } from '../personas/persona-transfer.js';
 import { openRuntime } from '../runtime.js';
 import type { UserRow } from '../users/user.table.js';
 import { usersTable } from '../users/user.table.js';
@@ -40,6 +44,14 @@ interface RowError {
 interface Pending {
   line: number;
   user: ImportedUser;
+  personas: ImportedPersona[];
+}
+
+/** A unique violation on a persona, told apart from one on its user. */
+class PersonaConflict extends Error {
+  constructor(readonly conflict: UniqueViolationError) {
+    super(conflict.message);
+  }
 }
 
 function batchSize(value: string): number {
@@ -50,7 +62,25 @@ function batchSize(value: string): number {
 
 export function importCommand(): Command {
   return new Command('import')
-    .description('import users (password hashes included) from an NDJSON or CSV file written by export')
+    .description(
+      'import users (password hashes included) and their personas from an NDJSON or CSV file written by export',
+    )
+    .addHelpText(
+      'after',
+      `
+Formats (as export writes them):
+  ndjson  one JSON object a line, one line a user; its personas nested in a
+          "personas" array of {id?, name, description?, relation_type,
+          status?, created_at?, updated_at?}.
+  csv     a header line naming the columns, then one record a user; the
+          personas as that same JSON array in a "personas" column (optional:
+          a CSV without it, like a predecessor's users table, imports users).
+Personas follow the API's rules: name 1-128 characters, unique per user
+without regard to case or surrounding spaces; description at most 255
+characters or null; relation_type 1-32; status 1-32 (default "active"). A
+persona keeps its id when it has one. A user and its personas are imported
+together or not at all: a bad persona rejects its user's line.`,
+    )
     .argument('<file>', 'file to read')
     .addOption(
       new Option('--format <format>', 'file format (default: from the file extension, else ndjson)').choices(
@@ -59,7 +89,7 @@ export function importCommand(): Command {
     )
     .option('--dry-run', 'validate and report, but write nothing', false)
     .option('--errors <report-file>', 'also write the rejected rows to this file (NDJSON: {line, email, error})')
-    .option('--batch-size <n>', 'rows written per transaction', batchSize, 500)
+    .option('--batch-size <n>', 'users (each with its personas) written per transaction', batchSize, 500)
     .action(async (file: string, options: ImportOptions) => {
       const failed = await importUsers(file, options);
       if (failed > 0) process.exitCode = 1;
@@ -155,16 +185,18 @@ async function importUsers(file: string, options: ImportOptions): Promise<number
 class Importer {
   rows = 0;
   private imported = 0;
+  private importedPersonas = 0;
   private valid = 0;
   private empty = 0;
   private batch: Pending[] = [];
   // First line of each email, username and explicit id seen so far. A repeat would also be refused by the
   // database, but only here can the report point at the earlier line, and --dry-run writes nothing to hit.
-  // It costs one short string a user, never the rows themselves.
+  // It costs one short string a user (and one a persona with an id), never the rows themselves.
   private readonly seen = {
     email: new Map<string, number>(),
     username: new Map<string, number>(),
     id: new Map<string, number>(),
+    personaId: new Map<string, number>(),
   };
 
   constructor(
@@ -189,33 +221,43 @@ class Importer {
       await this.errors.add({ line: item.line, email: result.email, error: result.error });
       return;
     }
-    const { user } = result;
-    const repeat = this.repeatIn(user);
+    const { user, personas } = result;
+    const repeat = this.repeatIn(user, personas);
     if (repeat) {
       await this.errors.add({ line: item.line, email: user.email, error: repeat });
       return;
     }
-    this.remember(user, item.line);
-    this.batch.push({ line: item.line, user });
+    this.remember(user, personas, item.line);
+    this.batch.push({ line: item.line, user, personas });
     if (this.batch.length >= this.options.batchSize) await this.flush();
   }
 
-  private repeatIn(user: ImportedUser): string | undefined {
+  private repeatIn(user: ImportedUser, personas: readonly ImportedPersona[]): string | undefined {
     const keys = [['email', user.email] as const, ['username', user.username] as const, ['id', user.id] as const];
     for (const [field, value] of keys) {
       const first = value ? this.seen[field].get(value) : undefined;
       if (first !== undefined) return `${field} ${quote(value)} appears earlier in the file (line ${first})`;
     }
+    for (const [index, persona] of personas.entries()) {
+      const first = persona.id ? this.seen.personaId.get(persona.id) : undefined;
+      if (first !== undefined) {
+        return `personas[${index}].id ${quote(persona.id)} appears earlier in the file (line ${first})`;
+      }
+    }
     return undefined;
   }
 
-  private remember(user: ImportedUser, line: number): void {
+  private remember(user: ImportedUser, personas: readonly ImportedPersona[], line: number): void {
     this.seen.email.set(user.email, line);
     if (user.username) this.seen.username.set(user.username, line);
     if (user.id) this.seen.id.set(user.id, line);
+    for (const persona of personas) if (persona.id) this.seen.personaId.set(persona.id, line);
   }
 
-  /** Writes the current batch: in one unit of work, or row by row when a row in it is already taken. */
+  /**
+   * Writes the current batch, users and their personas, in one unit of work; or, when a row in it is already
+   * taken, row by row, each user with its personas in a unit of its own.
+   */
   async flush(): Promise<void> {
     const batch = this.batch;
     this.batch = [];
@@ -223,23 +265,70 @@ class Importer {
     this.valid += batch.length;
     if (this.options.dryRun) return this.reportTaken(batch);
     try {
-      await this.database.unitOfWork((uow) => uow.repository(usersTable).createMany(batch.map((p) => p.user)));
+      await this.database.unitOfWork(async (uow) => {
+        const users = await uow.repository(usersTable).createMany(batch.map((p) => p.user));
+        // createMany returns the rows in input order, ids filled in: each persona gets its user's.
+        const personas = batch.flatMap((p, i) => withUser(p.personas, (users[i] as UserRow).id));
+        await uow.repository(personasTable).createMany(personas);
+      });
       this.imported += batch.length;
+      this.importedPersonas += batch.reduce((n, p) => n + p.personas.length, 0);
       return;
     } catch (error) {
       if (!(error instanceof UniqueViolationError)) throw error;
     }
     // The batch rolled back as a whole; each row on its own finds exactly the ones that conflict.
-    const users = this.database.repository(usersTable);
     for (const p of batch) {
       try {
-        await users.create(p.user);
+        await this.database.unitOfWork(async (uow) => {
+          const user = await uow.repository(usersTable).create(p.user);
+          await uow
+            .repository(personasTable)
+            .createMany(withUser(p.personas, user.id))
+            .catch((error: unknown) => {
+              throw error instanceof UniqueViolationError ? new PersonaConflict(error) : error;
+            });
+        });
         this.imported++;
+        this.importedPersonas += p.personas.length;
       } catch (error) {
-        if (!(error instanceof UniqueViolationError)) throw error;
-        await this.errors.add({ line: p.line, email: p.user.email, error: takenMessage(error.columns, p.user) });
+        let message: string;
+        if (error instanceof PersonaConflict) message = await this.personaTakenMessage(error.conflict, p.personas);
+        else if (error instanceof UniqueViolationError) message = takenMessage(error.columns, p.user);
+        else throw error;
+        await this.errors.add({ line: p.line, email: p.user.email, error: message });
       }
     }
+  }
+
+  /** Which persona of a row conflicts: one whose id is taken, or two names the database counts as equal. */
+  private async personaTakenMessage(
+    error: UniqueViolationError,
+    personas: readonly ImportedPersona[],
+  ): Promise<string> {
+    if (error.columns.includes('id')) {
+      const ids = personas.flatMap((p) => (p.id ? [p.id] : []));
+      const taken = await this.takenPersonaIds(ids);
+      const index = personas.findIndex((p) => p.id && taken.has(p.id));
+      if (index !== -1) return `a persona with id ${quote(personas[index]?.id)} already exists (personas[${index}])`;
+    }
+    if (error.columns.some((column) => column.startsWith('name'))) {
+      // Names were checked without regard to case; a database collation may also equate accents or widths.
+      return 'two of its personas have names the database counts as equal';
+    }
+    return 'a persona conflicts with an existing one';
+  }
+
+  /** The ids among these that a persona in the database already has, a bounded query at a time. */
+  private async takenPersonaIds(ids: readonly string[]): Promise<Set<string>> {
+    const taken = new Set<string>();
+    const personas = this.database.repository(personasTable);
+    for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
+      const page = await personas.list({ filters: { id: { in: chunk } }, limit: chunk.length });
+      for (const row of page.items) taken.add(row.id);
+    }
+    return taken;
   }
 
   /** --dry-run: the same conflicts a real run would meet, found with one read-only query a batch. */
@@ -255,19 +344,31 @@ class Importer {
       email: new Set(page.items.map((u) => u.email)),
       username: new Set(page.items.map((u) => u.username)),
     };
+    const takenPersonas = await this.takenPersonaIds(batch.flatMap((p) => p.personas.flatMap((q) => q.id ?? [])));
     for (const p of batch) {
       const columns = (['id', 'email', 'username'] as const).filter((c) => p.user[c] && taken[c].has(p.user[c]));
-      if (columns.length > 0) {
+      const index = p.personas.findIndex((q) => q.id && takenPersonas.has(q.id));
+      if (columns.length > 0 || index !== -1) {
         this.valid--;
-        await this.errors.add({ line: p.line, email: p.user.email, error: takenMessage(columns, p.user) });
+        const error =
+          columns.length > 0
+            ? takenMessage(columns, p.user)
+            : `a persona with id ${quote(p.personas[index]?.id)} already exists (personas[${index}])`;
+        await this.errors.add({ line: p.line, email: p.user.email, error });
       }
     }
   }
 
   summary(): string {
-    const line = `imported ${this.imported}, failed ${this.errors.count}, skipped ${this.empty} (empty lines)`;
+    const line =
+      `imported ${this.imported}, failed ${this.errors.count}, skipped ${this.empty} (empty lines); ` +
+      `${this.importedPersonas} ${this.importedPersonas === 1 ? 'persona' : 'personas'} with the imported users`;
     return this.options.dryRun ? `${line}; dry run: ${this.valid} valid, nothing written` : line;
   }
+}
+
+function withUser(personas: readonly ImportedPersona[], userId: string) {
+  return personas.map((persona) => ({ ...persona, user_id: userId }) satisfies Partial<PersonaRow>);
 }
 
 function takenMessage(columns: readonly string[], user: ImportedUser): string {

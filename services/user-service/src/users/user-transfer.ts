@@ -2,20 +2,40 @@
  * The file formats `user-service export` writes and `user-service import` reads: NDJSON (one JSON object a
  * line) and CSV (a header line, then one record a user). Both carry the full row, password hash included,
  * because their purpose is moving a users table between databases, or over from the Python predecessor
- * services, without asking anyone to reset a password. Files are read and written a record at a time, so a
- * table of any size passes through in constant memory.
+ * services, without asking anyone to reset a password. Each record also carries the user's personas (see
+ * src/personas/persona-transfer.ts): in NDJSON a `personas` array, in CSV the same array as JSON text in a
+ * last `personas` column, so one file is the whole move and a user's line is written or refused with its
+ * personas. Files are read and written a record at a time, so a table of any size passes through in
+ * constant memory.
  */
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { parse as parseCsv } from 'csv-parse';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
+import {
+  type ImportedPersona,
+  JsonText,
+  type TransferredPersona,
+  validatePersonas,
+} from '../personas/persona-transfer.js';
+import {
+  characters,
+  HASH_LIKE,
+  parseBoolean,
+  parseTimestamp,
+  quote,
+  UUID,
+  unstorable,
+} from '../shared/transfer-values.js';
 import { normalizeEmail, normalizeUsername } from './user.service.js';
 import type { UserOptional, UserRow } from './user.table.js';
+
+export { quote };
 
 export type TransferFormat = 'ndjson' | 'csv';
 export const TRANSFER_FORMATS: readonly TransferFormat[] = ['ndjson', 'csv'];
 
-/** Every column of `users`, in the order both formats write them. */
+/** Every column of `users`, in the order both formats write them (then `personas`). */
 export const TRANSFER_FIELDS = [
   'id',
   'email',
@@ -28,7 +48,13 @@ export const TRANSFER_FIELDS = [
   'updated_at',
 ] as const satisfies readonly (keyof UserRow)[];
 
-const KNOWN_FIELDS: ReadonlySet<string> = new Set(TRANSFER_FIELDS);
+/** The field (NDJSON) or last column (CSV) holding the user's personas. */
+export const PERSONAS_FIELD = 'personas';
+const CSV_COLUMNS = [...TRANSFER_FIELDS, PERSONAS_FIELD];
+const KNOWN_FIELDS: ReadonlySet<string> = new Set(CSV_COLUMNS);
+
+/** A page of users' personas by user id, as export reads them; a user missing from it has none. */
+export type PersonasByUser = ReadonlyMap<string, readonly TransferredPersona[]>;
 
 /** What an import writes: a complete user, except what the repository may fill in (id, flags, timestamps). */
 export type ImportedUser = Pick<UserRow, 'email' | 'username' | 'full_name' | 'hashed_password'> &
@@ -53,29 +79,33 @@ export function resolveFormat(explicit: TransferFormat | undefined, file: string
 
 // ---------------------------------------------------------------------------------------------- writing
 
-function ordered(row: UserRow): UserRow {
+function ordered(row: UserRow, personas: PersonasByUser): Record<string, unknown> {
   const out = {} as Record<string, unknown>;
   for (const field of TRANSFER_FIELDS) out[field] = row[field];
-  return out as unknown as UserRow;
+  out[PERSONAS_FIELD] = personas.get(row.id) ?? [];
+  return out;
 }
 
-/** One NDJSON line a user; fields in a fixed order so two exports of the same table diff cleanly. */
-export function toNdjson(rows: readonly UserRow[]): string {
-  return rows.map((row) => `${JSON.stringify(ordered(row))}\n`).join('');
+/** One NDJSON line a user, personas nested; fields in a fixed order so two exports of the same table diff cleanly. */
+export function toNdjson(rows: readonly UserRow[], personas: PersonasByUser): string {
+  return rows.map((row) => `${JSON.stringify(ordered(row, personas))}\n`).join('');
 }
 
 /**
  * CSV records for a page of users, with the header when `header` is set. Booleans are written as
- * true/false (csv-stringify's default would write "1" and ""), null as an empty cell. Cells are not
- * defused against spreadsheet formulas: this is a transfer format, and altering values would break the
- * round trip.
+ * true/false (csv-stringify's default would write "1" and ""), null as an empty cell, the personas as a
+ * JSON array (`[]` for none). Cells are not defused against spreadsheet formulas: this is a transfer format,
+ * and altering values would break the round trip.
  */
-export function toCsv(rows: readonly UserRow[], header: boolean): string {
-  return stringifyCsv(rows.map(ordered), {
-    header,
-    columns: [...TRANSFER_FIELDS],
-    cast: { boolean: (value) => (value ? 'true' : 'false') },
-  });
+export function toCsv(rows: readonly UserRow[], header: boolean, personas: PersonasByUser): string {
+  return stringifyCsv(
+    rows.map((row) => ({ ...ordered(row, personas), [PERSONAS_FIELD]: JSON.stringify(personas.get(row.id) ?? []) })),
+    {
+      header,
+      columns: CSV_COLUMNS,
+      cast: { boolean: (value) => (value ? 'true' : 'false') },
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- reading
@@ -135,7 +165,8 @@ const CSV_PROBLEMS: Record<string, string> = {
 
 /**
  * CSV with a header line naming the columns (any order, any subset that includes email and
- * hashed_password). An empty cell means "no value": null, or the default for flags and timestamps.
+ * hashed_password; `personas` is optional). An empty cell means "no value": null, the default for flags and
+ * timestamps, no personas.
  * Broken quoting stops the read, because the parser cannot tell where the next record starts.
  */
 async function* readCsv(input: Readable): AsyncGenerator<SourceItem> {
@@ -182,7 +213,7 @@ async function* readCsv(input: Readable): AsyncGenerator<SourceItem> {
     const fields: Record<string, unknown> = {};
     columns.forEach((column, i) => {
       const cell = record[i];
-      if (cell !== undefined && cell !== '') fields[column] = cell;
+      if (cell !== undefined && cell !== '') fields[column] = column === PERSONAS_FIELD ? new JsonText(cell) : cell;
     });
     yield { kind: 'record', line, fields, bytesRead: info.bytes };
   }
@@ -214,7 +245,7 @@ function checkHeader(record: string[], line: number): string[] {
   for (const column of columns) {
     if (!KNOWN_FIELDS.has(column)) {
       throw new TransferFormatError(
-        `the CSV header names an unknown column ${quote(column)} (known: ${TRANSFER_FIELDS.join(', ')})`,
+        `the CSV header names an unknown column ${quote(column)} (known: ${CSV_COLUMNS.join(', ')})`,
         line,
       );
     }
@@ -238,32 +269,20 @@ const USERNAME = /^[a-z0-9._-]{3,64}$/;
 // The two hash families PasswordHasher verifies: bcrypt as passlib and node bcrypt write it, argon2id PHC.
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 const ARGON2ID = /^\$argon2id\$v=(?:16|19)\$m=\d{1,10},t=\d{1,10},p=\d{1,3}\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// ISO-8601 / RFC 3339, with "T" or a space (Python's str(datetime)), optional seconds, any fraction.
-const TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
 // Column limits of the users table (see the create_users migration); SQLite would not enforce them.
 const MAX_EMAIL = 320;
 const MAX_FULL_NAME = 255;
 const MAX_HASH = 255;
 
-// Anything shaped like a bcrypt or argon2 hash, wherever it appears: a CSV whose columns are shifted puts
-// the hash under another name, and error messages quote values.
-const HASH_LIKE = /\$(?:2[abxy]?|argon2(?:id|i|d))\$/;
-
-/** A value for an error message: quoted, shortened, and never a password hash. */
-export function quote(value: unknown): string {
-  const text = typeof value === 'string' ? value : String(JSON.stringify(value));
-  if (HASH_LIKE.test(text)) return '(a value shaped like a password hash)';
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
-}
-
-export type ValidationResult = { ok: true; user: ImportedUser } | { ok: false; error: string; email: string | null };
+export type ValidationResult =
+  | { ok: true; user: ImportedUser; personas: ImportedPersona[] }
+  | { ok: false; error: string; email: string | null };
 
 /**
- * Checks one record and turns it into a row to insert, applying the service's normalisation. Every problem
- * of the record is named in one message. Messages quote offending values, except the password hash.
+ * Checks one record and turns it into a row to insert, applying the service's normalisation, and its
+ * personas into rows to insert with it. Every problem of the record, its personas' included, is named in one
+ * message. Messages quote offending values, except the password hash.
  */
 export function validateUser(fields: Record<string, unknown>): ValidationResult {
   const problems: string[] = [];
@@ -286,8 +305,10 @@ export function validateUser(fields: Record<string, unknown>): ValidationResult 
   }
 
   const fullName = optionalString(fields, 'full_name', problems);
-  if (fullName && fullName.length > MAX_FULL_NAME)
+  if (fullName && characters(fullName) > MAX_FULL_NAME)
     problems.push(`full_name is longer than ${MAX_FULL_NAME} characters`);
+  const badFullName = fullName ? unstorable(fullName) : undefined;
+  if (badFullName) problems.push(`full_name ${badFullName}`);
 
   const hash = fields.hashed_password;
   if (hash === undefined || hash === null || hash === '') problems.push('hashed_password is missing');
@@ -321,11 +342,12 @@ export function validateUser(fields: Record<string, unknown>): ValidationResult 
     if (parsed === undefined) problems.push(`${stamp} ${quote(value)} is not an ISO-8601 timestamp`);
     else user[stamp] = parsed;
   }
+  const personas = validatePersonas(fields[PERSONAS_FIELD], problems);
 
   if (problems.length > 0) {
     return { ok: false, error: problems.join('; '), email: email && !HASH_LIKE.test(email) ? email : null };
   }
-  return { ok: true, user };
+  return { ok: true, user, personas };
 }
 
 /** A nullable text field: absent and null mean null; anything but a string is a problem. */
@@ -335,47 +357,4 @@ function optionalString(fields: Record<string, unknown>, name: string, problems:
   if (typeof value === 'string') return value;
   problems.push(`${name} must be a string or null`);
   return null;
-}
-
-/** true/false/1/0, as JSON values or as text (CSV, or JSON written by tools that stringify everything). */
-export function parseBoolean(value: unknown): boolean | undefined {
-  if (value === true || value === 1) return true;
-  if (value === false || value === 0) return false;
-  if (typeof value !== 'string') return undefined;
-  const text = value.trim().toLowerCase();
-  if (text === 'true' || text === '1') return true;
-  if (text === 'false' || text === '0') return false;
-  return undefined;
-}
-
-/**
- * An ISO-8601 timestamp as the canonical UTC string the repository stores (what an export writes back).
- * Without an offset it is read as UTC: the predecessor services stored naive UTC datetimes.
- */
-export function parseTimestamp(value: string): string | undefined {
-  const m = TIMESTAMP.exec(value.trim());
-  if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((p) => Number(p ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const millis = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
-  if (year < 1000 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis));
-  // Date.UTC rolls 31 February over into March; a day that does not exist is an error instead.
-  if (date.getUTCDate() !== day || date.getUTCMonth() !== month - 1) return undefined;
-  let offsetMinutes = 0;
-  const zone = m[8];
-  if (zone && zone.toUpperCase() !== 'Z') {
-    const digits = zone.slice(1).replace(':', '');
-    const hours = Number(digits.slice(0, 2));
-    const minutes = Number(digits.slice(2) || 0);
-    if (hours > 23 || minutes > 59) return undefined;
-    offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
-  }
-  return new Date(date.getTime() - offsetMinutes * 60_000).toISOString();
 }
