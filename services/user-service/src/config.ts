@@ -4,9 +4,29 @@
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseDatabaseUrl } from '@user-service/data';
 
-export const DEFAULT_DATABASE_URL = 'sqlite:///./data/app.db';
+/**
+ * The service package's own `data/app.db`, as an absolute path, so `npm start`, `npm run cli` and
+ * `npx user-service` use the same file whatever the working directory. Only this default is anchored to the
+ * package: a relative DATABASE_URL given explicitly (`sqlite:///./x.db`) is relative to the working
+ * directory, as in SQLAlchemy.
+ */
+export const DEFAULT_DATABASE_URL = `sqlite:///${sqliteUrlPath(join(packageDir(), 'data', 'app.db'))}`;
+
+/** The nearest folder holding a package.json, up from this module (src/ under tsx, dist/ in the bundle). */
+function packageDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+/** A file path as the SQLite URL parser reads it back: it percent-decodes and stops at "?". */
+function sqliteUrlPath(path: string): string {
+  return path.replaceAll('%', '%25').replaceAll('?', '%3F');
+}
 
 export interface Config {
   databaseUrl: string;
