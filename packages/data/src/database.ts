@@ -120,7 +120,15 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
   const parsed = parseDatabaseUrl(url);
   const dialect = await loadDialect(parsed.kind);
   const pool = { ...DEFAULT_POOL, ...options.pool };
-  const { kysely, close } = dialect.connect(parsed, pool);
+  let connection: ReturnType<Dialect['connect']>;
+  try {
+    connection = dialect.connect(parsed, pool);
+  } catch (error) {
+    // SQLite opens its file right here: a file that is not a database is as permanent as a missing server database.
+    if (!dialect.isPermanentError(error)) throw error;
+    throw new DatabaseUrlError(`Cannot use ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
+  }
+  const { kysely, close } = connection;
   const database = new Database(
     parsed.kind,
     dialect,

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import {
@@ -256,6 +259,20 @@ onEachDatabase(
 );
 
 describe('permanent errors, classified per dialect', () => {
+  it('a SQLite file that is not a database fails at once with DatabaseUrlError', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'us-notadb-'));
+    try {
+      const file = join(dir, 'app.db');
+      writeFileSync(file, 'this is not a database, only some text that is long enough to hold a header');
+      await assert.rejects(
+        openDatabase(`sqlite:///${file}`, { connectAttempts: 5, connectDelayMs: 1000 }),
+        (e: unknown) => e instanceof DatabaseUrlError && /not a database/.test(e.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('knows which driver errors retrying cannot fix', async () => {
     const { loadDialect } = await import('../src/dialects/index.js');
     const pg = await loadDialect('postgres');

@@ -34,10 +34,14 @@ export interface Config {
   port: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   pool: { size: number; maxOverflow: number; acquireTimeoutMs: number };
+  /** The bound on each database query (migrations excepted); a query that takes longer answers 503. */
+  queryTimeoutMs: number;
   connectAttempts: number;
   connectDelayMs: number;
   migrateOnStart: boolean;
   bodyLimitBytes: number;
+  /** How long a client may take to send a whole request (headers and body) before it gets 408. */
+  requestTimeoutMs: number;
   passwordHash: { memoryKib: number; iterations: number; parallelism: number; concurrency: number };
   workers: number;
   /** Secret for signing access tokens; generated per process (with a warning) when unset. */
@@ -110,11 +114,15 @@ export function loadConfig(env: Env = process.env): Config {
       maxOverflow: int(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
       acquireTimeoutMs: int(env, 'DB_POOL_TIMEOUT_MS', 10_000, 100),
     },
+    // Enforced by the client, so a frozen database server answers 503 after this long instead of hanging.
+    queryTimeoutMs: int(env, 'DB_QUERY_TIMEOUT_MS', 5_000, 100, 3_600_000),
     connectAttempts: int(env, 'DB_CONNECT_ATTEMPTS', 5, 1, 1000),
     connectDelayMs: int(env, 'DB_CONNECT_DELAY_MS', 500, 0),
     // The embedded database has no separate deploy step, so it migrates itself; servers are migrated on purpose.
     migrateOnStart: bool(env, 'MIGRATE_ON_START', kind === 'sqlite'),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024),
+    // A client that dribbles its request holds a connection at most this long (Fastify's default is no limit).
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     passwordHash: {
       memoryKib: int(env, 'PASSWORD_HASH_MEMORY_KIB', 19_456, 8_192, 4_194_304),
       iterations: int(env, 'PASSWORD_HASH_ITERATIONS', 2, 1, 100),

@@ -27,7 +27,7 @@ export async function openRuntime(
   const database = await openDatabase(config.databaseUrl, {
     // List cursors are signed with a key every worker shares (derived from the token secret by the data layer).
     ...(options.cursorSecret ? { cursorSecret: options.cursorSecret } : {}),
-    pool: config.pool,
+    pool: { ...config.pool, queryTimeoutMs: config.queryTimeoutMs },
     connectAttempts: config.connectAttempts,
     connectDelayMs: config.connectDelayMs,
     onConnectRetry: (attempt, delay, error) =>

@@ -1,6 +1,9 @@
+import cluster from 'node:cluster';
+import { DatabaseUrlError } from '@user-service/data';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
+import { EXIT_CONFIG } from './exit-codes.js';
 import { generatedTokenSecret, openRuntime } from './runtime.js';
 
 /**
@@ -11,7 +14,16 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
   const startedAt = performance.now();
   const log = (message: string) => process.stderr.write(`${message}\n`);
   const tokenSecret = config.jwtSecret ?? generatedTokenSecret(log);
-  const runtime = await openRuntime(config, log, { cursorSecret: tokenSecret });
+  // A cluster worker that meets a failure no restart fixes says so by its exit status (see cluster.ts).
+  const failStart = (error: unknown): never => {
+    const code = (error as { code?: unknown })?.code;
+    if (cluster.isWorker && (error instanceof DatabaseUrlError || code === 'EADDRINUSE' || code === 'EACCES')) {
+      log(`failed to start: ${(error as Error).message}`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  };
+  const runtime = await openRuntime(config, log, { cursorSecret: tokenSecret }).catch(failStart);
   if (config.migrateOnStart) {
     const applied = await runtime.migrator.up();
     if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
@@ -27,6 +39,16 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
   });
+  // Fastify leaves Node's request timeout off: a client dribbling its body could hold a connection for minutes.
+  // Past REQUEST_TIMEOUT_MS the request gets 408 and its connection is closed. Node checks these timeouts every
+  // connectionsCheckingInterval (30 s by default, read when the server starts listening), so the check runs
+  // more often here to keep the bound close to the setting.
+  app.server.requestTimeout = config.requestTimeoutMs;
+  app.server.headersTimeout = Math.min(config.requestTimeoutMs, app.server.headersTimeout || 60_000);
+  (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(
+    1_000,
+    Math.ceil(config.requestTimeoutMs / 10),
+  );
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
@@ -39,7 +61,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
-  const address = await app.listen({ host: config.host, port: config.port });
+  const address = await app.listen({ host: config.host, port: config.port }).catch(failStart);
   const base = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
   if (options.quiet) return app;
   const pending = await runtime.migrator.pending();
