@@ -83,8 +83,10 @@ export function prepareInsert(info: TableInfo, input: object, now: string): Reco
   const t = info.definition;
   const row: Record<string, unknown> = {};
   for (const key of Object.keys(input)) assertColumn(info, key);
+  const values: Record<string, unknown> = { ...input };
+  applyDerived(info, values, values);
   for (const column of info.columns) {
-    let value = (input as Record<string, unknown>)[column];
+    let value = values[column];
     if (value === undefined) value = (t.defaults as Record<string, unknown> | undefined)?.[column];
     if (value === undefined && column === info.pk && t.generateId) value = t.generateId();
     if (value === undefined && (column === t.timestamps?.createdAt || column === t.timestamps?.updatedAt)) value = now;
@@ -93,6 +95,16 @@ export function prepareInsert(info: TableInfo, input: object, now: string): Reco
     row[column] = value;
   }
   return row;
+}
+
+/** Sets each derived column whose source column is in `source`. */
+function applyDerived(info: TableInfo, source: Record<string, unknown>, out: Record<string, unknown>): void {
+  const derived = (info.definition.derived ?? {}) as Record<string, { from: string; value: (v: unknown) => unknown }>;
+  for (const [column, rule] of Object.entries(derived)) {
+    if (!(rule.from in source)) continue;
+    const from = source[rule.from];
+    out[column] = from === null || from === undefined ? null : rule.value(from);
+  }
 }
 
 /** The columns an update writes: the patch, checked, plus the updated-at stamp. */
@@ -105,6 +117,7 @@ export function preparePatch(info: TableInfo, patch: object, now: string): Recor
     if (value === null && !info.nullable.has(key)) throw new ConstraintViolationError('not_null', key);
     out[key] = value;
   }
+  applyDerived(info, out, out);
   const updatedAt = info.definition.timestamps?.updatedAt;
   if (updatedAt) out[updatedAt] = now;
   return out;

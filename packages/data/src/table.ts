@@ -26,6 +26,12 @@ export interface TableDefinition<Row extends object, Optional extends keyof Row 
    * values; they are only ever written and read back whole for the code that asks by name.
    */
   readonly secret?: readonly (keyof Row & string)[];
+  /**
+   * Columns computed from another column whenever it is written (a normalised key beside a display value, e.g.
+   * a persona name's case-folded form that a unique index holds). Every way in goes through the repository,
+   * so the rule exists once.
+   */
+  readonly derived?: { readonly [K in keyof Row]?: { from: keyof Row & string; value: (source: any) => Row[K] } };
   /** Phantom marker carrying `Optional` for type inference; never set. */
   readonly __optional?: Optional;
 }

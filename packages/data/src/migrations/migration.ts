@@ -11,6 +11,7 @@ export interface MigrationContext {
   indexes: {
     createSubstringIndex(name: string, table: string, column: string): Promise<void>;
     dropSubstringIndex(name: string, table: string): Promise<void>;
+    dropIndex(name: string, table: string): Promise<void>;
   };
   /** For logging only; branch on it in a dialect file, never in a migration. */
   kind: DialectKind;
@@ -34,6 +35,7 @@ export function migrationContext(db: Kysely<any>, dialect: Dialect): MigrationCo
     indexes: {
       createSubstringIndex: (name, table, column) => dialect.createSubstringIndex(db, name, table, column),
       dropSubstringIndex: (name, table) => dialect.dropSubstringIndex(db, name, table),
+      dropIndex: (name, table) => dialect.dropIndex(db, name, table),
     },
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { RepositoryProvider } from '@user-service/data';
 import { characters, parseTimestamp, quote, UUID, unstorable } from '../shared/transfer-values.js';
-import { type PersonaRow, personasTable } from './persona.table.js';
+import { type PersonaRow, personaNameKey, personasTable } from './persona.table.js';
 
 /** The fields of a persona in a transfer file, in the order an export writes them. */
 export const PERSONA_TRANSFER_FIELDS = [
@@ -108,7 +108,7 @@ export function validatePersonas(value: unknown, problems: string[]): ImportedPe
     const persona = validatePersona(item as Record<string, unknown>, at, problems);
     if (!persona) return;
     // The service's rule for "the same name" (personaNameKey): without regard to case or surrounding spaces.
-    const key = persona.name.trim().toLowerCase();
+    const key = personaNameKey(persona.name);
     const sameName = names.get(key);
     if (sameName !== undefined) {
       problems.push(

@@ -8,11 +8,16 @@ export interface PersonaRow {
   description: string | null;
   relation_type: string;
   status: string;
+  /** The name trimmed and lower-cased (personaNameKey): what makes a name unique per user. Never in the API. */
+  name_key: string;
   created_at: string;
   updated_at: string;
 }
 
-export const personasTable = defineTable<PersonaRow, 'id' | 'status' | 'created_at' | 'updated_at'>({
+/** One rule for "the same name": without regard to case or surrounding spaces, as emails are compared. */
+export const personaNameKey = (name: string) => name.trim().toLowerCase();
+
+export const personasTable = defineTable<PersonaRow, 'id' | 'status' | 'name_key' | 'created_at' | 'updated_at'>({
   name: 'personas',
   primaryKey: 'id',
   columns: {
@@ -22,11 +27,13 @@ export const personasTable = defineTable<PersonaRow, 'id' | 'status' | 'created_
     description: 'string?',
     relation_type: 'string',
     status: 'string',
+    name_key: 'string',
     created_at: 'timestamp',
     updated_at: 'timestamp',
   },
   generateId: uuidv7,
   timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
   defaults: { status: 'active' },
-  unique: { uq_personas_user_id_name: ['user_id', 'name'] },
+  unique: { uq_personas_user_id_name_key: ['user_id', 'name_key'] },
+  derived: { name_key: { from: 'name', value: personaNameKey } },
 });

@@ -69,7 +69,7 @@ export function conflictFrom(error: unknown): never {
   if (error instanceof UniqueViolationError) {
     if (error.columns.includes('email')) throw new ConflictError('A user with this email already exists');
     if (error.columns.includes('username')) throw new ConflictError('A user with this username already exists');
-    if (error.columns.includes('name')) throw new ConflictError('This user already has a persona with this name');
+    if (error.columns.includes('name_key')) throw new ConflictError('This user already has a persona with this name');
   }
   throw error;
 }
