@@ -44,7 +44,7 @@ export interface Config {
   requestTimeoutMs: number;
   passwordHash: { memoryKib: number; iterations: number; parallelism: number; concurrency: number };
   workers: number;
-  /** Secret for signing access tokens; generated per process (with a warning) when unset. */
+  /** Secret for signing access tokens and list cursors; generated once per start (with a warning) when unset. */
   jwtSecret: string | undefined;
   tokenMinutes: number;
   totalsTtlMs: number;
