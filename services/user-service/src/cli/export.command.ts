@@ -53,7 +53,8 @@ Formats:
     .option('--page-size <n>', 'users (and personas) read per query', pageSize, 1000)
     .action(async (file: string | undefined, options: ExportOptions) => {
       const format = resolveFormat(options.format, file);
-      const runtime = await openRuntime(loadConfig(), (m) => process.stderr.write(`${m}\n`));
+      // Bulk reads of a large table are not a request: no per-query bound (0: none).
+      const runtime = await openRuntime({ ...loadConfig(), queryTimeoutMs: 0 }, (m) => process.stderr.write(`${m}\n`));
       try {
         const counter = { users: 0, personas: 0 };
         const source = Readable.from(pages(runtime.database, format, options.pageSize, counter));

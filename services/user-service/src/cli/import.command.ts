@@ -128,7 +128,8 @@ async function importUsers(file: string, options: ImportOptions): Promise<number
         throw new Error(`cannot write ${options.errors}: ${error.code ?? error.message}`);
       });
     }
-    const runtime = await openRuntime(loadConfig(), (m) => process.stderr.write(`${m}\n`));
+    // Bulk batches on a large, indexed table may rightly take longer than a request's query bound (0: none).
+    const runtime = await openRuntime({ ...loadConfig(), queryTimeoutMs: 0 }, (m) => process.stderr.write(`${m}\n`));
     try {
       const pending = await runtime.migrator.pending();
       if (pending.length > 0) {

@@ -112,7 +112,8 @@ export function seedCommand(): Command {
     .option('--start <n>', 'number of the first generated user (default: the current number of users)', count(0))
     .action(async (options: { users: number; batch: number; start?: number }) => {
       const config = loadConfig();
-      const runtime = await openRuntime(config, (m) => process.stderr.write(`${m}\n`));
+      // Seed batches of thousands of rows into an indexed table: no per-query bound (0: none).
+      const runtime = await openRuntime({ ...config, queryTimeoutMs: 0 }, (m) => process.stderr.write(`${m}\n`));
       try {
         const { database, migrator, hasher } = runtime;
         if (config.migrateOnStart) await migrator.up();
