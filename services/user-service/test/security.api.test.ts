@@ -206,6 +206,21 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
     });
     assert.equal(emoji.json().full_name, 'Ada 😀 Lovelace');
 
+    // Timestamps no database can store are 422 everywhere (PostgreSQL has no year 0000; none stores :60).
+    for (const ts of ['0000-01-01T00:00:00Z', '2016-12-31T23:59:60Z']) {
+      const res = await get(`/api/v1/users?created_after=${ts}`);
+      assert.equal(res.statusCode, 422, `${ts}: ${res.body}`);
+      assert.deepEqual(res.json().detail[0].loc, ['query', 'created_after']);
+    }
+    assert.equal((await get('/api/v1/users?created_after=0001-01-01T00:00:00Z')).statusCode, 200);
+    // Only login takes a form; the password change is JSON only.
+    const form = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'current_password=a&new_password=bbbbbbbbbb',
+    });
+    assert.equal(form.statusCode, 415);
     const typed = await t.app.inject({
       method: 'POST',
       url: '/api/v1/users',

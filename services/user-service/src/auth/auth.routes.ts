@@ -1,5 +1,5 @@
 import jwt from '@fastify/jwt';
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors, refTo } from '../http/common.schemas.js';
 import { UserPublic } from '../users/user.schemas.js';
@@ -24,30 +24,35 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
     // algorithm than the one we sign with.
     verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub'] },
   });
-  // OAuth2's password flow posts a form; Swagger UI's "Authorize" button does too.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(String(body))));
-  });
   const requireUser = currentUser(auth);
 
-  app.post(
-    '/auth/login',
-    {
-      schema: {
-        tags,
-        summary: 'Log in and get a bearer token',
-        body: LoginBody,
-        response: { 200: TokenPublic, ...errors(400, 401, 403, 422, 503) },
+  // Login in a context of its own: only it takes the OAuth2 password form (Swagger UI's "Authorize" posts one);
+  // every other route stays JSON only.
+  await app.register(async (context) => {
+    const login = context.withTypeProvider<TypeBoxTypeProvider>();
+    login.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(String(body))));
+    });
+    login.post(
+      '/auth/login',
+      {
+        schema: {
+          tags,
+          summary: 'Log in and get a bearer token',
+          consumes: ['application/json', 'application/x-www-form-urlencoded'],
+          body: LoginBody,
+          response: { 200: TokenPublic, ...errors(400, 401, 403, 422, 503) },
+        },
       },
-    },
-    async (request, reply) => {
-      const { user, stamp } = await auth.authenticate(request.body.username, request.body.password);
-      const token = await reply.jwtSign({ sub: user.id, pwd: stamp });
-      // A token must not be kept by any cache (RFC 6749, 5.1).
-      reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-      return { access_token: token, token_type: 'bearer' as const, expires_in: tokenMinutes * 60 };
-    },
-  );
+      async (request, reply) => {
+        const { user, stamp } = await auth.authenticate(request.body.username, request.body.password);
+        const token = await reply.jwtSign({ sub: user.id, pwd: stamp });
+        // A token must not be kept by any cache (RFC 6749, 5.1).
+        reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+        return { access_token: token, token_type: 'bearer' as const, expires_in: tokenMinutes * 60 };
+      },
+    );
+  });
 
   app.get(
     '/auth/me',

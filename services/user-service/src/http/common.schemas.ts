@@ -64,6 +64,15 @@ export function Nullable<T extends TSchema>(schema: T) {
 
 export const Uuid = Type.String({ format: 'uuid', examples: ['01936f3e-8c1a-7b2e-9d4f-2a6b8c0e1f3a'] });
 export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-22T10:20:30.123Z'] });
+/**
+ * A timestamp a client sends as a filter: RFC 3339, in the years every database stores (PostgreSQL has no year
+ * 0000) and without a leap second (no database stores :60). Refused with 422 instead of a database's 400.
+ */
+export const TimestampFilter = Type.String({
+  format: 'date-time',
+  pattern: '^(?!0000)\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:(?!60)',
+  examples: ['2026-11-22T10:20:30.123Z'],
+});
 
 export const Pagination = {
   // Bounded so every database can take it as an OFFSET (a larger one was a 500); keyset paging has no limit.

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Nullable, Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
+import { Nullable, Pagination, refTo, Timestamp, TimestampFilter, Uuid } from '../http/common.schemas.js';
 import { PersonaCreate } from '../personas/persona.schemas.js';
 
 const Email = Type.String({ format: 'email', maxLength: 320, examples: ['ada@example.com'] });
@@ -81,8 +81,8 @@ export const UserListQuery = Type.Object(
     ...Pagination,
     active_only: Type.Boolean({ default: false, description: 'Only active users' }),
     is_superuser: Type.Optional(Type.Boolean()),
-    created_after: Type.Optional(Timestamp),
-    created_before: Type.Optional(Timestamp),
+    created_after: Type.Optional(TimestampFilter),
+    created_before: Type.Optional(TimestampFilter),
     sort: Type.String({
       default: 'id',
       pattern: `^-?(${SORTABLE.join('|')})(:(asc|desc))?$`,
