@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type Algorithm, hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
+import pLimit, { type LimitFunction } from 'p-limit';
 
 export interface PasswordHashOptions {
   /** Argon2id memory in KiB (OWASP minimum: 19456 = 19 MiB). */
@@ -25,24 +26,6 @@ const ARGON2ID_ALGORITHM = 2 as Algorithm;
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 const ARGON2ID = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
 
-/** A counting semaphore: at most `limit` tasks run; the rest queue in arrival order. */
-class Limiter {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.queue.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
-}
-
 export interface VerifyResult {
   ok: boolean;
   /** Set when the password was right but its hash is weaker than today's policy: store this instead. */
@@ -55,14 +38,15 @@ export interface VerifyResult {
  * the work on libuv's thread pool, off the event loop.
  */
 export class PasswordHasher {
-  private readonly limiter: Limiter;
+  /** At most `concurrency` hashes run at once; the rest queue in arrival order. */
+  private readonly limit: LimitFunction;
 
   constructor(private readonly options: PasswordHashOptions = DEFAULT_HASH_OPTIONS) {
-    this.limiter = new Limiter(Math.max(1, options.concurrency));
+    this.limit = pLimit(Math.max(1, options.concurrency));
   }
 
   hash(password: string): Promise<string> {
-    return this.limiter.run(() =>
+    return this.limit(() =>
       argonHash(password, {
         algorithm: ARGON2ID_ALGORITHM,
         memoryCost: this.options.memoryKib,
@@ -74,11 +58,11 @@ export class PasswordHasher {
 
   async verify(password: string, stored: string): Promise<VerifyResult> {
     if (BCRYPT.test(stored)) {
-      const ok = await this.limiter.run(() => bcryptVerify(password, stored)).catch(() => false);
+      const ok = await this.limit(() => bcryptVerify(password, stored)).catch(() => false);
       return ok ? { ok, upgradedHash: await this.hash(password) } : { ok };
     }
     if (!stored.startsWith('$argon2')) return { ok: false };
-    const ok = await this.limiter.run(() => argonVerify(stored, password)).catch(() => false);
+    const ok = await this.limit(() => argonVerify(stored, password)).catch(() => false);
     if (!ok) return { ok };
     return this.isCurrent(stored) ? { ok } : { ok, upgradedHash: await this.hash(password) };
   }
