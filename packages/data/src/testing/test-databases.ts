@@ -4,21 +4,13 @@
  * SQLite file, a new PostgreSQL database, a new MariaDB database), so files can run in parallel.
  * A server that cannot be reached is reported as a skipped suite; with CI=true it is a failing test instead.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
-import { createPool } from 'mysql2';
-import pg from 'pg';
+import { createServerDatabase, type ServerKind, serverReachable } from './server-databases.js';
 
 export type TestDbKind = 'memory' | 'sqlite' | 'postgres' | 'mariadb';
-
-export const SERVER_URLS = {
-  postgres: process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  mariadb: process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
-};
 
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -26,53 +18,6 @@ export interface TestDatabase {
   kind: TestDbKind;
   /** A DATABASE_URL for a fresh, empty database of this kind (undefined for memory). */
   url: string | undefined;
-}
-
-function adminKysely(kind: 'postgres' | 'mariadb'): Kysely<any> {
-  const u = new URL(SERVER_URLS[kind]);
-  if (kind === 'postgres') {
-    const pool = new pg.Pool({ connectionString: SERVER_URLS.postgres, max: 1, connectionTimeoutMillis: 3000 });
-    pool.on('error', () => {});
-    return new Kysely({ dialect: new PostgresDialect({ pool }) });
-  }
-  return new Kysely({
-    dialect: new MysqlDialect({
-      pool: createPool({
-        host: u.hostname,
-        port: Number(u.port || 3306),
-        user: decodeURIComponent(u.username || 'root'),
-        password: decodeURIComponent(u.password),
-        connectionLimit: 1,
-        connectTimeout: 3000,
-      }),
-    }),
-  });
-}
-
-function withDatabase(base: string, name: string): string {
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-/** Creates a fresh database on the server and returns its URL and a function that drops it. */
-async function createServerDatabase(kind: 'postgres' | 'mariadb'): Promise<{ url: string; drop: () => Promise<void> }> {
-  const admin = adminKysely(kind);
-  const name = `us_test_${process.pid}_${randomBytes(3).toString('hex')}`;
-  try {
-    await sql`create database ${sql.id(name)}`.execute(admin);
-  } catch (error) {
-    await admin.destroy();
-    throw error;
-  }
-  return {
-    url: withDatabase(SERVER_URLS[kind], name),
-    drop: async () => {
-      const force = kind === 'postgres' ? sql` with (force)` : sql``;
-      await sql`drop database if exists ${sql.id(name)}${force}`.execute(admin);
-      await admin.destroy();
-    },
-  };
 }
 
 /**
@@ -103,20 +48,10 @@ export function onEachDatabase(
 
 // node:test needs to know at declaration time whether a suite is skipped, so reachability is probed first
 // (top-level await in the test file's import of this module).
-const reachable = new Map<string, string | true>();
-for (const kind of ['postgres', 'mariadb'] as const) {
-  const admin = adminKysely(kind);
-  try {
-    await sql`select 1`.execute(admin);
-    reachable.set(kind, true);
-  } catch (error) {
-    reachable.set(kind, `${kind} is not reachable at ${SERVER_URLS[kind]} (${(error as Error).message})`);
-  } finally {
-    await admin.destroy();
-  }
-}
+const SERVERS = ['postgres', 'mariadb'] as const;
+const reachable = new Map(await Promise.all(SERVERS.map(async (kind) => [kind, await serverReachable(kind)] as const)));
 
-function describeOnServer(title: string, kind: 'postgres' | 'mariadb', suite: (db: TestDatabase) => void): void {
+function describeOnServer(title: string, kind: ServerKind, suite: (db: TestDatabase) => void): void {
   const status = reachable.get(kind);
   if (status !== true) {
     if (inCi) {
