@@ -55,9 +55,9 @@ export class Database implements DataStore {
     this.scope = new SqlScope(kysely, dialect, this.cursors);
   }
 
-  repository<Row extends object, Optional extends keyof Row>(
-    table: TableDefinition<Row, Optional>,
-  ): Repository<Row, Optional> {
+  repository<Row extends object, Optional extends keyof Row, Secret extends keyof Row & string = never>(
+    table: TableDefinition<Row, Optional, Secret>,
+  ): Repository<Row, Optional, Secret> {
     return this.scope.repository(table);
   }
 

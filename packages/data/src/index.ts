@@ -22,6 +22,9 @@ export type {
   Page,
   Repository,
   RepositoryProvider,
+  SecretRead,
+  Visible,
+  WithSecrets,
 } from './repository.js';
 export { DEFAULT_PAGE_SIZE } from './repository.js';
 export {

@@ -5,7 +5,18 @@
  */
 import { InvalidQueryError, UniqueViolationError } from './errors.js';
 import { CursorCodec } from './pagination.js';
-import type { Condition, DataStore, Filters, ListOptions, Page, Repository, RepositoryProvider } from './repository.js';
+import type {
+  Condition,
+  DataStore,
+  Filters,
+  ListOptions,
+  Page,
+  Repository,
+  RepositoryProvider,
+  SecretRead,
+  Visible,
+  WithSecrets,
+} from './repository.js';
 import type { NewRow, RowPatch, TableDefinition } from './table.js';
 import {
   assertFilterColumns,
@@ -14,9 +25,11 @@ import {
   nextCursor,
   prepareInsert,
   preparePatch,
+  readColumns,
   resolvePaging,
   type TableInfo,
   tableInfo,
+  withoutSecrets,
 } from './table-rules.js';
 
 type Rows = Map<string, Record<string, unknown>>;
@@ -73,12 +86,21 @@ function matchesCondition(value: unknown, condition: Condition<unknown>): boolea
   });
 }
 
-class MemoryRepository<Row extends object, Optional extends keyof Row> implements Repository<Row, Optional> {
+/** A copy of the row holding only `columns`, so a caller can neither see unasked secrets nor change stored rows. */
+function pick(row: Record<string, unknown>, columns: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const column of columns) out[column] = row[column] ?? null;
+  return out;
+}
+
+class MemoryRepository<Row extends object, Optional extends keyof Row, Secret extends keyof Row & string = never>
+  implements Repository<Row, Optional, Secret>
+{
   private readonly info: TableInfo;
 
   constructor(
     private readonly tables: Tables,
-    table: TableDefinition<Row, Optional>,
+    table: TableDefinition<Row, Optional, Secret>,
     private readonly cursors: CursorCodec,
   ) {
     this.info = tableInfo(table);
@@ -105,12 +127,12 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
     }
   }
 
-  async create(input: NewRow<Row, Optional>): Promise<Row> {
+  async create(input: NewRow<Row, Optional>): Promise<Visible<Row, Secret>> {
     const [row] = await this.createMany([input]);
-    return row as Row;
+    return row as Visible<Row, Secret>;
   }
 
-  async createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Row[]> {
+  async createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Visible<Row, Secret>[]> {
     const now = new Date().toISOString();
     const rows = inputs.map((input) => prepareInsert(this.info, input as object, now));
     // Check the whole batch before writing any of it, as a multi-row INSERT would.
@@ -120,21 +142,35 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
       staged.set(String(row[this.info.pk]), row);
     }
     for (const row of rows) this.rows.set(String(row[this.info.pk]), row);
-    return rows.map((r) => ({ ...r }) as Row);
+    return rows.map((r) => withoutSecrets(this.info, r) as Visible<Row, Secret>);
   }
 
-  async get(id: string): Promise<Row | undefined> {
+  async get<Asked extends Secret = never>(
+    id: string,
+    read?: SecretRead<Asked>,
+  ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
+    const columns = readColumns(this.info, read);
     const row = this.rows.get(id);
-    return row ? ({ ...row } as Row) : undefined;
+    return row ? (pick(row, columns) as WithSecrets<Row, Secret, Asked>) : undefined;
   }
 
-  async getBy(filters: Filters<Row>): Promise<Row | undefined> {
+  async getBy<Asked extends Secret = never>(
+    filters: Filters<Visible<Row, Secret>>,
+    read?: SecretRead<Asked>,
+  ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
+    const columns = readColumns(this.info, read);
     assertFilterColumns(this.info, filters);
-    for (const row of this.rows.values()) if (matches(row, filters, this.info)) return { ...row } as Row;
+    for (const row of this.rows.values()) {
+      if (matches(row, filters, this.info)) return pick(row, columns) as WithSecrets<Row, Secret, Asked>;
+    }
     return undefined;
   }
 
-  async list(options: ListOptions<Row> = {}): Promise<Page<Row>> {
+  async list<Asked extends Secret = never>(
+    options: ListOptions<Visible<Row, Secret>> = {},
+    read?: SecretRead<Asked>,
+  ): Promise<Page<WithSecrets<Row, Secret, Asked>>> {
+    const columns = readColumns(this.info, read);
     const paging = resolvePaging(this.info, options, this.cursors);
     assertFilterColumns(this.info, options.filters ?? {});
     const { column, direction, after } = paging;
@@ -152,9 +188,9 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
       });
     }
     const window = rows.slice(paging.skip, paging.skip + paging.limit + 1);
-    const items = window.slice(0, paging.limit).map((r) => ({ ...r }));
+    const items = window.slice(0, paging.limit).map((r) => pick(r, columns));
     return {
-      items: items as Row[],
+      items: items as WithSecrets<Row, Secret, Asked>[],
       nextCursor: nextCursor(
         this.info,
         paging,
@@ -166,21 +202,21 @@ class MemoryRepository<Row extends object, Optional extends keyof Row> implement
     };
   }
 
-  async count(filters: Filters<Row> = {}, options: { atMost?: number } = {}): Promise<number> {
+  async count(filters: Filters<Visible<Row, Secret>> = {}, options: { atMost?: number } = {}): Promise<number> {
     assertFilterColumns(this.info, filters);
     let n = 0;
     for (const row of this.rows.values()) if (matches(row, filters, this.info)) n++;
     return options.atMost === undefined ? n : Math.min(n, options.atMost);
   }
 
-  async update(id: string, patch: RowPatch<Row>): Promise<Row | undefined> {
+  async update(id: string, patch: RowPatch<Row>): Promise<Visible<Row, Secret> | undefined> {
     const values = preparePatch(this.info, patch as object, new Date().toISOString());
     const current = this.rows.get(id);
     if (!current) return undefined;
     const next = { ...current, ...values };
     this.checkUnique(this.rows, next, id);
     this.rows.set(id, next);
-    return { ...next } as Row;
+    return withoutSecrets(this.info, next) as Visible<Row, Secret>;
   }
 
   async delete(id: string): Promise<boolean> {
@@ -202,9 +238,9 @@ export class MemoryStore implements DataStore {
     this.cursors = new CursorCodec(options.cursorSecret);
   }
 
-  repository<Row extends object, Optional extends keyof Row>(
-    table: TableDefinition<Row, Optional>,
-  ): Repository<Row, Optional> {
+  repository<Row extends object, Optional extends keyof Row, Secret extends keyof Row & string = never>(
+    table: TableDefinition<Row, Optional, Secret>,
+  ): Repository<Row, Optional, Secret> {
     return new MemoryRepository(this.tables, table, this.cursors);
   }
 

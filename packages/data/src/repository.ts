@@ -50,23 +50,52 @@ export interface Page<Row> {
   nextCursor: string | null;
 }
 
+/** A row as reads return it: every column but the table's secret ones. */
+export type Visible<Row, Secret extends keyof Row> = Omit<Row, Secret>;
+
+/** A row with the secret columns a credentials read asked for by name, and no others. */
+export type WithSecrets<Row, Secret extends keyof Row, Asked extends Secret> = Omit<Row, Exclude<Secret, Asked>>;
+
+/**
+ * Names the secret columns a read returns besides the visible ones. Only credentials code asks (login, the
+ * token check, a password change, an export of hashes); every other read never sees them.
+ */
+export interface SecretRead<Asked> {
+  secrets: readonly Asked[];
+}
+
 /**
  * The one repository contract, typed by its table. It never commits: a repository obtained from a unit of
  * work writes inside that unit's transaction, one obtained from the database runs each call on its own.
+ * Secret columns (TableDefinition.secret) are written like any other, but never filtered, sorted or paged by,
+ * and left out of every row returned unless a read names them in `{ secrets: [...] }`.
  */
-export interface Repository<Row extends object, Optional extends keyof Row = never> {
-  create(input: NewRow<Row, Optional>): Promise<Row>;
-  createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Row[]>;
-  get(id: string): Promise<Row | undefined>;
-  getBy(filters: Filters<Row>): Promise<Row | undefined>;
-  list(options?: ListOptions<Row>): Promise<Page<Row>>;
+export interface Repository<
+  Row extends object,
+  Optional extends keyof Row = never,
+  Secret extends keyof Row & string = never,
+> {
+  create(input: NewRow<Row, Optional>): Promise<Visible<Row, Secret>>;
+  createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Visible<Row, Secret>[]>;
+  get<Asked extends Secret = never>(
+    id: string,
+    read?: SecretRead<Asked>,
+  ): Promise<WithSecrets<Row, Secret, Asked> | undefined>;
+  getBy<Asked extends Secret = never>(
+    filters: Filters<Visible<Row, Secret>>,
+    read?: SecretRead<Asked>,
+  ): Promise<WithSecrets<Row, Secret, Asked> | undefined>;
+  list<Asked extends Secret = never>(
+    options?: ListOptions<Visible<Row, Secret>>,
+    read?: SecretRead<Asked>,
+  ): Promise<Page<WithSecrets<Row, Secret, Asked>>>;
   /**
    * Rows matching the filters. With `atMost`, counting stops there (the answer is min(count, atMost)), so the
    * cost of counting a broad match on a large table is bounded.
    */
-  count(filters?: Filters<Row>, options?: { atMost?: number }): Promise<number>;
-  /** Applies the patch and returns the updated row, or undefined when no row has this id. */
-  update(id: string, patch: RowPatch<Row>): Promise<Row | undefined>;
+  count(filters?: Filters<Visible<Row, Secret>>, options?: { atMost?: number }): Promise<number>;
+  /** Applies the patch and returns the updated row (secrets left out), or undefined when no row has this id. */
+  update(id: string, patch: RowPatch<Row>): Promise<Visible<Row, Secret> | undefined>;
   /** True when a row was deleted. */
   delete(id: string): Promise<boolean>;
   exists(id: string): Promise<boolean>;
@@ -74,9 +103,9 @@ export interface Repository<Row extends object, Optional extends keyof Row = nev
 
 /** Something that hands out repositories: a database, a unit of work, or the in-memory store. */
 export interface RepositoryProvider {
-  repository<Row extends object, Optional extends keyof Row>(
-    table: TableDefinition<Row, Optional>,
-  ): Repository<Row, Optional>;
+  repository<Row extends object, Optional extends keyof Row, Secret extends keyof Row & string = never>(
+    table: TableDefinition<Row, Optional, Secret>,
+  ): Repository<Row, Optional, Secret>;
 }
 
 /** A store that can also run units of work; the service layer depends on this, never on a driver. */

@@ -2,7 +2,16 @@ import { CompiledQuery, type Expression, type ExpressionBuilder, type Kysely, ty
 import type { Dialect } from './dialects/dialect.js';
 import { DataError, InvalidQueryError } from './errors.js';
 import type { CursorCodec } from './pagination.js';
-import type { Condition, Filters, ListOptions, Page, Repository } from './repository.js';
+import type {
+  Condition,
+  Filters,
+  ListOptions,
+  Page,
+  Repository,
+  SecretRead,
+  Visible,
+  WithSecrets,
+} from './repository.js';
 import type { NewRow, RowPatch, TableDefinition } from './table.js';
 import {
   assertQueryableColumn,
@@ -11,9 +20,11 @@ import {
   nextCursor,
   prepareInsert,
   preparePatch,
+  readColumns,
   resolvePaging,
   type TableInfo,
   tableInfo,
+  withoutSecrets,
 } from './table-rules.js';
 
 type Eb = ExpressionBuilder<any, any>;
@@ -30,24 +41,26 @@ export function containsPattern(term: string): string {
  * The repository contract over SQL, for every dialect. Values cross the boundary through the dialect's
  * encoders on the way in and `decodeRow` on the way out, so rows are plain and identical everywhere.
  */
-export class SqlRepository<Row extends object, Optional extends keyof Row> implements Repository<Row, Optional> {
+export class SqlRepository<Row extends object, Optional extends keyof Row, Secret extends keyof Row & string = never>
+  implements Repository<Row, Optional, Secret>
+{
   private readonly info: TableInfo;
 
   constructor(
     private readonly db: Kysely<any>,
     private readonly dialect: Dialect,
-    table: TableDefinition<Row, Optional>,
+    table: TableDefinition<Row, Optional, Secret>,
     private readonly cursors: CursorCodec,
   ) {
     this.info = tableInfo(table);
   }
 
-  async create(input: NewRow<Row, Optional>): Promise<Row> {
+  async create(input: NewRow<Row, Optional>): Promise<Visible<Row, Secret>> {
     const [row] = await this.createMany([input]);
-    return row as Row;
+    return row as Visible<Row, Secret>;
   }
 
-  async createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Row[]> {
+  async createMany(inputs: readonly NewRow<Row, Optional>[]): Promise<Visible<Row, Secret>[]> {
     if (inputs.length === 0) return [];
     const now = new Date().toISOString();
     const rows = inputs.map((input) => prepareInsert(this.info, input as object, now));
@@ -62,37 +75,48 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
       }
     });
     // The inserted rows are exactly what we built: no database-side defaults, so no need to read them back.
-    return rows as Row[];
+    return rows.map((row) => withoutSecrets(this.info, row) as Visible<Row, Secret>);
   }
 
-  async get(id: string): Promise<Row | undefined> {
-    return this.getBy({ [this.info.pk]: id } as Filters<Row>);
+  async get<Asked extends Secret = never>(
+    id: string,
+    read?: SecretRead<Asked>,
+  ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
+    return this.getBy({ [this.info.pk]: id } as Filters<Visible<Row, Secret>>, read);
   }
 
-  async getBy(filters: Filters<Row>): Promise<Row | undefined> {
-    const lookup = this.equalityLookup(filters);
+  async getBy<Asked extends Secret = never>(
+    filters: Filters<Visible<Row, Secret>>,
+    read?: SecretRead<Asked>,
+  ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
+    const columns = readColumns(this.info, read);
+    const lookup = this.equalityLookup(filters, columns);
     if (lookup) {
       const { rows } = await this.guard(() => this.db.executeQuery<Record<string, unknown>>(lookup));
-      return rows[0] ? this.decodeRow(rows[0]) : undefined;
+      return rows[0] ? this.decodeRow(rows[0], columns) : undefined;
     }
     const row = await this.guard(() =>
       this.db
         .selectFrom(this.info.name)
-        .select(this.info.columns)
+        .select(columns)
         .where((eb) => this.where(eb, filters))
         .limit(1)
         .executeTakeFirst(),
     );
-    return row ? this.decodeRow(row) : undefined;
+    return row ? this.decodeRow(row, columns) : undefined;
   }
 
-  async list(options: ListOptions<Row> = {}): Promise<Page<Row>> {
+  async list<Asked extends Secret = never>(
+    options: ListOptions<Visible<Row, Secret>> = {},
+    read?: SecretRead<Asked>,
+  ): Promise<Page<WithSecrets<Row, Secret, Asked>>> {
+    const columns = readColumns(this.info, read);
     const paging = resolvePaging(this.info, options, this.cursors);
     const { pk } = this.info;
     const { column, direction, after } = paging;
     let query = this.db
       .selectFrom(this.info.name)
-      .select(this.info.columns)
+      .select(columns)
       .where((eb) => {
         const conditions = [this.where(eb, options.filters ?? {})];
         if (after) {
@@ -118,7 +142,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     if (paging.skip > 0) query = query.offset(paging.skip);
     const raw = await this.guard(() => query.execute());
     const hasMore = raw.length > paging.limit;
-    const items = raw.slice(0, paging.limit).map((r) => this.decodeRow(r));
+    const items = raw.slice(0, paging.limit).map((r) => this.decodeRow<WithSecrets<Row, Secret, Asked>>(r, columns));
     const next = nextCursor(
       this.info,
       paging,
@@ -130,7 +154,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     return { items, nextCursor: next };
   }
 
-  async count(filters: Filters<Row> = {}, options: { atMost?: number } = {}): Promise<number> {
+  async count(filters: Filters<Visible<Row, Secret>> = {}, options: { atMost?: number } = {}): Promise<number> {
     const { atMost } = options;
     if (atMost !== undefined && (!Number.isInteger(atMost) || atMost < 1)) {
       throw new InvalidQueryError('atMost must be a positive integer');
@@ -159,7 +183,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     return Number(row.n);
   }
 
-  async update(id: string, patch: RowPatch<Row>): Promise<Row | undefined> {
+  async update(id: string, patch: RowPatch<Row>): Promise<Visible<Row, Secret> | undefined> {
     const values = preparePatch(this.info, patch as object, new Date().toISOString());
     if (Object.keys(values).length > 0) {
       await this.guard(() =>
@@ -193,7 +217,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
    * the values, so it is compiled once per table and set of columns and reused with new parameters, instead
    * of building and compiling a Kysely query on every request.
    */
-  private equalityLookup(filters: Filters<Row>): CompiledQuery | undefined {
+  private equalityLookup(filters: Filters<any>, selected: readonly string[]): CompiledQuery | undefined {
     const columns = Object.keys(filters);
     const values: unknown[] = [];
     for (const column of columns) {
@@ -208,12 +232,12 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
         return undefined;
       values.push(this.encode(column, value));
     }
-    const key = `${this.dialect.kind}\0${columns.join('\0')}`;
+    const key = `${this.dialect.kind}\0${columns.join('\0')}\0\0${selected.join('\0')}`;
     let compiled = this.info.lookups.get(key);
     if (!compiled) {
       compiled = this.db
         .selectFrom(this.info.name)
-        .select(this.info.columns)
+        .select(selected)
         .where((eb) => eb.and(columns.map((c) => eb(eb.ref(c), '=', null as never))))
         .limit(1)
         .compile();
@@ -222,12 +246,12 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     return CompiledQuery.raw(compiled.sql, [...values, ...compiled.parameters.slice(values.length)]);
   }
 
-  private where(eb: Eb, filters: Filters<Row>): Expression<SqlBool> {
+  private where(eb: Eb, filters: Filters<any>): Expression<SqlBool> {
     const parts: Expression<SqlBool>[] = [];
     for (const [key, condition] of Object.entries(filters)) {
       if (condition === undefined) continue;
       if (key === '$or') {
-        const branches = condition as Filters<Row>[];
+        const branches = condition as Filters<any>[];
         parts.push(branches.length ? eb.or(branches.map((f) => this.where(eb, f))) : sql<SqlBool>`1 = 0`);
         continue;
       }
@@ -288,9 +312,9 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
     return out;
   }
 
-  private decodeRow(raw: Record<string, unknown>): Row {
+  private decodeRow<Out>(raw: Record<string, unknown>, columns: readonly string[]): Out {
     const row: Record<string, unknown> = {};
-    for (const column of this.info.columns) {
+    for (const column of columns) {
       const value = raw[column];
       if (value === null || value === undefined) {
         row[column] = null;
@@ -310,7 +334,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row> imple
           row[column] = String(value);
       }
     }
-    return row as Row;
+    return row as Out;
   }
 
   /** Runs a statement, turning driver errors into the data layer's own. */

@@ -21,16 +21,18 @@ export interface TableInfo {
   columns: readonly string[];
   types: ReadonlyMap<string, ColumnType>;
   nullable: ReadonlySet<string>;
-  /** Columns that may never be filtered, sorted or paged by (TableDefinition.secret). */
+  /** Columns that may never be filtered, sorted or paged by, nor returned unasked (TableDefinition.secret). */
   secret: ReadonlySet<string>;
-  definition: TableDefinition<any, any>;
+  /** The columns every read returns: all but the secret ones. */
+  visible: readonly string[];
+  definition: TableDefinition<any, any, any>;
   /** Compiled equality lookups by dialect and column list (see SqlRepository.equalityLookup). */
   lookups: Map<string, CompiledQuery>;
 }
 
 const cache = new WeakMap<object, TableInfo>();
 
-export function tableInfo(table: TableDefinition<any, any>): TableInfo {
+export function tableInfo(table: TableDefinition<any, any, any>): TableInfo {
   let info = cache.get(table);
   if (!info) {
     const types = new Map<string, ColumnType>();
@@ -46,7 +48,8 @@ export function tableInfo(table: TableDefinition<any, any>): TableInfo {
       columns: [...types.keys()],
       types,
       nullable,
-      secret: new Set((table.secret ?? []) as string[]),
+      secret: new Set<string>(table.secret ?? []),
+      visible: [...types.keys()].filter((c) => !(table.secret ?? []).includes(c as never)),
       definition: table,
       lookups: new Map(),
     };
@@ -57,6 +60,26 @@ export function tableInfo(table: TableDefinition<any, any>): TableInfo {
 
 export function assertColumn(info: TableInfo, column: string): void {
   if (!info.types.has(column)) throw new InvalidQueryError(`Table ${info.name} has no column "${column}"`);
+}
+
+/**
+ * The columns a read selects: the visible ones, plus the secret ones it names. Naming a column that is not
+ * secret (or not there) is refused, so a typo cannot silently read less than the caller thinks.
+ */
+export function readColumns(info: TableInfo, read: { secrets: readonly string[] } | undefined): readonly string[] {
+  if (!read || read.secrets.length === 0) return info.visible;
+  for (const column of read.secrets) {
+    if (!info.secret.has(column)) throw new InvalidQueryError(`"${column}" is not a secret column of ${info.name}`);
+  }
+  return info.columns.filter((c) => !info.secret.has(c) || read.secrets.includes(c));
+}
+
+/** The row without its secret columns, as create and update return it. */
+export function withoutSecrets(info: TableInfo, row: Record<string, unknown>): Record<string, unknown> {
+  if (info.secret.size === 0) return { ...row };
+  const out: Record<string, unknown> = {};
+  for (const column of info.visible) out[column] = row[column];
+  return out;
 }
 
 /** A column a query may filter or sort by: it exists and is not secret. */

@@ -8,7 +8,11 @@ export type ColumnType = 'string' | 'integer' | 'boolean' | 'timestamp';
 /** A trailing "?" marks a nullable column. */
 export type ColumnSpec = ColumnType | `${ColumnType}?`;
 
-export interface TableDefinition<Row extends object, Optional extends keyof Row = never> {
+export interface TableDefinition<
+  Row extends object,
+  Optional extends keyof Row = never,
+  Secret extends keyof Row & string = never,
+> {
   readonly name: string;
   readonly primaryKey: keyof Row & string;
   readonly columns: { readonly [K in keyof Row]-?: ColumnSpec };
@@ -23,17 +27,19 @@ export interface TableDefinition<Row extends object, Optional extends keyof Row 
   /**
    * Columns holding secrets (password hashes, token hashes, keys). The repository refuses to filter, sort or
    * page by them, so no query shape (a filter, a sort key, a cursor) can be turned into an oracle on their
-   * values; they are only ever written and read back whole for the code that asks by name.
+   * values, and leaves them out of every row it returns unless a read names them (`{ secrets: [...] }`).
+   * Typed: declare them as the third type argument, so reads return `Omit<Row, Secret>`.
    */
-  readonly secret?: readonly (keyof Row & string)[];
+  readonly secret?: readonly Secret[];
   /**
    * Columns computed from another column whenever it is written (a normalised key beside a display value, e.g.
    * a persona name's case-folded form that a unique index holds). Every way in goes through the repository,
    * so the rule exists once.
    */
   readonly derived?: { readonly [K in keyof Row]?: { from: keyof Row & string; value: (source: any) => Row[K] } };
-  /** Phantom marker carrying `Optional` for type inference; never set. */
+  /** Phantom markers carrying `Optional` and `Secret` for type inference; never set. */
   readonly __optional?: Optional;
+  readonly __secret?: Secret;
 }
 
 type NullableKeys<R> = { [K in keyof R]-?: null extends R[K] ? K : never }[keyof R];
@@ -45,9 +51,11 @@ export type NewRow<Row, Optional extends keyof Row> = Omit<Row, Optional | Nulla
 /** What `update` accepts: any column but the primary key. */
 export type RowPatch<Row> = Partial<Row>;
 
-export function defineTable<Row extends object, Optional extends keyof Row = never>(
-  definition: TableDefinition<Row, Optional>,
-): TableDefinition<Row, Optional> {
+export function defineTable<
+  Row extends object,
+  Optional extends keyof Row = never,
+  Secret extends keyof Row & string = never,
+>(definition: TableDefinition<Row, Optional, Secret>): TableDefinition<Row, Optional, Secret> {
   for (const [name, columns] of Object.entries(definition.unique ?? {})) {
     for (const column of columns) {
       if (!(column in definition.columns)) throw new Error(`Unique constraint ${name} names unknown column ${column}`);

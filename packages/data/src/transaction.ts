@@ -14,9 +14,9 @@ export class SqlScope implements RepositoryProvider {
     private readonly cursors: CursorCodec,
   ) {}
 
-  repository<Row extends object, Optional extends keyof Row>(
-    table: TableDefinition<Row, Optional>,
-  ): Repository<Row, Optional> {
+  repository<Row extends object, Optional extends keyof Row, Secret extends keyof Row & string = never>(
+    table: TableDefinition<Row, Optional, Secret>,
+  ): Repository<Row, Optional, Secret> {
     return new SqlRepository(this.executor, this.dialect, table, this.cursors);
   }
 }

@@ -102,7 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const users = new UserService(deps.database, deps.hasher, deps.totalsTtlMs ?? 0);
-  const personas = new PersonaService(deps.database);
+  const personas = new PersonaService(deps.database, users);
   await app.register(healthRoutes, { database: deps.database, migrator: deps.migrator });
   await app.register(userRoutes, { prefix: '/api/v1', users });
   await app.register(personaRoutes, { prefix: '/api/v1', personas });

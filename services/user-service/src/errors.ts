@@ -1,3 +1,5 @@
+import { UniqueViolationError } from '@user-service/data';
+
 /**
  * Domain errors thrown by services. They say what went wrong in the caller's terms; the HTTP error handler
  * (http/error-handler.ts) is the only place that turns them into status codes.
@@ -29,4 +31,18 @@ export class InvalidInputError extends DomainError {
   ) {
     super(message);
   }
+}
+
+/**
+ * Turns a unique violation into a conflict that names what is taken: `messages` maps a column to the answer,
+ * checked in order (each module passes its own, so no module needs another's wording). Anything else is
+ * rethrown as it is.
+ */
+export function conflictOn(error: unknown, messages: Readonly<Record<string, string>>): never {
+  if (error instanceof UniqueViolationError) {
+    for (const [column, message] of Object.entries(messages)) {
+      if (error.columns.includes(column)) throw new ConflictError(message);
+    }
+  }
+  throw error;
 }

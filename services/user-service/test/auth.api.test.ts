@@ -90,7 +90,7 @@ onEachDatabase('auth API', (tdb) => {
       .create({ email: 'legacy@example.com', hashed_password: PASSLIB_BCRYPT });
     const res = await login('legacy@example.com', 'secret-password-1');
     assert.equal(res.statusCode, 200, res.body);
-    const row = await t.database.repository(usersTable).get(imported.id);
+    const row = await t.database.repository(usersTable).get(imported.id, { secrets: ['hashed_password'] });
     assert.match(row?.hashed_password ?? '', /^\$argon2id\$/, 'the hash was upgraded');
     assert.equal((await login('legacy@example.com', 'secret-password-1')).statusCode, 200, 'and still verifies');
     assert.equal((await login('legacy@example.com', 'secret-password-2')).statusCode, 401);

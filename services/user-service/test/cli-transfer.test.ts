@@ -42,7 +42,7 @@ function cli(db: TestDatabase, args: string[]): Promise<CliResult> {
 }
 
 async function allUsers(t: TestApp): Promise<UserRow[]> {
-  return (await t.database.repository(usersTable).list({ limit: 1000 })).items;
+  return (await t.database.repository(usersTable).list({ limit: 1000 }, { secrets: ['hashed_password'] })).items;
 }
 
 async function allPersonas(t: TestApp): Promise<PersonaRow[]> {

@@ -1,6 +1,5 @@
 import { ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.js';
-import { normalizeEmail, normalizeUsername, toUser, type User, type UserService } from '../users/user.service.js';
-import type { UserRow } from '../users/user.table.js';
+import type { User, UserCredentials, UserService } from '../users/user.service.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { PasswordStamp } from './password-stamp.js';
 
@@ -25,19 +24,13 @@ export class AuthService {
 
   /** The user with these credentials; upgrades a bcrypt or weaker argon2 hash on success. */
   async authenticate(login: string, password: string): Promise<Authenticated> {
-    const key = login.includes('@') ? { email: normalizeEmail(login) } : { username: normalizeUsername(login) };
-    let row: UserRow | undefined;
-    try {
-      row = await this.users.findRowBy(key);
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-    }
+    const row = await this.users.credentials(login.includes('@') ? { email: login } : { username: login });
     this.dummyHash ??= this.hasher.hash('dummy password for timing');
     const result = await this.hasher.verify(password, row?.hashed_password ?? (await this.dummyHash));
     if (!row || !result.ok) throw new UnauthorizedError(BAD_CREDENTIALS);
     if (!row.is_active) throw new ForbiddenError('Inactive user');
     if (result.upgradedHash) await this.users.replaceHash(row.id, result.upgradedHash);
-    return { user: toUser(row), stamp: this.stamps.of(result.upgradedHash ?? row.hashed_password) };
+    return { user: withoutHash(row), stamp: this.stamps.of(result.upgradedHash ?? row.hashed_password) };
   }
 
   /**
@@ -45,21 +38,25 @@ export class AuthService {
    * was issued under (a token from before a password change is refused).
    */
   async principal(userId: string, stamp: unknown): Promise<User> {
-    const row = await this.users.findRowBy({ id: userId }).catch((error: unknown) => {
-      if (error instanceof NotFoundError) return undefined;
-      throw error;
-    });
+    const row = await this.users.credentials({ id: userId });
     if (!row?.is_active || typeof stamp !== 'string' || stamp !== this.stamps.of(row.hashed_password)) {
       throw new UnauthorizedError('Could not validate credentials');
     }
-    return toUser(row);
+    return withoutHash(row);
   }
 
   async changePassword(userId: string, current: string, next: string): Promise<void> {
-    const row = await this.users.findRowBy({ id: userId });
+    const row = await this.users.credentials({ id: userId });
+    if (!row) throw new NotFoundError('User not found');
     if (!(await this.hasher.verify(current, row.hashed_password)).ok) {
       throw new InvalidInputError(['body', 'current_password'], 'Current password is incorrect');
     }
     await this.users.update(userId, { password: next });
   }
+}
+
+/** The user a credentials read returned, once its hash has done its job. */
+function withoutHash(row: UserCredentials): User {
+  const { hashed_password: _used, ...user } = row;
+  return user;
 }

@@ -14,7 +14,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { personasOf } from '../personas/persona-transfer.js';
 import { openRuntime } from '../runtime.js';
-import { usersTable } from '../users/user.table.js';
+import { UserRepository } from '../users/user.repository.js';
 import { resolveFormat, TRANSFER_FORMATS, type TransferFormat, toCsv, toNdjson } from '../users/user-transfer.js';
 
 interface ExportOptions {
@@ -85,21 +85,18 @@ async function* pages(
   limit: number,
   counter: { users: number; personas: number },
 ): AsyncGenerator<string> {
-  const users = database.repository(usersTable);
-  let after: string | undefined;
   let first = true;
-  do {
-    const page = await users.list({ limit, ...(after ? { after } : {}) });
+  // The hashes are read by name: moving them is the export's purpose (see user-transfer.ts).
+  for await (const users of new UserRepository(database).transferPages(limit)) {
     const personas = await personasOf(
       database,
-      page.items.map((u) => u.id),
+      users.map((u) => u.id),
       limit,
     );
-    counter.users += page.items.length;
+    counter.users += users.length;
     for (const list of personas.values()) counter.personas += list.length;
-    const text = format === 'csv' ? toCsv(page.items, first, personas) : toNdjson(page.items, personas);
+    const text = format === 'csv' ? toCsv(users, first, personas) : toNdjson(users, personas);
     first = false;
     if (text) yield text;
-    after = page.nextCursor ?? undefined;
-  } while (after);
+  }
 }

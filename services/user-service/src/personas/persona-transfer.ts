@@ -7,7 +7,8 @@
  */
 import type { RepositoryProvider } from '@user-service/data';
 import { characters, parseTimestamp, quote, UUID, unstorable } from '../shared/transfer-values.js';
-import { type PersonaRow, personaNameKey, personasTable } from './persona.table.js';
+import { PersonaRepository } from './persona.repository.js';
+import { type PersonaRow, personaNameKey } from './persona.table.js';
 
 /** The fields of a persona in a transfer file, in the order an export writes them. */
 export const PERSONA_TRANSFER_FIELDS = [
@@ -31,9 +32,6 @@ export type ImportedPersona = Pick<PersonaRow, 'name' | 'description' | 'relatio
 // The API's limits (persona.schemas.ts), which are also the column sizes of the create_personas migration.
 const LIMITS = { name: 128, description: 255, relation_type: 32, status: 32 } as const;
 
-// Users whose personas one query asks for: far below every database's bound-parameter limit.
-const USERS_PER_QUERY = 1000;
-
 // ---------------------------------------------------------------------------------------------- writing
 
 /**
@@ -46,19 +44,12 @@ export async function personasOf(
   pageSize: number,
 ): Promise<Map<string, TransferredPersona[]>> {
   const byUser = new Map<string, TransferredPersona[]>();
-  const personas = store.repository(personasTable);
-  for (let i = 0; i < userIds.length; i += USERS_PER_QUERY) {
-    const filters = { user_id: { in: userIds.slice(i, i + USERS_PER_QUERY) } };
-    let after: string | undefined;
-    do {
-      const page = await personas.list({ filters, limit: pageSize, ...(after ? { after } : {}) });
-      for (const row of page.items) {
-        const list = byUser.get(row.user_id);
-        if (list) list.push(ordered(row));
-        else byUser.set(row.user_id, [ordered(row)]);
-      }
-      after = page.nextCursor ?? undefined;
-    } while (after);
+  for await (const rows of new PersonaRepository(store).ofUsers(userIds, pageSize)) {
+    for (const row of rows) {
+      const list = byUser.get(row.user_id);
+      if (list) list.push(ordered(row));
+      else byUser.set(row.user_id, [ordered(row)]);
+    }
   }
   return byUser;
 }

@@ -13,17 +13,16 @@ import {
   UserSearchQuery,
   UserUpdate,
 } from './user.schemas.js';
-import type { UserService } from './user.service.js';
-import type { UserRow } from './user.table.js';
+import type { User, UserService } from './user.service.js';
 
 const tags = ['users'];
 const user = refTo(UserPublic);
 
 /** "-created_at" or "created_at:desc" -> { column, direction }. The schema has already checked the field. */
-function parseSort(sort: string): { column: keyof UserRow & string; direction: 'asc' | 'desc' } {
+function parseSort(sort: string): { column: keyof User & string; direction: 'asc' | 'desc' } {
   const [field = 'id', dir] = sort.replace(/^-/, '').split(':');
   const direction = sort.startsWith('-') || dir === 'desc' ? 'desc' : 'asc';
-  return { column: field as keyof UserRow & string, direction };
+  return { column: field as keyof User & string, direction };
 }
 
 /** Maps HTTP to UserService; no rules live here. */

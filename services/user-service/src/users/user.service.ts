@@ -1,15 +1,18 @@
-import { type DataStore, type Filters, type RepositoryProvider, UniqueViolationError } from '@user-service/data';
-import type { PasswordHasher } from '../auth/password-hasher.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import type { DataStore, Filters, RepositoryProvider, RowPatch } from '@user-service/data';
+import { conflictOn, NotFoundError } from '../errors.js';
+import { PERSONA_CONFLICTS, PersonaRepository, personaRow } from '../personas/persona.repository.js';
 import type { PersonaCreate } from '../personas/persona.schemas.js';
-import { personasTable } from '../personas/persona.table.js';
 import { CountCache } from '../shared/count-cache.js';
+import { searchFilters, type User, type UserCredentials, type UserKey, UserRepository } from './user.repository.js';
 import { SORTABLE } from './user.schemas.js';
 import type { UserRow } from './user.table.js';
-import { usersTable } from './user.table.js';
 
-/** A user as the outside world sees it: everything but the password hash. */
-export type User = Omit<UserRow, 'hashed_password'>;
+export type { User, UserCredentials } from './user.repository.js';
+
+/** What users need of a password hasher (handed in, so users import nothing from auth). */
+export interface PasswordHashing {
+  hash(password: string): Promise<string>;
+}
 
 export interface NewUser {
   email: string;
@@ -35,7 +38,7 @@ export interface UserListOptions {
   isSuperuser?: boolean;
   createdAfter?: string;
   createdBefore?: string;
-  sort?: { column: keyof UserRow & string; direction: 'asc' | 'desc' };
+  sort?: { column: keyof User & string; direction: 'asc' | 'desc' };
 }
 
 export interface UserPage {
@@ -59,40 +62,33 @@ export const SEARCH_TOTAL_LIMIT = 100;
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 export const normalizeUsername = (username: string) => username.trim().toLowerCase();
 
-export function toUser(row: UserRow): User {
-  const { hashed_password: _hidden, ...user } = row;
-  return user;
-}
-
-/** Turns a unique violation into a conflict that names what is taken. */
-export function conflictFrom(error: unknown): never {
-  if (error instanceof UniqueViolationError) {
-    if (error.columns.includes('email')) throw new ConflictError('A user with this email already exists');
-    if (error.columns.includes('username')) throw new ConflictError('A user with this username already exists');
-    if (error.columns.includes('name_key')) throw new ConflictError('This user already has a persona with this name');
-  }
-  throw error;
-}
+/** What the API's unique constraints on users mean to a client, by column, checked in this order. */
+export const USER_CONFLICTS = {
+  email: 'A user with this email already exists',
+  username: 'A user with this username already exists',
+} as const;
 
 export class UserService {
   private readonly totals: CountCache;
+  private readonly users: UserRepository;
 
   /** `totalsTtlMs`: how old a list's `total` may be (see CountCache); 0 counts on every request. */
   constructor(
     private readonly store: DataStore,
-    private readonly hasher: PasswordHasher,
+    private readonly hasher: PasswordHashing,
     totalsTtlMs = 0,
   ) {
     this.totals = new CountCache(totalsTtlMs);
+    this.users = new UserRepository(store);
   }
 
   /** Creates the user and its initial personas in one unit of work: all of them or nothing. */
   async create(input: NewUser): Promise<User> {
     // Hash before the transaction opens, so no connection or lock is held during the slow part.
     const hashed_password = await this.hasher.hash(input.password);
-    const row = await this.store
+    const user = await this.store
       .unitOfWork(async (uow) => {
-        const user = await uow.repository(usersTable).create({
+        const created = await new UserRepository(uow).create({
           email: normalizeEmail(input.email),
           username: input.username ? normalizeUsername(input.username) : null,
           full_name: input.full_name ?? null,
@@ -100,46 +96,46 @@ export class UserService {
           is_superuser: input.is_superuser ?? false,
         });
         if (input.personas?.length) {
-          await uow.repository(personasTable).createMany(
-            input.personas.map((p) => ({
-              user_id: user.id,
-              name: p.name,
-              description: p.description ?? null,
-              relation_type: p.relation_type,
-              ...(p.status ? { status: p.status } : {}),
-            })),
-          );
+          await new PersonaRepository(uow).insertMany(input.personas.map((p) => personaRow(created.id, p)));
         }
-        return user;
+        return created;
       })
-      .catch(conflictFrom);
+      .catch((error: unknown) => conflictOn(error, { ...USER_CONFLICTS, ...PERSONA_CONFLICTS }));
     this.totals.clear();
-    return toUser(row);
+    return user;
   }
 
   async get(id: string, store: RepositoryProvider = this.store): Promise<User> {
-    const row = await store.repository(usersTable).get(id);
-    if (!row) throw new NotFoundError('User not found');
-    return toUser(row);
+    const user = await new UserRepository(store).get(id);
+    if (!user) throw new NotFoundError('User not found');
+    return user;
   }
 
   async getByEmail(email: string): Promise<User> {
-    return toUser(await this.findRowBy({ email: normalizeEmail(email) }));
+    return this.found(await this.users.getBy({ email: normalizeEmail(email) }));
   }
 
   async getByUsername(username: string): Promise<User> {
-    return toUser(await this.findRowBy({ username: normalizeUsername(username) }));
+    return this.found(await this.users.getBy({ username: normalizeUsername(username) }));
   }
 
-  /** The full row including the hash, for authentication only. */
-  async findRowBy(filters: Filters<UserRow>): Promise<UserRow> {
-    const row = await this.store.repository(usersTable).getBy(filters);
-    if (!row) throw new NotFoundError('User not found');
-    return row;
+  /**
+   * The user with the password hash, for the credentials paths only (login, the token check, a password
+   * change); undefined when there is none. Emails and usernames are normalised here, as everywhere.
+   */
+  async credentials(key: UserKey): Promise<UserCredentials | undefined> {
+    if ('email' in key) return this.users.credentials({ email: normalizeEmail(key.email) });
+    if ('username' in key) return this.users.credentials({ username: normalizeUsername(key.username) });
+    return this.users.credentials(key);
+  }
+
+  private found(user: User | undefined): User {
+    if (!user) throw new NotFoundError('User not found');
+    return user;
   }
 
   async list(options: UserListOptions): Promise<UserPage> {
-    const filters: Filters<UserRow> = {};
+    const filters: Filters<User> = {};
     if (options.activeOnly) filters.is_active = true;
     if (options.isSuperuser !== undefined) filters.is_superuser = options.isSuperuser;
     if (options.createdAfter || options.createdBefore) {
@@ -153,77 +149,65 @@ export class UserService {
 
   /** Users whose full name, username or email contains `q`, without regard to case; wildcards are literal. */
   async search(q: string, skip: number, limit: number): Promise<UserPage> {
-    const term = q.trim();
-    const filters: Filters<UserRow> = {
-      $or: [{ full_name: { contains: term } }, { username: { contains: term } }, { email: { contains: term } }],
-    };
-    const page = await this.page(filters, { skip, limit }, SEARCH_TOTAL_LIMIT);
+    const page = await this.page(searchFilters(q.trim()), { skip, limit }, SEARCH_TOTAL_LIMIT);
     return { ...page, total_capped: page.total >= SEARCH_TOTAL_LIMIT };
   }
 
   private async page(
-    filters: Filters<UserRow>,
+    filters: Filters<User>,
     options: Pick<UserListOptions, 'skip' | 'limit' | 'after' | 'sort'>,
     countAtMost?: number,
   ): Promise<UserPage> {
-    const repo = this.store.repository(usersTable);
-    const [page, total] = await Promise.all([
-      repo.list({
+    const { items, ...page } = await this.users.page(
+      {
         filters,
         skip: options.skip,
         limit: options.limit,
         ...(options.after ? { after: options.after } : {}),
-        ...(options.sort && !options.after ? { orderBy: options.sort } : {}),
+        ...(options.sort ? { sort: options.sort } : {}),
         // The same whitelist as the `sort` parameter holds for the column a cursor carries.
         sortable: SORTABLE,
-      }),
-      this.totals.get(JSON.stringify(filters), () => repo.count(filters, countAtMost ? { atMost: countAtMost } : {})),
-    ]);
-    return {
-      users: page.items.map(toUser),
-      total,
-      skip: options.skip,
-      limit: options.limit,
-      next_cursor: page.nextCursor,
-    };
+      },
+      (count) => this.totals.get(JSON.stringify(filters), count),
+      countAtMost,
+    );
+    return { users: items, ...page };
   }
 
   async update(id: string, changes: UserChanges): Promise<User> {
-    const patch: Partial<UserRow> = {};
+    const patch: RowPatch<UserRow> = {};
     if (changes.email !== undefined) patch.email = normalizeEmail(changes.email);
     if (changes.username !== undefined) patch.username = changes.username ? normalizeUsername(changes.username) : null;
     if (changes.full_name !== undefined) patch.full_name = changes.full_name;
     if (changes.password !== undefined) patch.hashed_password = await this.hasher.hash(changes.password);
-    const row = await this.store.repository(usersTable).update(id, patch).catch(conflictFrom);
-    if (!row) throw new NotFoundError('User not found');
-    return toUser(row);
+    const user = await this.users.update(id, patch).catch((error: unknown) => conflictOn(error, USER_CONFLICTS));
+    return this.found(user);
   }
 
   async setActive(id: string, isActive: boolean): Promise<User> {
-    const row = await this.store.repository(usersTable).update(id, { is_active: isActive });
+    const user = await this.users.update(id, { is_active: isActive });
     this.totals.clear();
-    if (!row) throw new NotFoundError('User not found');
-    return toUser(row);
+    return this.found(user);
   }
 
   /** Deletes the user; its personas go with it (ON DELETE CASCADE on every database). */
   async delete(id: string): Promise<void> {
-    const deleted = await this.store.repository(usersTable).delete(id);
+    const deleted = await this.users.delete(id);
     this.totals.clear();
     if (!deleted) throw new NotFoundError('User not found');
   }
 
   async count(activeOnly: boolean): Promise<number> {
-    const filters: Filters<UserRow> = activeOnly ? { is_active: true } : {};
-    return this.totals.get(JSON.stringify(filters), () => this.store.repository(usersTable).count(filters));
+    const filters: Filters<User> = activeOnly ? { is_active: true } : {};
+    return this.totals.get(JSON.stringify(filters), () => this.users.count(filters));
   }
 
   async exists(id: string): Promise<boolean> {
-    return this.store.repository(usersTable).exists(id);
+    return this.users.exists(id);
   }
 
   /** Stores a stronger hash computed after a successful verification (bcrypt or old argon2 parameters). */
   async replaceHash(id: string, hashed_password: string): Promise<void> {
-    await this.store.repository(usersTable).update(id, { hashed_password });
+    await this.users.update(id, { hashed_password });
   }
 }

@@ -16,7 +16,7 @@ export interface UserRow {
 
 export type UserOptional = 'id' | 'is_active' | 'is_superuser' | 'created_at' | 'updated_at';
 
-export const usersTable = defineTable<UserRow, UserOptional>({
+export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>({
   name: 'users',
   primaryKey: 'id',
   columns: {
