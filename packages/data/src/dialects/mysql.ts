@@ -10,19 +10,16 @@ import {
   UniqueViolationError,
 } from '../errors.js';
 import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
+import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { NETWORK_ERROR_CODES } from './network-errors.js';
 import { AcquireTimeoutError, QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
 const MIGRATION_LOCK_NAME = 'user_service_migrations';
 const MIGRATION_LOCK_WAIT_SECONDS = 300;
 
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
+  ...NETWORK_ERROR_CODES,
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_CON_COUNT_ERROR',
@@ -157,12 +154,7 @@ export const mysqlDialect: Dialect = {
     timestamp: 'datetime(3)',
   },
 
-  connect(url, pool) {
-    const kysely = new Kysely<any>({
-      dialect: new MysqlDialect({ pool: boundedPool(url, createPool(url, pool), pool) }),
-    });
-    return { kysely, close: () => kysely.destroy() };
-  },
+  connect: (url, pool) => kyselyConnection(new MysqlDialect({ pool: boundedPool(url, createPool(url, pool), pool) })),
 
   mapError(error): DataError | undefined {
     const e = error as { code?: unknown; errno?: number; message?: string; fatal?: boolean };

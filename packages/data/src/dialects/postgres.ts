@@ -11,19 +11,16 @@ import {
   UniqueViolationError,
 } from '../errors.js';
 import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
+import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { NETWORK_ERROR_CODES } from './network-errors.js';
 import { QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
 // Any stable 64-bit number; every process migrating this database takes the same advisory lock.
 const MIGRATION_LOCK_KEY = 7_242_019_113;
 
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
+  ...NETWORK_ERROR_CODES,
   '57P01',
   '57P02',
   '57P03',
@@ -152,10 +149,7 @@ export const postgresDialect: Dialect = {
     timestamp: 'timestamptz(3)',
   },
 
-  connect(url, pool) {
-    const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool: createPool(url, pool) }) });
-    return { kysely, close: () => kysely.destroy() };
-  },
+  connect: (url, pool) => kyselyConnection(new PostgresDialect({ pool: createPool(url, pool) })),
 
   mapError(error): DataError | undefined {
     const e = error as { code?: unknown; constraint?: string; detail?: string; column?: string; message?: string };

@@ -10,6 +10,7 @@ import {
   UniqueViolationError,
 } from '../errors.js';
 import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
+import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
 
 function openSqlite(filename: string, pool: PoolOptions): Database.Database {
@@ -66,9 +67,7 @@ export const sqliteDialect: Dialect = {
 
   connect(url, pool) {
     if (url.kind !== 'sqlite') throw new Error('sqlite dialect needs a sqlite URL');
-    const database = withStatementCache(openSqlite(url.filename, pool));
-    const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
-    return { kysely, close: () => kysely.destroy() };
+    return kyselyConnection(new SqliteDialect({ database: withStatementCache(openSqlite(url.filename, pool)) }));
   },
 
   mapError(error): DataError | undefined {
