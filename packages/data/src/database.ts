@@ -4,6 +4,7 @@ import type { Dialect, PoolOptions } from './dialects/dialect.js';
 import { loadDialect } from './dialects/index.js';
 import { withQueryTimeout } from './dialects/query-timeout.js';
 import { DatabaseUnavailableError, DatabaseUrlError, DataError } from './errors.js';
+import type { SchemaSnapshot } from './migrations/schema-snapshot.js';
 import { CursorCodec } from './pagination.js';
 import type { DataStore, Repository, RepositoryProvider } from './repository.js';
 import type { TableDefinition } from './table.js';
@@ -102,6 +103,50 @@ export class Database implements DataStore {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Runs `fn` with the query builder, for SQL that belongs to neither a repository nor a unit of work (the
+   * migrator's own table); driver errors come out as DataErrors.
+   */
+  async query<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.kysely);
+    } catch (error) {
+      throw this.asDataError(error);
+    }
+  }
+
+  /**
+   * Runs `fn` holding the lock that other processes migrating this database wait for; where DDL is
+   * transactional, inside one transaction (see Dialect.withMigrationLock). Driver errors come out as DataErrors.
+   */
+  async withMigrationLock<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    try {
+      return await this.dialect.withMigrationLock(this.kysely, fn);
+    } catch (error) {
+      throw this.asDataError(error);
+    }
+  }
+
+  /** Runs `fn` on an empty, throw-away schema of the same server, with this database's credentials and bounds. */
+  withScratchSchema<T>(fn: (scratch: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.dialect.withScratchSchema(this.parsedUrl, this.pool, fn);
+  }
+
+  /** Tables, columns and indexes of the connected schema, normalised for comparison (migrations excluded). */
+  introspect(): Promise<SchemaSnapshot> {
+    return this.dialect.introspect(this.kysely);
+  }
+
+  /** Whether the connected schema has a table (or view) of this name, the migrations' own table included. */
+  async hasTable(name: string): Promise<boolean> {
+    const tables = await this.query((db) => db.introspection.getTables());
+    return tables.some((t) => t.name === name);
+  }
+
+  private asDataError(error: unknown): unknown {
+    return error instanceof DataError ? error : (this.dialect.mapError(error) ?? error);
   }
 
   /** Waits for in-flight queries to finish, then closes every connection. */

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../database.js';
 import type { Dialect } from '../dialects/dialect.js';
-import { DataError, MigrationError } from '../errors.js';
+import { MigrationError } from '../errors.js';
 import { migrationContext, type NamedMigration } from './migration.js';
 import { loadMigrations } from './migration-files.js';
 import { diffSnapshots, MIGRATION_TABLE } from './schema-snapshot.js';
@@ -102,26 +102,21 @@ export class Migrator {
   async check(): Promise<CheckResult> {
     const applied = await this.readApplied();
     const pending = this.migrations.filter((m) => !applied.has(m.name)).map((m) => m.name);
-    const live = await this.dialect.introspect(this.database.kysely);
-    const expected = await this.dialect.withScratchSchema(
-      this.database.parsedUrl,
-      this.database.pool,
-      async (scratch) => {
-        for (const m of this.migrations.filter((x) => applied.has(x.name))) await this.step(scratch, m, 'up');
-        return this.dialect.introspect(scratch);
-      },
-    );
+    const live = await this.database.introspect();
+    const expected = await this.database.withScratchSchema(async (scratch) => {
+      for (const m of this.migrations.filter((x) => applied.has(x.name))) await this.step(scratch, m, 'up');
+      return this.dialect.introspect(scratch);
+    });
     return { pending, drift: diffSnapshots(expected, live) };
   }
 
   private async readApplied(): Promise<Map<string, string>> {
     let applied: Map<string, string>;
     try {
-      applied = await appliedNames(this.database.kysely);
+      applied = await this.database.query(appliedNames);
     } catch (error) {
       // Only a database that was never migrated lacks the table; anything else is a real failure.
-      const tables = await this.database.kysely.introspection.getTables();
-      if (tables.some((t) => t.name === MIGRATION_TABLE)) throw this.dialect.mapError(error) ?? error;
+      if (await this.database.hasTable(MIGRATION_TABLE)) throw error;
       return new Map();
     }
     this.ensureKnown(applied);
@@ -139,16 +134,11 @@ export class Migrator {
     }
   }
 
-  private async locked<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
-    try {
-      return await this.dialect.withMigrationLock(this.database.kysely, async (db) => {
-        await ensureTable(db);
-        return fn(db);
-      });
-    } catch (error) {
-      if (error instanceof DataError) throw error;
-      throw this.dialect.mapError(error) ?? error;
-    }
+  private locked<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.database.withMigrationLock(async (db) => {
+      await ensureTable(db);
+      return fn(db);
+    });
   }
 
   private async step(db: Kysely<any>, m: NamedMigration, direction: 'up' | 'down'): Promise<void> {
