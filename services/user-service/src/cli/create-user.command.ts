@@ -1,7 +1,13 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
+import { bodyValidator } from '../http/validators.js';
 import { openRuntime } from '../runtime.js';
-import { UserService } from '../users/user.service.js';
+import { ruleProblems } from '../shared/transfer-values.js';
+import { UserCreate } from '../users/user.schemas.js';
+import { type NewUser, UserService } from '../users/user.service.js';
+
+// The API's own rules for a sign-up (the same schema, validator and messages as POST /users).
+const checkUserCreate = bodyValidator(UserCreate);
 
 export function createUserCommand(): Command {
   return new Command('create-user')
@@ -20,21 +26,19 @@ export function createUserCommand(): Command {
         superuser: boolean;
       }) => {
         const password = options.password ?? process.env.USER_PASSWORD;
-        if (!password || password.length < 8 || password.length > 128) {
-          throw new Error('a password of 8 to 128 characters is required (--password or USER_PASSWORD)');
-        }
-        if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(options.email))
-          throw new Error(`"${options.email}" is not a valid email address`);
+        if (!password) throw new Error('a password is required (--password or USER_PASSWORD)');
+        const input: NewUser = {
+          email: options.email,
+          password,
+          username: options.username ?? null,
+          full_name: options.fullName ?? null,
+        };
+        const problems = ruleProblems(checkUserCreate(input));
+        if (problems.length > 0) throw new Error(problems.join('; '));
         const runtime = await openRuntime(loadConfig());
         try {
           const users = new UserService(runtime.database, runtime.hasher);
-          const user = await users.create({
-            email: options.email,
-            password,
-            username: options.username ?? null,
-            full_name: options.fullName ?? null,
-            is_superuser: options.superuser,
-          });
+          const user = await users.create({ ...input, is_superuser: options.superuser });
           process.stdout.write(`${JSON.stringify(user)}\n`);
         } finally {
           await runtime.database.close();

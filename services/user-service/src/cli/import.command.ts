@@ -7,15 +7,14 @@
  */
 import { type FileHandle, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { type Database, type Filters, UniqueViolationError } from '@user-service/data';
+import { type Database, UniqueViolationError } from '@user-service/data';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config.js';
-import { type PersonaRow, personasTable } from '../personas/persona.table.js';
+import { type NewPersonaRow, PersonaRepository } from '../personas/persona.repository.js';
 import type { ImportedPersona } from '../personas/persona-transfer.js';
 import { openRuntime } from '../runtime.js';
-import type { UserRow } from '../users/user.table.js';
-import { usersTable } from '../users/user.table.js';
+import { UserRepository } from '../users/user.repository.js';
 import {
   type ImportedUser,
   quote,
@@ -267,10 +266,10 @@ class Importer {
     if (this.options.dryRun) return this.reportTaken(batch);
     try {
       await this.database.unitOfWork(async (uow) => {
-        const users = await uow.repository(usersTable).createMany(batch.map((p) => p.user));
-        // createMany returns the rows in input order, ids filled in: each persona gets its user's.
-        const personas = batch.flatMap((p, i) => withUser(p.personas, (users[i] as UserRow).id));
-        await uow.repository(personasTable).createMany(personas);
+        const users = await new UserRepository(uow).insertMany(batch.map((p) => p.user));
+        // insertMany returns the rows in input order, ids filled in: each persona gets its user's.
+        const personas = batch.flatMap((p, i) => withUser(p.personas, users[i]?.id as string));
+        await new PersonaRepository(uow).insertMany(personas);
       });
       this.imported += batch.length;
       this.importedPersonas += batch.reduce((n, p) => n + p.personas.length, 0);
@@ -282,13 +281,10 @@ class Importer {
     for (const p of batch) {
       try {
         await this.database.unitOfWork(async (uow) => {
-          const user = await uow.repository(usersTable).create(p.user);
-          await uow
-            .repository(personasTable)
-            .createMany(withUser(p.personas, user.id))
-            .catch((error: unknown) => {
-              throw error instanceof UniqueViolationError ? new PersonaConflict(error) : error;
-            });
+          const user = await new UserRepository(uow).create(p.user);
+          await new PersonaRepository(uow).insertMany(withUser(p.personas, user.id)).catch((error: unknown) => {
+            throw error instanceof UniqueViolationError ? new PersonaConflict(error) : error;
+          });
         });
         this.imported++;
         this.importedPersonas += p.personas.length;
@@ -321,30 +317,17 @@ class Importer {
   }
 
   /** The ids among these that a persona in the database already has, a bounded query at a time. */
-  private async takenPersonaIds(ids: readonly string[]): Promise<Set<string>> {
-    const taken = new Set<string>();
-    const personas = this.database.repository(personasTable);
-    for (let i = 0; i < ids.length; i += 1000) {
-      const chunk = ids.slice(i, i + 1000);
-      const page = await personas.list({ filters: { id: { in: chunk } }, limit: chunk.length });
-      for (const row of page.items) taken.add(row.id);
-    }
-    return taken;
+  private takenPersonaIds(ids: readonly string[]): Promise<Set<string>> {
+    return new PersonaRepository(this.database).takenIds(ids);
   }
 
   /** --dry-run: the same conflicts a real run would meet, found with one read-only query a batch. */
   private async reportTaken(batch: Pending[]): Promise<void> {
-    const usernames = batch.flatMap((p) => (p.user.username ? [p.user.username] : []));
-    const ids = batch.flatMap((p) => (p.user.id ? [p.user.id] : []));
-    const $or: Filters<UserRow>[] = [{ email: { in: batch.map((p) => p.user.email) } }];
-    if (usernames.length > 0) $or.push({ username: { in: usernames } });
-    if (ids.length > 0) $or.push({ id: { in: ids } });
-    const page = await this.database.repository(usersTable).list({ filters: { $or }, limit: batch.length * 3 });
-    const taken = {
-      id: new Set(page.items.map((u) => u.id)),
-      email: new Set(page.items.map((u) => u.email)),
-      username: new Set(page.items.map((u) => u.username)),
-    };
+    const taken = await new UserRepository(this.database).taken({
+      emails: batch.map((p) => p.user.email),
+      usernames: batch.flatMap((p) => (p.user.username ? [p.user.username] : [])),
+      ids: batch.flatMap((p) => (p.user.id ? [p.user.id] : [])),
+    });
     const takenPersonas = await this.takenPersonaIds(batch.flatMap((p) => p.personas.flatMap((q) => q.id ?? [])));
     for (const p of batch) {
       const columns = (['id', 'email', 'username'] as const).filter((c) => p.user[c] && taken[c].has(p.user[c]));
@@ -368,8 +351,8 @@ class Importer {
   }
 }
 
-function withUser(personas: readonly ImportedPersona[], userId: string) {
-  return personas.map((persona) => ({ ...persona, user_id: userId }) satisfies Partial<PersonaRow>);
+function withUser(personas: readonly ImportedPersona[], userId: string): NewPersonaRow[] {
+  return personas.map((persona) => ({ ...persona, user_id: userId }));
 }
 
 function takenMessage(columns: readonly string[], user: ImportedUser): string {

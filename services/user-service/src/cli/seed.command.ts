@@ -6,8 +6,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { v7 as uuidv7 } from 'uuid';
 import { loadConfig } from '../config.js';
 import { openRuntime } from '../runtime.js';
+import { UserRepository } from '../users/user.repository.js';
 import type { UserRow } from '../users/user.table.js';
-import { usersTable } from '../users/user.table.js';
 
 /**
  * BENCHMARK-ONLY: the password of every seeded user. Hashing it once per row would make seeding 100k users
@@ -90,7 +90,7 @@ export async function seedUsers(store: DataStore, options: SeedOptions): Promise
   for (let done = 0; done < options.count; ) {
     const size = Math.min(options.batch, options.count - done);
     const rows = Array.from({ length: size }, (_, k) => seedUser(options.start + done + k, options.hashedPassword));
-    await store.unitOfWork((uow) => uow.repository(usersTable).createMany(rows));
+    await store.unitOfWork((uow) => new UserRepository(uow).insertMany(rows));
     done += size;
     options.onBatch?.(done);
   }
@@ -120,7 +120,7 @@ export function seedCommand(): Command {
         const pending = await migrator.pending();
         if (pending.length)
           throw new Error(`${pending.length} migration(s) pending: run "npm run migrate -- up" first`);
-        const start = options.start ?? (await database.repository(usersTable).count());
+        const start = options.start ?? (await new UserRepository(database).count());
         // Benchmark-only: one hash shared by every seeded row (see SEED_PASSWORD).
         const hashedPassword = await hasher.hash(SEED_PASSWORD);
         const startedAt = performance.now();

@@ -6,8 +6,10 @@
  * a move); `user_id` is not written, it is the id of the record the persona sits in.
  */
 import type { RepositoryProvider } from '@user-service/data';
-import { characters, parseTimestamp, quote, UUID, unstorable } from '../shared/transfer-values.js';
+import { bodyValidator } from '../http/validators.js';
+import { parseTimestamp, quote, ruleProblems, UUID } from '../shared/transfer-values.js';
 import { PersonaRepository } from './persona.repository.js';
+import { PersonaCreate } from './persona.schemas.js';
 import { type PersonaRow, personaNameKey } from './persona.table.js';
 
 /** The fields of a persona in a transfer file, in the order an export writes them. */
@@ -29,8 +31,9 @@ export type TransferredPersona = Pick<PersonaRow, (typeof PERSONA_TRANSFER_FIELD
 export type ImportedPersona = Pick<PersonaRow, 'name' | 'description' | 'relation_type'> &
   Partial<Pick<PersonaRow, 'id' | 'status' | 'created_at' | 'updated_at'>>;
 
-// The API's limits (persona.schemas.ts), which are also the column sizes of the create_personas migration.
-const LIMITS = { name: 128, description: 255, relation_type: 32, status: 32 } as const;
+// The fields the API's PersonaCreate sets, checked by the API's own body validator.
+const checkPersonaFields = bodyValidator(PersonaCreate);
+const API_FIELDS = ['name', 'description', 'relation_type', 'status'] as const;
 
 // ---------------------------------------------------------------------------------------------- writing
 
@@ -122,17 +125,18 @@ function validatePersona(fields: Record<string, unknown>, at: string, problems: 
   for (const key of Object.keys(fields)) {
     if (!KNOWN_FIELDS.has(key)) problems.push(`${at}: unknown field ${quote(key)}`);
   }
-  const name = text(fields, 'name', at, problems, { required: true });
-  const description = text(fields, 'description', at, problems, { nullable: true });
-  const relationType = text(fields, 'relation_type', at, problems, { required: true });
-  const status = text(fields, 'status', at, problems, {});
-
+  // The API's rules (PersonaCreate, through the API's body validator), with the API's messages.
+  const api: Record<string, unknown> = {};
+  for (const field of API_FIELDS) if (fields[field] !== undefined) api[field] = fields[field];
+  problems.push(...ruleProblems(checkPersonaFields(api), at));
+  // Only used when every check passed, so the fields are what PersonaCreate says they are.
+  const input = api as PersonaCreate;
   const persona: ImportedPersona = {
-    name: name ?? '',
-    description: description ?? null,
-    relation_type: relationType ?? '',
+    name: input.name,
+    description: input.description ?? null,
+    relation_type: input.relation_type,
   };
-  if (status !== undefined) persona.status = status;
+  if (input.status !== undefined) persona.status = input.status;
 
   const id = fields.id;
   if (id !== undefined && id !== null) {
@@ -147,34 +151,4 @@ function validatePersona(fields: Record<string, unknown>, at: string, problems: 
     else persona[stamp] = parsed;
   }
   return problems.length === before ? persona : undefined;
-}
-
-/**
- * A text field with the API's rules: a string (no coercion from numbers or booleans) of 1 to the column's
- * size in characters (a description may be empty), without NUL or unpaired surrogates. Absent or null is
- * undefined for an optional field (status then takes its default), null for a nullable one, a problem for a
- * required one.
- */
-function text(
-  fields: Record<string, unknown>,
-  name: keyof typeof LIMITS,
-  at: string,
-  problems: string[],
-  rule: { required?: boolean; nullable?: boolean },
-): string | undefined {
-  const value = fields[name];
-  if (value === undefined || value === null) {
-    if (rule.required) problems.push(`${at}.${name} is missing`);
-    return undefined;
-  }
-  if (typeof value !== 'string') {
-    problems.push(`${at}.${name} must be a string${rule.nullable ? ' or null' : ''}`);
-    return undefined;
-  }
-  const length = characters(value);
-  if (length === 0 && name !== 'description') problems.push(`${at}.${name} is empty`);
-  else if (length > LIMITS[name]) problems.push(`${at}.${name} is longer than ${LIMITS[name]} characters`);
-  const bad = unstorable(value);
-  if (bad) problems.push(`${at}.${name} ${bad}`);
-  return value;
 }

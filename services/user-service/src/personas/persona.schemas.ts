@@ -1,10 +1,24 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Nullable, Pagination, refTo, Timestamp, Uuid } from '../http/common.schemas.js';
 
-const Name = Type.String({ minLength: 1, maxLength: 128, examples: ['Work'] });
-const Description = Type.String({ maxLength: 255, examples: ['How I appear to colleagues'] });
-const RelationType = Type.String({ minLength: 1, maxLength: 32, examples: ['colleague'] });
-const Status = Type.String({ minLength: 1, maxLength: 32, examples: ['active'] });
+import {
+  PERSONA_DESCRIPTION_MAX_LENGTH,
+  PERSONA_NAME_MAX_LENGTH,
+  PERSONA_RELATION_TYPE_MAX_LENGTH,
+  PERSONA_STATUS_MAX_LENGTH,
+} from './persona.fields.js';
+
+const Name = Type.String({ minLength: 1, maxLength: PERSONA_NAME_MAX_LENGTH, examples: ['Work'] });
+const Description = Type.String({
+  maxLength: PERSONA_DESCRIPTION_MAX_LENGTH,
+  examples: ['How I appear to colleagues'],
+});
+const RelationType = Type.String({
+  minLength: 1,
+  maxLength: PERSONA_RELATION_TYPE_MAX_LENGTH,
+  examples: ['colleague'],
+});
+const Status = Type.String({ minLength: 1, maxLength: PERSONA_STATUS_MAX_LENGTH, examples: ['active'] });
 
 export const PersonaCreate = Type.Object(
   {

@@ -1,7 +1,7 @@
 /**
  * Value checks shared by the user and persona parts of the export/import formats (src/users/user-transfer.ts,
- * src/personas/persona-transfer.ts): quoting values in error messages, UUIDs, timestamps, text the databases
- * would not store as given.
+ * src/personas/persona-transfer.ts): quoting values in error messages, UUIDs, timestamps, and the API's field
+ * rules' messages (the rules themselves are the API's schemas, see http/validators.ts bodyValidator).
  */
 
 // Anything shaped like a bcrypt or argon2 hash, wherever it appears: a CSV whose columns are shifted puts
@@ -14,29 +14,11 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 const TIMESTAMP =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
-// NUL (PostgreSQL refuses it in text, SQLite would store it and match it oddly) and UTF-16 surrogates
-// without their pair (every driver would silently store U+FFFD instead).
-const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** A value for an error message: quoted, shortened, and never a password hash. */
 export function quote(value: unknown): string {
   const text = typeof value === 'string' ? value : String(JSON.stringify(value));
   if (HASH_LIKE.test(text)) return '(a value shaped like a password hash)';
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
-}
-
-/** Why a string cannot be stored as it is (a NUL character or a lone surrogate), or undefined when it can. */
-export function unstorable(text: string): string | undefined {
-  const m = UNSTORABLE.exec(text);
-  if (!m) return undefined;
-  return m[0] === '\0' ? 'contains a NUL character' : 'contains an unpaired UTF-16 surrogate';
-}
-
-/** Length in characters (code points), as JSON Schema's maxLength and the databases' varchar(n) count it. */
-export function characters(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
 }
 
 /** true/false/1/0, as JSON values or as text (CSV, or JSON written by tools that stringify everything). */
@@ -80,4 +62,19 @@ export function parseTimestamp(value: string): string | undefined {
     offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
   }
   return new Date(date.getTime() - offsetMinutes * 60_000).toISOString();
+}
+
+/**
+ * A record's breaches of the API's field rules (the details a 422 carries), one message each, naming the field
+ * as the API's `loc` does and saying what the API's `msg` says: `personas[0].name: String should have at most
+ * 128 characters`. `at` prefixes the path (a persona inside its user's record).
+ */
+export function ruleProblems(details: readonly { loc: (string | number)[]; msg: string }[], at = ''): string[] {
+  return details.map((detail) => {
+    let path = at;
+    for (const part of detail.loc.slice(1)) {
+      path += typeof part === 'number' ? `[${part}]` : `${path ? '.' : ''}${part}`;
+    }
+    return `${path}: ${detail.msg}`;
+  });
 }

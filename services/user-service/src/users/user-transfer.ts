@@ -10,23 +10,19 @@
  */
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { Type } from '@sinclair/typebox';
 import { parse as parseCsv } from 'csv-parse';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
+import { bodyValidator } from '../http/validators.js';
 import {
   type ImportedPersona,
   JsonText,
   type TransferredPersona,
   validatePersonas,
 } from '../personas/persona-transfer.js';
-import {
-  characters,
-  HASH_LIKE,
-  parseBoolean,
-  parseTimestamp,
-  quote,
-  UUID,
-  unstorable,
-} from '../shared/transfer-values.js';
+import { HASH_LIKE, parseBoolean, parseTimestamp, quote, ruleProblems, UUID } from '../shared/transfer-values.js';
+import { HASHED_PASSWORD_MAX_LENGTH } from './user.fields.js';
+import { UserCreate } from './user.schemas.js';
 import { normalizeEmail, normalizeUsername } from './user.service.js';
 import type { UserOptional, UserRow } from './user.table.js';
 
@@ -260,20 +256,14 @@ function checkHeader(record: string[], line: number): string[] {
 
 // ------------------------------------------------------------------------------------------- validation
 
-// The same email check as the API's `format: email` (ajv-formats, full mode), so an import accepts exactly
-// the addresses a sign-up would.
-const EMAIL =
-  /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i;
-// As user.schemas.ts, after normalizeUsername has lower-cased it.
-const USERNAME = /^[a-z0-9._-]{3,64}$/;
+// The API's own rules for the fields a sign-up sets, compiled by the API's own body validator: UserCreate
+// without the password (an import carries it hashed) and without personas (checked one by one with
+// PersonaCreate, see persona-transfer.ts: an imported user may have more than a sign-up's 50).
+const checkUserFields = bodyValidator(Type.Omit(UserCreate, ['password', 'personas']));
+const API_FIELDS = ['email', 'username', 'full_name'] as const;
 // The two hash families PasswordHasher verifies: bcrypt as passlib and node bcrypt write it, argon2id PHC.
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 const ARGON2ID = /^\$argon2id\$v=(?:16|19)\$m=\d{1,10},t=\d{1,10},p=\d{1,3}\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}$/;
-
-// Column limits of the users table (see the create_users migration); SQLite would not enforce them.
-const MAX_EMAIL = 320;
-const MAX_FULL_NAME = 255;
-const MAX_HASH = 255;
 
 export type ValidationResult =
   | { ok: true; user: ImportedUser; personas: ImportedPersona[] }
@@ -288,37 +278,28 @@ export function validateUser(fields: Record<string, unknown>): ValidationResult 
   const problems: string[] = [];
   for (const key of Object.keys(fields)) if (!KNOWN_FIELDS.has(key)) problems.push(`unknown field ${quote(key)}`);
 
+  // Checked as a request body is, then normalised as the service normalises a sign-up.
+  const api: Record<string, unknown> = {};
+  for (const field of API_FIELDS) if (fields[field] !== undefined) api[field] = fields[field];
+  problems.push(...ruleProblems(checkUserFields(api)));
   const rawEmail = fields.email;
   const email = typeof rawEmail === 'string' ? normalizeEmail(rawEmail) : null;
-  if (rawEmail === undefined || rawEmail === null || email === '') problems.push('email is missing');
-  else if (email === null) problems.push('email must be a string');
-  else if (email.length > MAX_EMAIL || !EMAIL.test(email))
-    problems.push(`email ${quote(email)} is not a valid email address`);
-
-  const username = optionalString(fields, 'username', problems);
-  let normalizedUsername: string | null = null;
-  if (username) {
-    normalizedUsername = normalizeUsername(username);
-    if (!USERNAME.test(normalizedUsername)) {
-      problems.push(`username ${quote(username)} must be 3 to 64 letters, digits, ".", "_" or "-"`);
-    }
-  }
-
-  const fullName = optionalString(fields, 'full_name', problems);
-  if (fullName && characters(fullName) > MAX_FULL_NAME)
-    problems.push(`full_name is longer than ${MAX_FULL_NAME} characters`);
-  const badFullName = fullName ? unstorable(fullName) : undefined;
-  if (badFullName) problems.push(`full_name ${badFullName}`);
+  const username = typeof fields.username === 'string' && fields.username ? normalizeUsername(fields.username) : null;
+  const fullName = typeof fields.full_name === 'string' ? fields.full_name : null;
 
   const hash = fields.hashed_password;
   if (hash === undefined || hash === null || hash === '') problems.push('hashed_password is missing');
-  else if (typeof hash !== 'string' || hash.length > MAX_HASH || !(BCRYPT.test(hash) || ARGON2ID.test(hash))) {
+  else if (
+    typeof hash !== 'string' ||
+    hash.length > HASHED_PASSWORD_MAX_LENGTH ||
+    !(BCRYPT.test(hash) || ARGON2ID.test(hash))
+  ) {
     problems.push('hashed_password is not an argon2id or bcrypt ($2a$/$2b$/$2y$) hash');
   }
 
   const user: ImportedUser = {
     email: email ?? '',
-    username: normalizedUsername,
+    username,
     full_name: fullName,
     hashed_password: typeof hash === 'string' ? hash : '',
   };
@@ -348,13 +329,4 @@ export function validateUser(fields: Record<string, unknown>): ValidationResult 
     return { ok: false, error: problems.join('; '), email: email && !HASH_LIKE.test(email) ? email : null };
   }
   return { ok: true, user, personas };
-}
-
-/** A nullable text field: absent and null mean null; anything but a string is a problem. */
-function optionalString(fields: Record<string, unknown>, name: string, problems: string[]): string | null {
-  const value = fields[name];
-  if (value === undefined || value === null) return null;
-  if (typeof value === 'string') return value;
-  problems.push(`${name} must be a string or null`);
-  return null;
 }

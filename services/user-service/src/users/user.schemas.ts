@@ -1,18 +1,32 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Nullable, Pagination, refTo, Timestamp, TimestampFilter, Uuid } from '../http/common.schemas.js';
 import { PersonaCreate } from '../personas/persona.schemas.js';
+import {
+  EMAIL_MAX_LENGTH,
+  FULL_NAME_MAX_LENGTH,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  USERNAME_MAX_LENGTH,
+  USERNAME_MIN_LENGTH,
+  USERNAME_PATTERN,
+} from './user.fields.js';
 
-const Email = Type.String({ format: 'email', maxLength: 320, examples: ['ada@example.com'] });
-// Passwords are never truncated: 128 characters is the limit, and a longer one is refused, not cut.
-const Password = Type.String({ minLength: 8, maxLength: 128, examples: ['correct horse battery'], writeOnly: true });
+const Email = Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH, examples: ['ada@example.com'] });
+// Passwords are never truncated: a longer one is refused, not cut.
+const Password = Type.String({
+  minLength: PASSWORD_MIN_LENGTH,
+  maxLength: PASSWORD_MAX_LENGTH,
+  examples: ['correct horse battery'],
+  writeOnly: true,
+});
 const Username = Type.String({
-  minLength: 3,
-  maxLength: 64,
-  pattern: '^[A-Za-z0-9._-]+$',
+  minLength: USERNAME_MIN_LENGTH,
+  maxLength: USERNAME_MAX_LENGTH,
+  pattern: USERNAME_PATTERN,
   description: 'Letters, digits, ".", "_" and "-"; unique without regard to case (stored lower-case)',
   examples: ['ada.lovelace'],
 });
-const FullName = Type.String({ maxLength: 255, examples: ['Ada Lovelace'] });
+const FullName = Type.String({ maxLength: FULL_NAME_MAX_LENGTH, examples: ['Ada Lovelace'] });
 
 // Bodies are open objects: the body validator drops every field a schema does not list (id, is_superuser,
 // hashed_password, timestamps...), so they are ignored, never applied, as FastAPI's models ignore them. The
@@ -112,5 +126,5 @@ export const CountQuery = Type.Object(
   { additionalProperties: false },
 );
 export const UserIdParams = Type.Object({ id: Uuid });
-export const EmailParams = Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) });
-export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) });
+export const EmailParams = Type.Object({ email: Type.String({ minLength: 3, maxLength: EMAIL_MAX_LENGTH }) });
+export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: USERNAME_MAX_LENGTH }) });
