@@ -5,7 +5,8 @@
  */
 import { openDatabase } from '@user-service/data';
 import { FIRST_NAMES, LAST_NAMES } from '../src/cli/seed.command.js';
-import { usersTable } from '../src/users/user.table.js';
+import { UserRepository } from '../src/users/user.repository.js';
+import { SORTABLE } from '../src/users/user.schemas.js';
 
 export interface Sample {
   total: number;
@@ -36,14 +37,14 @@ const randomInt = (min: number, max: number) => min + Math.floor(Math.random() *
 export async function loadSample(databaseUrl: string): Promise<Sample> {
   const database = await openDatabase(databaseUrl, { connectAttempts: 1, pool: { size: 2, maxOverflow: 0 } });
   try {
-    const repo = database.repository(usersTable);
-    const total = await repo.count();
+    const users = new UserRepository(database);
+    const total = await users.count();
     if (total < 200) throw new Error(`the table holds ${total} users; seed at least 200`);
     const ids: string[] = [];
     const emails: string[] = [];
     /** `hops` cursors starting right after row `skip`, each a page of 20 further on. */
     const cursorsFrom = async (skip: number, hops: number, collect = false): Promise<string[]> => {
-      const first = await repo.list({ skip, limit: collect ? 100 : 1 });
+      const first = await users.list({ filters: {}, skip, limit: collect ? 100 : 1, sortable: SORTABLE });
       if (collect) {
         for (const row of first.items) {
           ids.push(row.id);
@@ -54,7 +55,7 @@ export async function loadSample(databaseUrl: string): Promise<Sample> {
       let cursor = first.nextCursor;
       for (let i = 0; i < hops && cursor; i++) {
         out.push(cursor);
-        cursor = (await repo.list({ after: cursor, limit: 20 })).nextCursor;
+        cursor = (await users.list({ filters: {}, skip: 0, after: cursor, limit: 20, sortable: SORTABLE })).nextCursor;
       }
       return out;
     };

@@ -74,8 +74,14 @@ export class UserRepository {
     total: (count: () => Promise<number>) => Promise<number> = (count) => count(),
     countAtMost?: number,
   ): Promise<PageWithTotal<User>> {
+    const count = total(() => this.table.count(query.filters, countAtMost ? { atMost: countAtMost } : {}));
+    return pageWithTotal(this.list(query), count, query);
+  }
+
+  /** A page of users without the total (a cursor walk), with the cursors a page with total would carry. */
+  list(query: UserQuery): Promise<Page<User>> {
     const { filters, skip, limit, after, sort, sortable } = query;
-    const list = this.table.list({
+    return this.table.list({
       filters,
       skip,
       limit,
@@ -83,8 +89,6 @@ export class UserRepository {
       ...(sort && !after ? { orderBy: sort } : {}),
       sortable,
     });
-    const count = total(() => this.table.count(filters, countAtMost ? { atMost: countAtMost } : {}));
-    return pageWithTotal(list, count, { skip, limit });
   }
 
   count(filters: Filters<User> = {}): Promise<number> {
