@@ -9,6 +9,12 @@ export {
 export type { ColumnTypes, Dialect, PoolOptions } from './dialects/dialect.js';
 export * from './errors.js';
 export { MemoryStore } from './memory-repository.js';
+export {
+  type AutogenerateResult,
+  autogenerateMigration,
+  compareDeclared,
+  renderMigration,
+} from './migrations/autogenerate.js';
 export type { Migration, MigrationContext, NamedMigration } from './migrations/migration.js';
 export { loadMigrations, scaffoldMigration } from './migrations/migration-files.js';
 export { type CheckResult, type MigrationStatus, Migrator } from './migrations/migrator.js';
@@ -27,6 +33,15 @@ export type {
   WithSecrets,
 } from './repository.js';
 export { DEFAULT_PAGE_SIZE } from './repository.js';
+export {
+  type ColumnDeclaration,
+  type DeclaringTable,
+  type IndexDeclaration,
+  type TableSchema,
+  type TypeSpec,
+  types,
+} from './schema/declare.js';
+export type { SchemaDiff } from './schema/diff.js';
 export {
   type ColumnSpec,
   type ColumnType,

@@ -4,6 +4,8 @@
  * to and from each database's representation, so rows come back identical everywhere.
  */
 
+import type { TableSchema } from './schema/declare.js';
+
 export type ColumnType = 'string' | 'integer' | 'boolean' | 'timestamp';
 /** A trailing "?" marks a nullable column. */
 export type ColumnSpec = ColumnType | `${ColumnType}?`;
@@ -37,6 +39,11 @@ export interface TableDefinition<
    * so the rule exists once.
    */
   readonly derived?: { readonly [K in keyof Row]?: { from: keyof Row & string; value: (source: any) => Row[K] } };
+  /**
+   * The declared database schema (column types with lengths, database defaults, references, indexes): what
+   * `migrate new --autogenerate` and `migrate check` compare with the database. See schema/declare.ts.
+   */
+  readonly schema?: TableSchema<Row>;
   /** Phantom markers carrying `Optional` and `Secret` for type inference; never set. */
   readonly __optional?: Optional;
   readonly __secret?: Secret;

@@ -9,9 +9,9 @@ import {
   InvalidQueryError,
   UniqueViolationError,
 } from '../errors.js';
-import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { alterMysqlColumn, introspectMysql } from './mysql-schema.js';
 import { NETWORK_ERROR_CODES } from './network-errors.js';
 import { AcquireTimeoutError, QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
@@ -223,17 +223,8 @@ export const mysqlDialect: Dialect = {
     await sql`drop index ${sql.id(name)} on ${sql.table(table)}`.execute(db);
   },
 
-  async introspect(kysely) {
-    const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`
-      select table_name as \`table\`, index_name as name, column_name as \`column\`, (non_unique = 0) as \`unique\`
-      from information_schema.statistics
-      where table_schema = database() and index_name <> 'PRIMARY'
-      order by table_name, index_name, seq_in_index`.execute(kysely);
-    return buildSnapshot(
-      kysely,
-      rows.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
-    );
-  },
+  alterColumn: alterMysqlColumn,
+  introspect: introspectMysql,
 
   async withScratchSchema(url, pool, fn) {
     if (url.kind !== 'mysql') throw new Error('mysql dialect needs a mysql URL');

@@ -10,10 +10,10 @@ import {
   InvalidQueryError,
   UniqueViolationError,
 } from '../errors.js';
-import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
 import { NETWORK_ERROR_CODES } from './network-errors.js';
+import { alterPostgresColumn, introspectPostgres } from './postgres-schema.js';
 import { QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
 // Any stable 64-bit number; every process migrating this database takes the same advisory lock.
@@ -214,20 +214,8 @@ export const postgresDialect: Dialect = {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);
   },
 
-  async introspect(kysely) {
-    const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(kysely)).rows[0]?.s;
-    const rows = await sql<IndexRow>`
-      select t.relname as "table", i.relname as name, a.attname as "column", ix.indisunique as "unique"
-      from pg_index ix
-      join pg_class i on i.oid = ix.indexrelid
-      join pg_class t on t.oid = ix.indrelid
-      join pg_namespace n on n.oid = t.relnamespace
-      join lateral unnest(ix.indkey) with ordinality as k(attnum, ord) on true
-      join pg_attribute a on a.attrelid = t.oid and a.attnum = k.attnum
-      where n.nspname = current_schema() and not ix.indisprimary
-      order by t.relname, i.relname, k.ord`.execute(kysely);
-    return buildSnapshot(kysely, rows.rows, schema);
-  },
+  alterColumn: alterPostgresColumn,
+  introspect: introspectPostgres,
 
   async withScratchSchema(url, pool, fn) {
     const name = `migrate_check_${process.pid}_${Date.now()}`;

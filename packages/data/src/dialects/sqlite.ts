@@ -7,11 +7,12 @@ import {
   DatabaseUnavailableError,
   type DataError,
   ForeignKeyViolationError,
+  MigrationError,
   UniqueViolationError,
 } from '../errors.js';
-import { buildSnapshot, type IndexRow } from '../migrations/schema-snapshot.js';
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { introspectSqlite } from './sqlite-schema.js';
 
 function openSqlite(filename: string, pool: PoolOptions): Database.Database {
   if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
@@ -125,19 +126,14 @@ export const sqliteDialect: Dialect = {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);
   },
 
-  async introspect(kysely) {
-    const rows = await sql<Omit<IndexRow, 'unique'> & { unique: number }>`
-      select m.tbl_name as "table", il.name as name, ii.name as "column", il."unique" as "unique"
-      from sqlite_master m
-      join pragma_index_list(m.tbl_name) il
-      join pragma_index_info(il.name) ii
-      where m.type = 'table' and il.origin <> 'pk'
-      order by m.tbl_name, il.name, ii.seqno`.execute(kysely);
-    return buildSnapshot(
-      kysely,
-      rows.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
+  async alterColumn(_db, table, column) {
+    throw new MigrationError(
+      `SQLite cannot change column ${table}.${column} in place: rebuild the table in this migration by hand`,
+      undefined,
     );
   },
+
+  introspect: introspectSqlite,
 
   async withScratchSchema(_url, pool, fn) {
     const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database: openSqlite(':memory:', pool) }) });

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DialectKind } from '../database-url.js';
-import type { ColumnTypes, Dialect } from '../dialects/dialect.js';
+import type { ColumnChange, ColumnTypes, Dialect } from '../dialects/dialect.js';
 
 /** What a migration receives: the executor (inside the migration transaction where DDL is transactional). */
 export interface MigrationContext {
@@ -13,6 +13,11 @@ export interface MigrationContext {
     dropSubstringIndex(name: string, table: string): Promise<void>;
     dropIndex(name: string, table: string): Promise<void>;
   };
+  /**
+   * Changes a column's type, nullability and default in place, as the connected database spells it (SQLite
+   * cannot: it throws, and the migration rebuilds the table by hand).
+   */
+  alterColumn(table: string, column: string, to: ColumnChange): Promise<void>;
   /** For logging only; branch on it in a dialect file, never in a migration. */
   kind: DialectKind;
 }
@@ -32,6 +37,7 @@ export function migrationContext(db: Kysely<any>, dialect: Dialect): MigrationCo
     db,
     types: dialect.types,
     kind: dialect.kind,
+    alterColumn: (table, column, to) => dialect.alterColumn(db, table, column, to),
     indexes: {
       createSubstringIndex: (name, table, column) => dialect.createSubstringIndex(db, name, table, column),
       dropSubstringIndex: (name, table) => dialect.dropSubstringIndex(db, name, table),

@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../database.js';
 import type { Dialect } from '../dialects/dialect.js';
 import { MigrationError } from '../errors.js';
+import type { DeclaringTable } from '../schema/declare.js';
+import { compareDeclared } from './autogenerate.js';
 import { migrationContext, type NamedMigration } from './migration.js';
 import { loadMigrations } from './migration-files.js';
 import { diffSnapshots, MIGRATION_TABLE } from './schema-snapshot.js';
@@ -13,7 +15,10 @@ export interface MigrationStatus {
 
 export interface CheckResult {
   pending: string[];
-  /** Differences between the live schema and what the applied migrations produce on an empty schema. */
+  /**
+   * Differences between the live schema and what the applied migrations produce on an empty schema, then
+   * (prefixed "declared:") between the live schema and the declared tables, when `check` was given them.
+   */
   drift: string[];
 }
 
@@ -98,8 +103,9 @@ export class Migrator {
   /**
    * Pending migrations, plus drift: the applied migrations are replayed on an empty scratch schema of the same
    * server and the result is compared with the live schema (tables, columns, types, nullability, indexes).
+   * With `declared` tables, their differences from the live schema (what autogenerate would write) are drift too.
    */
-  async check(): Promise<CheckResult> {
+  async check(options: { declared?: readonly DeclaringTable[] } = {}): Promise<CheckResult> {
     const applied = await this.readApplied();
     const pending = this.migrations.filter((m) => !applied.has(m.name)).map((m) => m.name);
     const live = await this.database.introspect();
@@ -107,7 +113,12 @@ export class Migrator {
       for (const m of this.migrations.filter((x) => applied.has(x.name))) await this.step(scratch, m, 'up');
       return this.dialect.introspect(scratch);
     });
-    return { pending, drift: diffSnapshots(expected, live) };
+    const drift = diffSnapshots(expected, live);
+    if (options.declared) {
+      const declared = await compareDeclared(this.database, options.declared);
+      drift.push(...declared.messages.map((m) => `declared: ${m}`));
+    }
+    return { pending, drift };
   }
 
   private async readApplied(): Promise<Map<string, string>> {

@@ -1,6 +1,7 @@
-import { scaffoldMigration } from '@user-service/data';
+import { autogenerateMigration, scaffoldMigration } from '@user-service/data';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.js';
+import { DECLARED_TABLES } from '../declared-tables.js';
 import { MIGRATIONS_DIR, openRuntime, type Runtime } from '../runtime.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -81,24 +82,46 @@ export function migrateCommand(): Command {
 
   migrate
     .command('new')
-    .description('scaffold a new, empty migration file')
-    .argument('<name>', 'what it does, e.g. add_user_locale')
-    .action(async (name: string) => {
-      say(`created ${await scaffoldMigration(MIGRATIONS_DIR, name)}`);
+    .description(
+      'scaffold a new migration file: empty, or with --autogenerate the differences between the table definitions and the database',
+    )
+    .argument('[name]', 'what it does, e.g. add_user_locale (or -m)')
+    .option('-m, --message <message>', 'what it does, e.g. "add user locale"')
+    .option('--autogenerate', 'write up and down from the differences between the *.table.ts schemas and the database')
+    .action(async (name: string | undefined, options: { message?: string; autogenerate?: boolean }) => {
+      const message = options.message ?? name;
+      if (!message) throw new InvalidArgumentError('name the migration: migrate new <name> or -m "message"');
+      if (!options.autogenerate) {
+        say(`created ${await scaffoldMigration(MIGRATIONS_DIR, message)}`);
+        return;
+      }
+      await withRuntime(async ({ database }) => {
+        const { path, diff } = await autogenerateMigration(database, DECLARED_TABLES, MIGRATIONS_DIR, message);
+        if (!path) {
+          for (const u of diff.unsupported) say(`not generated: ${u}`);
+          say('nothing to generate: the database matches the table definitions');
+          return;
+        }
+        for (const m of diff.messages) say(`detected ${m}`);
+        for (const u of diff.unsupported) say(`not generated: ${u} (write it by hand)`);
+        say(`created ${path}`);
+      });
     });
 
   migrate
     .command('check')
-    .description('exit 1 when migrations are pending or the live schema differs from what the migrations produce')
+    .description(
+      'exit 1 when migrations are pending or the live schema differs from what the migrations produce or the table definitions declare',
+    )
     .action(() =>
       withRuntime(async ({ migrator }) => {
-        const { pending, drift } = await migrator.check();
+        const { pending, drift } = await migrator.check({ declared: DECLARED_TABLES });
         for (const p of pending) say(`pending: ${p}`);
         for (const d of drift) say(`drift:   ${d}`);
         if (pending.length || drift.length) {
           process.exitCode = 1;
         } else {
-          say('ok: schema is at head and matches the migrations');
+          say('ok: schema is at head and matches the migrations and the table definitions');
         }
       }),
     );

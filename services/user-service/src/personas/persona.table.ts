@@ -1,4 +1,4 @@
-import { defineTable } from '@user-service/data';
+import { defineTable, types } from '@user-service/data';
 import { v7 as uuidv7 } from 'uuid';
 
 export interface PersonaRow {
@@ -36,4 +36,19 @@ export const personasTable = defineTable<PersonaRow, 'id' | 'status' | 'name_key
   defaults: { status: 'active' },
   unique: { uq_personas_user_id_name_key: ['user_id', 'name_key'] },
   derived: { name_key: { from: 'name', value: personaNameKey } },
+  // The declared schema (migrate new --autogenerate, migrate check): what the migrations produce.
+  schema: {
+    columns: {
+      id: types.uuid,
+      user_id: { type: types.uuid, references: { table: 'users', column: 'id', onDelete: 'cascade' } },
+      name: types.string(128),
+      description: types.string(255),
+      relation_type: types.string(32),
+      status: types.string(32),
+      // Nullable in the database (added to existing rows); the repository always sets it.
+      name_key: { type: types.key(200), nullable: true },
+      created_at: types.timestamp,
+      updated_at: types.timestamp,
+    },
+  },
 });

@@ -1,4 +1,4 @@
-import { defineTable } from '@user-service/data';
+import { defineTable, types } from '@user-service/data';
 import { v7 as uuidv7 } from 'uuid';
 
 /** A row of `users` as the data layer returns it. `hashed_password` never leaves the service layer. */
@@ -37,4 +37,25 @@ export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>(
   unique: { uq_users_email: ['email'], uq_users_username: ['username'] },
   // Never a filter, sort key or cursor column: the data layer refuses it, so no list can order users by hash.
   secret: ['hashed_password'],
+  // The declared schema (migrate new --autogenerate, migrate check): what the migrations produce.
+  schema: {
+    columns: {
+      id: types.uuid,
+      email: types.string(320),
+      username: types.string(64),
+      full_name: types.string(255),
+      hashed_password: types.string(255),
+      is_active: types.boolean,
+      is_superuser: types.boolean,
+      created_at: types.timestamp,
+      updated_at: types.timestamp,
+    },
+    indexes: {
+      ix_users_created_at: { columns: ['created_at', 'id'] },
+      // GET /users/search: lower(column) LIKE '%term%', a trigram index on PostgreSQL, none elsewhere.
+      ix_users_full_name_trgm: { columns: ['full_name'], substring: true },
+      ix_users_username_trgm: { columns: ['username'], substring: true },
+      ix_users_email_trgm: { columns: ['email'], substring: true },
+    },
+  },
 });
