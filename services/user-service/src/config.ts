@@ -1,6 +1,13 @@
 /**
  * Configuration from the environment (and an optional .env file), read and validated once at start-up.
  * A bad value stops the process with a message naming the variable.
+ *
+ * Hand-written on purpose, not env-schema (issue 8 weighed it): env-schema reports Ajv's words
+ * ("env/PORT must be <= 65535", "env/LOG_LEVEL must be equal to one of the allowed values") without the value
+ * given or the values allowed, accepts only Ajv's boolean spellings (not yes/on/no/off), and has no place for
+ * the defaults that depend on other variables (MIGRATE_ON_START on DATABASE_URL's kind, the hash concurrency on
+ * WORKERS) or for DATABASE_URL's own parser messages. The readers below are small and give
+ * "PORT must be an integer between 0 and 65535, got "70000"". `.env` is read by Node's own process.loadEnvFile.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
