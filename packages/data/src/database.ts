@@ -45,8 +45,8 @@ export class Database implements DataStore {
     readonly kind: DialectKind,
     readonly dialect: Dialect,
     readonly kysely: Kysely<any>,
-    readonly parsedUrl: ParsedDatabaseUrl,
-    readonly pool: PoolOptions,
+    private readonly parsedUrl: ParsedDatabaseUrl,
+    private readonly pool: PoolOptions,
     /** The URL with its password hidden, for logs. */
     readonly displayUrl: string,
     private readonly closer: () => Promise<void>,
