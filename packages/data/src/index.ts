@@ -43,6 +43,14 @@ export {
 } from './schema/declare.js';
 export type { SchemaDiff } from './schema/diff.js';
 export {
+  type KyselyOf,
+  type RowOf,
+  type SchemaOf,
+  type TableMap,
+  tableMap,
+  typedQuery,
+} from './schema/typed.js';
+export {
   type ColumnSpec,
   type ColumnType,
   defineTable,

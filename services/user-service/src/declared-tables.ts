@@ -1,3 +1,4 @@
+import { type SchemaOf, tableMap } from '@user-service/data';
 import { personasTable } from './personas/persona.table.js';
 import { usersTable } from './users/user.table.js';
 
@@ -5,4 +6,9 @@ import { usersTable } from './users/user.table.js';
  * Every table of the service, as declared in its `*.table.ts`: the schema `migrate new --autogenerate` writes
  * migrations towards and `migrate check` compares with the database. A new table goes here.
  */
-export const DECLARED_TABLES = [usersTable, personasTable] as const;
+export const SERVICE_TABLES = tableMap({ users: usersTable, personas: personasTable });
+
+export const DECLARED_TABLES = Object.values(SERVICE_TABLES);
+
+/** The service's database interface for a typed `Kysely<DB>` (see `typedQuery`): a wrong column does not compile. */
+export type DB = SchemaOf<typeof SERVICE_TABLES>;

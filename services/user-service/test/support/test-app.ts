@@ -1,8 +1,9 @@
-import { type Database, Migrator, openDatabase } from '@user-service/data';
+import { type Database, Migrator, openDatabase, typedQuery } from '@user-service/data';
 import { requireUrl, type TestDatabase } from '@user-service/data/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { PasswordHasher } from '../../src/auth/password-hasher.js';
+import { SERVICE_TABLES } from '../../src/declared-tables.js';
 import { MIGRATIONS_DIR } from '../../src/runtime.js';
 
 /** The token (and cursor) secret of every test app. */
@@ -55,6 +56,8 @@ export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?:
 
 /** Deletes every user (and so every persona) between tests. */
 export async function emptyTables(database: Database): Promise<void> {
-  await database.kysely.deleteFrom('personas').execute();
-  await database.kysely.deleteFrom('users').execute();
+  await typedQuery(database, SERVICE_TABLES, async (db) => {
+    await db.deleteFrom('personas').execute();
+    await db.deleteFrom('users').execute();
+  });
 }
