@@ -73,10 +73,6 @@ export class PersonaRepository {
     return this.table.delete(personaId);
   }
 
-  count(): Promise<number> {
-    return this.table.count();
-  }
-
   /** The ids among these that a persona already has, a bounded query at a time. */
   async takenIds(ids: readonly string[]): Promise<Set<string>> {
     const taken = new Set<string>();
