@@ -1,5 +1,11 @@
 import { defineTable, types } from '@user-service/data';
 import { v7 as uuidv7 } from 'uuid';
+import {
+  PERSONA_DESCRIPTION_MAX_LENGTH,
+  PERSONA_NAME_MAX_LENGTH,
+  PERSONA_RELATION_TYPE_MAX_LENGTH,
+  PERSONA_STATUS_MAX_LENGTH,
+} from './persona.fields.js';
 
 export interface PersonaRow {
   id: string;
@@ -41,10 +47,10 @@ export const personasTable = defineTable<PersonaRow, 'id' | 'status' | 'name_key
     columns: {
       id: types.uuid,
       user_id: { type: types.uuid, references: { table: 'users', column: 'id', onDelete: 'cascade' } },
-      name: types.string(128),
-      description: types.string(255),
-      relation_type: types.string(32),
-      status: types.string(32),
+      name: types.string(PERSONA_NAME_MAX_LENGTH),
+      description: types.string(PERSONA_DESCRIPTION_MAX_LENGTH),
+      relation_type: types.string(PERSONA_RELATION_TYPE_MAX_LENGTH),
+      status: types.string(PERSONA_STATUS_MAX_LENGTH),
       // Nullable in the database (added to existing rows); the repository always sets it.
       name_key: { type: types.key(200), nullable: true },
       created_at: types.timestamp,

@@ -1,7 +1,8 @@
 /**
  * The rules of each user field, written once: the API's schemas (user.schemas.ts) are built from these, the
- * import validates its records with those same schemas, and the table's declared column sizes should read
- * them too. Migrations already written keep their literal sizes: they are history.
+ * import validates its records with those same schemas, and the table's declared schema (user.table.ts, what
+ * `migrate new --autogenerate` and `migrate check` compare) reads its column sizes from here. Migrations
+ * already written keep their literal sizes: they are history.
  */
 
 /** RFC 5321's limit for an address; also the `email` column's size. */

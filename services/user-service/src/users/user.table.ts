@@ -1,5 +1,11 @@
 import { defineTable, types } from '@user-service/data';
 import { v7 as uuidv7 } from 'uuid';
+import {
+  EMAIL_MAX_LENGTH,
+  FULL_NAME_MAX_LENGTH,
+  HASHED_PASSWORD_MAX_LENGTH,
+  USERNAME_MAX_LENGTH,
+} from './user.fields.js';
 
 /** A row of `users` as the data layer returns it. `hashed_password` never leaves the service layer. */
 export interface UserRow {
@@ -41,10 +47,10 @@ export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>(
   schema: {
     columns: {
       id: types.uuid,
-      email: types.string(320),
-      username: types.string(64),
-      full_name: types.string(255),
-      hashed_password: types.string(255),
+      email: types.string(EMAIL_MAX_LENGTH),
+      username: types.string(USERNAME_MAX_LENGTH),
+      full_name: types.string(FULL_NAME_MAX_LENGTH),
+      hashed_password: types.string(HASHED_PASSWORD_MAX_LENGTH),
       is_active: types.boolean,
       is_superuser: types.boolean,
       created_at: types.timestamp,
