@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import {
   buildSnapshot,
   type ColumnRow,
-  type ForeignKeyRow,
+  groupForeignKeys,
   type IndexRow,
   type SchemaSnapshot,
 } from '../migrations/schema-snapshot.js';
@@ -52,24 +52,10 @@ export async function introspectMysql(kysely: Kysely<any>): Promise<SchemaSnapsh
       and r.table_name = k.table_name
     where k.table_schema = database() and k.referenced_table_name is not null
     order by k.table_name, k.constraint_name, k.ordinal_position`.execute(kysely);
-  const byName = new Map<string, ForeignKeyRow>();
-  for (const r of fks.rows) {
-    const id = `${r.from}\0${r.name}`;
-    const fk = byName.get(id) ?? {
-      from: r.from,
-      table: r.table,
-      columns: [],
-      refColumns: [],
-      onDelete: r.onDelete.toLowerCase(),
-    };
-    fk.columns.push(r.column);
-    fk.refColumns.push(r.ref);
-    byName.set(id, fk);
-  }
   return buildSnapshot(
     rows,
     indexes.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
-    [...byName.values()],
+    groupForeignKeys(fks.rows.map((r) => ({ ...r, group: r.name }))),
   );
 }
 

@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import {
   buildSnapshot,
   type ColumnRow,
-  type ForeignKeyRow,
+  groupForeignKeys,
   type IndexRow,
   type SchemaSnapshot,
 } from '../migrations/schema-snapshot.js';
@@ -45,23 +45,9 @@ export async function introspectSqlite(kysely: Kysely<any>): Promise<SchemaSnaps
     join pragma_foreign_key_list(m.name) f
     where m.type = 'table'
     order by m.name, f.id, f.seq`.execute(kysely);
-  const byId = new Map<string, ForeignKeyRow>();
-  for (const r of fks.rows) {
-    const id = `${r.from}\0${r.id}`;
-    const fk = byId.get(id) ?? {
-      from: r.from,
-      table: r.table,
-      columns: [],
-      refColumns: [],
-      onDelete: r.onDelete.toLowerCase(),
-    };
-    fk.columns.push(r.column);
-    fk.refColumns.push(r.ref);
-    byId.set(id, fk);
-  }
   return buildSnapshot(
     rows,
     indexes.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
-    [...byId.values()],
+    groupForeignKeys(fks.rows.map((r) => ({ ...r, group: r.id }))),
   );
 }

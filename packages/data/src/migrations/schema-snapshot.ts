@@ -52,6 +52,35 @@ export interface IndexRow {
   substring?: boolean;
 }
 
+/** One column of a foreign key as introspection lists it; `group` tells which constraint it belongs to. */
+export interface ForeignKeyColumnRow {
+  from: string;
+  group: string | number;
+  column: string;
+  table: string;
+  ref: string;
+  onDelete: string;
+}
+
+/** Folds per-column rows (in column order) into one ForeignKeyRow per constraint. */
+export function groupForeignKeys(rows: readonly ForeignKeyColumnRow[]): ForeignKeyRow[] {
+  const byGroup = new Map<string, ForeignKeyRow>();
+  for (const r of rows) {
+    const id = `${r.from}\0${r.group}`;
+    const fk = byGroup.get(id) ?? {
+      from: r.from,
+      table: r.table,
+      columns: [],
+      refColumns: [],
+      onDelete: r.onDelete.toLowerCase(),
+    };
+    fk.columns.push(r.column);
+    fk.refColumns.push(r.ref);
+    byGroup.set(id, fk);
+  }
+  return [...byGroup.values()];
+}
+
 export interface ForeignKeyRow extends ForeignKeySnapshot {
   from: string;
 }
