@@ -7,6 +7,7 @@ import { openDatabase } from '@user-service/data';
 import { FIRST_NAMES, LAST_NAMES } from '../src/cli/seed.command.js';
 import { UserRepository } from '../src/users/user.repository.js';
 import { SORTABLE } from '../src/users/user.schemas.js';
+import { BENCH_JWT_SECRET } from './processes.js';
 
 export interface Sample {
   total: number;
@@ -35,7 +36,12 @@ export function searchTerms(): string[] {
 const randomInt = (min: number, max: number) => min + Math.floor(Math.random() * Math.max(1, max - min + 1));
 
 export async function loadSample(databaseUrl: string): Promise<Sample> {
-  const database = await openDatabase(databaseUrl, { connectAttempts: 1, pool: { size: 2, maxOverflow: 0 } });
+  // Cursors are signed with a key derived from the service's JWT_SECRET: sign them with the one the bench gives it.
+  const database = await openDatabase(databaseUrl, {
+    connectAttempts: 1,
+    pool: { size: 2, maxOverflow: 0 },
+    cursorSecret: BENCH_JWT_SECRET,
+  });
   try {
     const users = new UserRepository(database);
     const total = await users.count();
