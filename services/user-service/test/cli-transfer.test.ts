@@ -14,32 +14,8 @@ import { onEachDatabase, requireUrl, type TestDatabase, type TestDbKind } from '
 import { type PersonaRow, personasTable } from '../src/personas/persona.table.js';
 import type { UserRow } from '../src/users/user.table.js';
 import { usersTable } from '../src/users/user.table.js';
+import { type CliResult, cli } from './support/cli.js';
 import { emptyTables, openTestApp, type TestApp } from './support/test-app.js';
-
-const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `user-service <args>` on the given database, as `npm run cli` would. */
-function cli(db: TestDatabase, args: string[]): Promise<CliResult> {
-  // The child must not think it is part of this test run.
-  const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/index.ts', ...args],
-      { cwd: SERVICE_DIR, env: { ...env, DATABASE_URL: requireUrl(db) } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 async function allUsers(t: TestApp): Promise<UserRow[]> {
   return (await t.database.repository(usersTable).list({ limit: 1000 }, { secrets: ['hashed_password'] })).items;

@@ -12,6 +12,7 @@ import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { onEachDatabase, requireUrl } from '@user-service/data/testing';
 import { UserRepository } from '../src/users/user.repository.js';
+import { cli } from './support/cli.js';
 import { openTestApp, type TestApp } from './support/test-app.js';
 
 const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -66,15 +67,7 @@ onEachDatabase('import refuses what the API refuses, with the API message', (db)
     const rows = [...BREACHES, { email: 'fine@example.com', username: 'Fine.User' }];
     writeFileSync(file, rows.map((row) => JSON.stringify({ ...row, hashed_password: hash })).join('\n'));
     const report = join(dir, 'errors.ndjson');
-    const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
-    const code = await new Promise<number>((resolve) =>
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', 'src/cli/index.ts', 'import', file, '--errors', report],
-        { cwd: SERVICE_DIR, env: { ...env, DATABASE_URL: requireUrl(db) } },
-        (error) => resolve(error ? Number(error.code ?? 1) : 0),
-      ),
-    );
+    const { code } = await cli(db, ['import', file, '--errors', report]);
     assert.equal(code, 1, 'rows failed');
     const errors = readFileSync(report, 'utf8')
       .trim()

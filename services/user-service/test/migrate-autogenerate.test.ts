@@ -5,29 +5,12 @@
  * data package (test/autogenerate.test.ts) on fixture tables.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { onEachDatabase, requireUrl, type TestDatabase } from '@user-service/data/testing';
 import { MIGRATIONS_DIR } from '../src/runtime.js';
-
-const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
-
-function cli(db: TestDatabase, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/index.ts', ...args],
-      { cwd: SERVICE_DIR, env: { ...env, DATABASE_URL: requireUrl(db) } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { cli } from './support/cli.js';
 
 onEachDatabase('migrate new --autogenerate on the service tables', (db) => {
   it('finds nothing to generate at head, writes no file, and check is clean', async () => {
