@@ -55,6 +55,37 @@ export interface Config {
   jwtSecret: string | undefined;
   tokenMinutes: number;
   totalsTtlMs: number;
+  access: AccessConfig;
+}
+
+/** Sign-in, tokens, sessions and login protection (the access issue). */
+export interface AccessConfig {
+  /** false: the predecessors' open API, for a service behind a trusted gateway (warned about at start). */
+  authRequired: boolean;
+  /** Whether anyone may sign up at POST /auth/register. */
+  registration: 'open' | 'closed';
+  /** EdDSA: Ed25519 keys kept in the database and published at /.well-known/jwks.json; HS256: JWT_SECRET. */
+  jwtAlgorithm: 'EdDSA' | 'HS256';
+  issuer: string;
+  audience: string;
+  refreshTokenDays: number;
+  sessionMaxDays: number;
+  refreshReuseGraceSeconds: number;
+  /** Encrypts signing keys at rest; unset, private keys are stored as they are (the README says what that means). */
+  keyEncryptionSecret: string | undefined;
+  firstSuperuser: { email: string; password: string } | undefined;
+  login: LoginLimits;
+  /** Requests per minute per client IP on /api/v1/auth/* (@fastify/rate-limit). */
+  authRateLimitPerMinute: number;
+}
+
+export interface LoginLimits {
+  /** Failed logins per account within `windowMinutes` that lock the account. */
+  accountMaxFailures: number;
+  /** Failed logins per client IP within `windowMinutes` after which that IP is refused. */
+  ipMaxFailures: number;
+  /** The counting window, and how long a lock lasts. */
+  windowMinutes: number;
 }
 
 export class ConfigError extends Error {
@@ -145,7 +176,57 @@ export function loadConfig(env: Env = process.env): Config {
     },
     workers,
     jwtSecret: jwtSecret(env),
-    tokenMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 30, 1, 525_600),
+    tokenMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 15, 1, 1440),
     totalsTtlMs: int(env, 'TOTAL_CACHE_MS', 1000, 0, 3_600_000),
+    access: accessConfig(env),
+  };
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  return env[name]?.trim() || fallback;
+}
+
+function accessConfig(env: Env): AccessConfig {
+  const jwtAlgorithm = env.JWT_ALGORITHM?.trim().toUpperCase() === 'HS256' ? 'HS256' : 'EdDSA';
+  const rawAlgorithm = env.JWT_ALGORITHM?.trim();
+  if (rawAlgorithm && !['EDDSA', 'HS256'].includes(rawAlgorithm.toUpperCase())) {
+    throw new ConfigError(`JWT_ALGORITHM must be one of EdDSA, HS256, got "${rawAlgorithm}"`);
+  }
+  if (jwtAlgorithm === 'HS256' && !jwtSecret(env)) {
+    throw new ConfigError('JWT_ALGORITHM=HS256 needs JWT_SECRET (at least 32 characters), shared with the verifiers');
+  }
+  const keyEncryptionSecret = env.KEY_ENCRYPTION_SECRET?.trim() || undefined;
+  if (keyEncryptionSecret !== undefined && keyEncryptionSecret.length < 32) {
+    throw new ConfigError('KEY_ENCRYPTION_SECRET must be at least 32 characters long');
+  }
+  const email = env.FIRST_SUPERUSER_EMAIL?.trim();
+  const password = env.FIRST_SUPERUSER_PASSWORD;
+  if (Boolean(email) !== Boolean(password)) {
+    throw new ConfigError('FIRST_SUPERUSER_EMAIL and FIRST_SUPERUSER_PASSWORD go together: set both or neither');
+  }
+  const refreshTokenDays = int(env, 'REFRESH_TOKEN_EXPIRE_DAYS', 7, 1, 3650);
+  const sessionMaxDays = int(env, 'SESSION_MAX_DAYS', 30, 1, 3650);
+  if (sessionMaxDays < refreshTokenDays) {
+    throw new ConfigError(
+      `SESSION_MAX_DAYS (${sessionMaxDays}) must be at least REFRESH_TOKEN_EXPIRE_DAYS (${refreshTokenDays})`,
+    );
+  }
+  return {
+    authRequired: bool(env, 'AUTH_REQUIRED', true),
+    registration: oneOf(env, 'REGISTRATION', 'open', ['open', 'closed']),
+    jwtAlgorithm,
+    issuer: text(env, 'JWT_ISSUER', 'user-service'),
+    audience: text(env, 'JWT_AUDIENCE', 'user-service'),
+    refreshTokenDays,
+    sessionMaxDays,
+    refreshReuseGraceSeconds: int(env, 'REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
+    keyEncryptionSecret,
+    firstSuperuser: email && password ? { email, password } : undefined,
+    login: {
+      accountMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
+      ipMaxFailures: int(env, 'LOGIN_IP_MAX_FAILURES', 100, 1, 1_000_000),
+      windowMinutes: int(env, 'LOGIN_LOCKOUT_MINUTES', 15, 1, 1440),
+    },
+    authRateLimitPerMinute: int(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
   };
 }
