@@ -4,19 +4,29 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Database, Migrator } from '@user-service/data';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { registerAccessControl } from './access/access-control.js';
+import { authenticator } from './access/authenticate.js';
+import { apiKeyRoutes } from './api-keys/api-key.routes.js';
+import { ApiKeyService } from './api-keys/api-key.service.js';
+import { AccessTokens } from './auth/access-tokens.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { AuthService } from './auth/auth.service.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
-import { PasswordStamp } from './auth/password-stamp.js';
+import { jwksRoutes } from './auth/jwks.routes.js';
+import { LoginGuard } from './auth/login-guard.js';
+import { type AccessConfig, defaultAccess } from './config.js';
 import { healthRoutes } from './health/health.routes.js';
 import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
 import { documentFrameworkErrors } from './http/documented-errors.js';
 import { registerErrorHandler, replyToClientError, replyToFrameworkError } from './http/error-handler.js';
+import { registerAuthRateLimit } from './http/auth-rate-limit.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { validatorCompiler } from './http/validators.js';
 import { personaRoutes } from './personas/persona.routes.js';
 import { PersonaListPublic, PersonaPublic } from './personas/persona.schemas.js';
 import { PersonaService } from './personas/persona.service.js';
+import { SessionService } from './sessions/session.service.js';
+import { meRoutes } from './users/me.routes.js';
 import { userRoutes } from './users/user.routes.js';
 import { UserListPublic, UserPublic } from './users/user.schemas.js';
 import { UserService } from './users/user.service.js';
@@ -26,9 +36,16 @@ export interface AppDeps {
   database: Database;
   migrator: Migrator;
   hasher: PasswordHasher;
-  /** Signs access tokens (JWT_SECRET). */
+  /**
+   * The server secret every process shares (JWT_SECRET, or the one the cluster primary generated): signs list
+   * cursors and derives refresh-token successors; signs access tokens too when JWT_ALGORITHM=HS256.
+   */
   tokenSecret: string;
   tokenMinutes?: number;
+  /** Access settings (config.ts AccessConfig); defaults as documented in the README. */
+  access?: Partial<AccessConfig>;
+  /** Called once with each start-up warning (the banner and the log show them). */
+  warn?: (message: string) => void;
   /** How old a list's `total` may be, in ms (TOTAL_CACHE_MS); 0 counts on every request. */
   totalsTtlMs?: number;
   logger?: FastifyServerOptions['logger'];
@@ -75,6 +92,46 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   registerErrorHandler(app);
   registerSecurityHeaders(app);
+
+  const access: AccessConfig = { ...defaultAccess(), ...deps.access };
+  const warn = deps.warn ?? (() => {});
+  const users = new UserService(deps.database, deps.hasher, deps.totalsTtlMs ?? 0);
+  const personas = new PersonaService(deps.database, users);
+  const sessions = new SessionService(deps.database, {
+    refreshTokenDays: access.refreshTokenDays,
+    sessionMaxDays: access.sessionMaxDays,
+    refreshReuseGraceSeconds: access.refreshReuseGraceSeconds,
+    secret: deps.tokenSecret,
+  });
+  const apiKeys = new ApiKeyService(deps.database);
+  const tokenMinutes = deps.tokenMinutes ?? 15;
+  const tokens = await AccessTokens.open(
+    deps.database,
+    {
+      algorithm: access.jwtAlgorithm,
+      secret: deps.tokenSecret,
+      issuer: access.issuer,
+      audience: access.audience,
+      lifetimeSeconds: tokenMinutes * 60,
+      ...(access.keyEncryptionSecret ? { keyEncryptionSecret: access.keyEncryptionSecret } : {}),
+    },
+    warn,
+  );
+  const auth = new AuthService(
+    users,
+    deps.hasher,
+    new LoginGuard(deps.database, access.login),
+  );
+  if (!access.authRequired) {
+    warn('WARNING: AUTH_REQUIRED=false: the users and personas API is open to anyone who can reach it');
+  }
+  // Before any route: every route registered from here on must have a rule in access/policy.ts.
+  registerAccessControl(app, {
+    authRequired: access.authRequired,
+    registration: access.registration,
+    authenticate: authenticator({ tokens, sessions, users, apiKeys }),
+  });
+  await registerAuthRateLimit(app, { perMinute: access.authRateLimitPerMinute });
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string.
   app.removeContentTypeParser('text/plain');
 
@@ -92,7 +149,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'auth', description: 'Log in, who am I, change password' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          // Swagger UI's "Authorize": the password form gets an access token from /auth/login.
+          bearerAuth: {
+            type: 'oauth2',
+            description: 'Log in with email or username and password; the access token is sent as a bearer token',
+            flows: { password: { tokenUrl: '/api/v1/auth/login', refreshUrl: '/api/v1/auth/refresh', scopes: {} } },
+          },
+          apiKeyAuth: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-Key',
+            description: 'An API key (usk_...) created by a superuser at POST /api/v1/api-keys',
+          },
+        },
+      },
+      // Every operation needs one of these unless it says otherwise (security: [] on the public ones).
+      security: [{ bearerAuth: [] }, { apiKeyAuth: [] }],
     },
     exposeHeadRoutes: true,
     // Shared schemas become named components (#/components/schemas/UserPublic) instead of def-0, def-1...
@@ -101,16 +175,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const users = new UserService(deps.database, deps.hasher, deps.totalsTtlMs ?? 0);
-  const personas = new PersonaService(deps.database, users);
   await app.register(healthRoutes, { database: deps.database, migrator: deps.migrator });
+  await app.register(jwksRoutes, { tokens });
+  await app.register(meRoutes, { prefix: '/api/v1', users, personas, auth });
   await app.register(userRoutes, { prefix: '/api/v1', users });
   await app.register(personaRoutes, { prefix: '/api/v1', personas });
-  await app.register(authRoutes, {
-    prefix: '/api/v1',
-    auth: new AuthService(users, deps.hasher, new PasswordStamp(deps.tokenSecret)),
-    secret: deps.tokenSecret,
-    tokenMinutes: deps.tokenMinutes ?? 30,
-  });
+  await app.register(authRoutes, { prefix: '/api/v1', auth, users, sessions, tokens });
+  await app.register(apiKeyRoutes, { prefix: '/api/v1', apiKeys });
   return app;
 }

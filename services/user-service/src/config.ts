@@ -186,6 +186,11 @@ function text(env: Env, name: string, fallback: string): string {
   return env[name]?.trim() || fallback;
 }
 
+/** The access settings with nothing set in the environment (what buildApp uses for what it is not given). */
+export function defaultAccess(): AccessConfig {
+  return accessConfig({});
+}
+
 function accessConfig(env: Env): AccessConfig {
   const jwtAlgorithm = env.JWT_ALGORITHM?.trim().toUpperCase() === 'HS256' ? 'HS256' : 'EdDSA';
   const rawAlgorithm = env.JWT_ALGORITHM?.trim();

@@ -44,8 +44,10 @@ export async function openRuntime(
   }
 }
 
-/** A random token-signing key for when JWT_SECRET is unset, with the warning that goes with it. */
+/** A random server key for when JWT_SECRET is unset, with the warning that goes with it. */
 export function generatedTokenSecret(log: Log): string {
-  log('WARNING: JWT_SECRET is not set: tokens are signed with a random key and stop working at restart');
+  log(
+    'WARNING: JWT_SECRET is not set: a random server key signs list cursors (and refresh-retry tokens) until restart; set it to keep them valid across restarts',
+  );
   return randomBytes(32).toString('base64url');
 }

@@ -5,6 +5,8 @@ import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
 import { generatedTokenSecret, openRuntime } from './runtime.js';
+import { ensureFirstSuperuser } from './auth/first-superuser.js';
+import { UserService } from './users/user.service.js';
 
 /**
  * Starts the HTTP service: database, migrations (when configured), app, listen, signals. Resolves once it
@@ -28,10 +30,13 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     const applied = await runtime.migrator.up();
     if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
   }
+  const warnings: string[] = [];
   const app = await buildApp({
     ...runtime,
     tokenSecret,
     tokenMinutes: config.tokenMinutes,
+    access: config.access,
+    warn: (message) => warnings.push(message),
     totalsTtlMs: config.totalsTtlMs,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: {
@@ -39,6 +44,12 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
   });
+  const bootstrapped = await ensureFirstSuperuser(
+    new UserService(runtime.database, runtime.hasher),
+    config.access.firstSuperuser,
+  ).catch(failStart);
+  if (bootstrapped) log(bootstrapped);
+  for (const warning of warnings) app.log.warn(warning);
   // Fastify leaves Node's request timeout off: a client dribbling its body could hold a connection for minutes.
   // Past REQUEST_TIMEOUT_MS the request gets 408 and its connection is closed. Node checks these timeouts every
   // connectionsCheckingInterval (30 s by default, read when the server starts listening), so the check runs
@@ -73,6 +84,8 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
       pending.length
         ? `  WARNING: ${pending.length} migration(s) pending: run "npm run migrate -- up"`
         : '  schema:   at head',
+      `  access:   ${config.access.authRequired ? 'sign-in required' : 'OPEN (AUTH_REQUIRED=false)'}; registration ${config.access.registration}; tokens ${config.access.jwtAlgorithm}`,
+      ...warnings.map((warning) => `  ${warning}`),
     ].join('\n'),
   );
   return app;

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { ForbiddenError } from '../errors.js';
 import { errors, refTo } from '../http/common.schemas.js';
 import {
   CountQuery,
@@ -10,8 +11,8 @@ import {
   UserListQuery,
   UsernameParams,
   UserPublic,
+  UserAdminUpdate,
   UserSearchQuery,
-  UserUpdate,
 } from './user.schemas.js';
 import type { User, UserService } from './user.service.js';
 
@@ -159,13 +160,22 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
         schema: {
           tags,
           summary: method === 'put' ? 'Update a user' : 'Update a user (partial)',
-          description: 'Only the fields sent change. A new password is re-hashed. Other fields are ignored.',
+          description:
+            "Only the fields sent change. A new password is re-hashed and ends the user's sessions. is_active and is_superuser grant and revoke (is_superuser: superusers only, not API keys); the last active superuser cannot be demoted or deactivated (409). Other fields are ignored.",
           params: UserIdParams,
-          body: UserUpdate,
-          response: { 200: user, ...errors(400, 404, 409, 413, 422, 503) },
+          body: UserAdminUpdate,
+          response: { 200: user, ...errors(400, 401, 403, 404, 409, 413, 422, 503) },
         },
       },
-      async (request) => users.update(request.params.id, request.body),
+      async (request) => {
+        const principal = request.principal;
+        if (request.body.is_superuser !== undefined && !(principal.kind === 'user' && principal.user.is_superuser)) {
+          throw new ForbiddenError('Only a superuser can grant or revoke the superuser role');
+        }
+        // The caller changing their own password keeps the session they are using.
+        const keep = principal.kind === 'user' && principal.user.id === request.params.id ? principal.sessionId : undefined;
+        return users.update(request.params.id, request.body, keep ? { keepSession: keep } : {});
+      },
     );
   }
 

@@ -56,6 +56,34 @@ export const UserUpdate = Type.Object(
 );
 export type UserUpdate = Static<typeof UserUpdate>;
 
+/** What a superuser may change on any user: the fields above, and the account's state and role. */
+export const UserAdminUpdate = Type.Object(
+  {
+    ...UserUpdate.properties,
+    is_active: Type.Optional(Type.Boolean({ description: 'false ends every session of the user' })),
+    is_superuser: Type.Optional(
+      Type.Boolean({ description: 'Grants or revokes the superuser role (superusers only; 409 for the last one)' }),
+    ),
+  },
+  { description: 'Fields not listed here are ignored (never stored), as FastAPI ignores them.' },
+);
+export type UserAdminUpdate = Static<typeof UserAdminUpdate>;
+
+/** What a user may change on their own account (the password has its own endpoint, /auth/password). */
+export const OwnUpdate = Type.Object(
+  {
+    email: Type.Optional(Email),
+    full_name: Type.Optional(Nullable(FullName)),
+    username: Type.Optional(Nullable(Username)),
+  },
+  { description: 'Fields not listed here are ignored: the password changes at /auth/password.' },
+);
+
+export const AccountDeletion = Type.Object(
+  { password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true }) },
+  { description: 'The current password, to confirm.' },
+);
+
 export const UserPublic = Type.Object(
   {
     id: Uuid,

@@ -1,8 +1,10 @@
 import type { DataStore, Filters, RepositoryProvider, RowPatch } from '@user-service/data';
-import { conflictOn, NotFoundError } from '../errors.js';
+import { ConflictError, conflictOn, NotFoundError } from '../errors.js';
 import { PERSONA_CONFLICTS, PersonaRepository, personaRow } from '../personas/persona.repository.js';
 import type { PersonaCreate } from '../personas/persona.schemas.js';
+import { SessionRepository } from '../sessions/session.repository.js';
 import { CountCache } from '../shared/count-cache.js';
+import { assertAcceptablePassword } from './password-rules.js';
 import { searchFilters, type User, type UserCredentials, type UserKey, UserRepository } from './user.repository.js';
 import { SORTABLE } from './user.schemas.js';
 import type { UserRow } from './user.table.js';
@@ -28,6 +30,9 @@ export interface UserChanges {
   password?: string;
   full_name?: string | null;
   username?: string | null;
+  /** Superusers only (the policy and the admin schema decide who may send these). */
+  is_active?: boolean;
+  is_superuser?: boolean;
 }
 
 export interface UserListOptions {
@@ -85,6 +90,7 @@ export class UserService {
   /** Creates the user and its initial personas in one unit of work: all of them or nothing. */
   async create(input: NewUser): Promise<User> {
     // Hash before the transaction opens, so no connection or lock is held during the slow part.
+    assertAcceptablePassword(input.password, ['body', 'password']);
     const hashed_password = await this.hasher.hash(input.password);
     const user = await this.store
       .unitOfWork(async (uow) => {
@@ -109,6 +115,11 @@ export class UserService {
     const user = await new UserRepository(store).get(id);
     if (!user) throw new NotFoundError('User not found');
     return user;
+  }
+
+  /** The user with this id, or undefined (the access check's lookup, on every authenticated request). */
+  find(id: string): Promise<User | undefined> {
+    return this.users.get(id);
   }
 
   async getByEmail(email: string): Promise<User> {
@@ -174,25 +185,63 @@ export class UserService {
     return { users: items, ...page };
   }
 
-  async update(id: string, changes: UserChanges): Promise<User> {
+  /**
+   * Applies the changes. A new password is hashed and ends the user's other sessions (all of them, or all but
+   * `keepSession`: the one of the user changing their own password); deactivation ends every session; the
+   * last active superuser cannot be demoted or deactivated (409).
+   */
+  async update(id: string, changes: UserChanges, options: { keepSession?: string } = {}): Promise<User> {
     const patch: RowPatch<UserRow> = {};
     if (changes.email !== undefined) patch.email = normalizeEmail(changes.email);
     if (changes.username !== undefined) patch.username = changes.username ? normalizeUsername(changes.username) : null;
     if (changes.full_name !== undefined) patch.full_name = changes.full_name;
-    if (changes.password !== undefined) patch.hashed_password = await this.hasher.hash(changes.password);
-    const user = await this.users.update(id, patch).catch((error: unknown) => conflictOn(error, USER_CONFLICTS));
+    if (changes.password !== undefined) {
+      assertAcceptablePassword(changes.password, ['body', 'password']);
+      patch.hashed_password = await this.hasher.hash(changes.password);
+    }
+    if (changes.is_active !== undefined) patch.is_active = changes.is_active;
+    if (changes.is_superuser !== undefined) patch.is_superuser = changes.is_superuser;
+    const user = await this.store
+      .unitOfWork(async (uow) => {
+        if (changes.is_active === false || changes.is_superuser === false) await this.keepASuperuser(uow, id);
+        const updated = await new UserRepository(uow).update(id, patch);
+        if (updated && changes.password !== undefined) {
+          await new SessionRepository(uow).revokeAll(id, new Date().toISOString(), 'password_changed', options.keepSession);
+        }
+        if (updated && changes.is_active === false) {
+          await new SessionRepository(uow).revokeAll(id, new Date().toISOString(), 'deactivated');
+        }
+        return updated;
+      })
+      .catch((error: unknown) => conflictOn(error, USER_CONFLICTS));
+    if (changes.is_active !== undefined || changes.is_superuser !== undefined) this.totals.clear();
     return this.found(user);
   }
 
   async setActive(id: string, isActive: boolean): Promise<User> {
-    const user = await this.users.update(id, { is_active: isActive });
-    this.totals.clear();
-    return this.found(user);
+    return this.update(id, { is_active: isActive });
+  }
+
+  /**
+   * Refuses (409) a change that would leave no active superuser: demoting, deactivating or deleting the last
+   * one would lock every administrator out. Checked inside the change's own unit of work.
+   */
+  private async keepASuperuser(uow: RepositoryProvider, id: string): Promise<void> {
+    const users = new UserRepository(uow);
+    const target = await users.get(id);
+    if (!target?.is_superuser || !target.is_active) return;
+    const others = await users.count({ is_superuser: true, is_active: true, id: { ne: id } });
+    if (others === 0) {
+      throw new ConflictError('This is the last active superuser: make another user a superuser first');
+    }
   }
 
   /** Deletes the user; its personas go with it (ON DELETE CASCADE on every database). */
   async delete(id: string): Promise<void> {
-    const deleted = await this.users.delete(id);
+    const deleted = await this.store.unitOfWork(async (uow) => {
+      await this.keepASuperuser(uow, id);
+      return new UserRepository(uow).delete(id);
+    });
     this.totals.clear();
     if (!deleted) throw new NotFoundError('User not found');
   }

@@ -1,12 +1,16 @@
 import { type Database, Migrator, openDatabase, typedQuery } from '@user-service/data';
 import { requireUrl, type TestDatabase } from '@user-service/data/testing';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { SCOPES } from '../../src/access/principal.js';
+import { ApiKeyService } from '../../src/api-keys/api-key.service.js';
 import { buildApp } from '../../src/app.js';
 import { PasswordHasher } from '../../src/auth/password-hasher.js';
+import { type AccessConfig, defaultAccess } from '../../src/config.js';
 import { SERVICE_TABLES } from '../../src/declared-tables.js';
 import { MIGRATIONS_DIR } from '../../src/runtime.js';
+import { type User, UserService } from '../../src/users/user.service.js';
 
-/** The token (and cursor) secret of every test app. */
+/** The server secret (cursors, refresh successors; HS256 tokens when asked) of every test app. */
 export const TEST_TOKEN_SECRET = 'test-secret-test-secret-test-secret';
 
 const LEAKED_HASH = /\$argon2(id|i|d)\$|\$2[aby]\$\d\d\$/;
@@ -14,16 +18,51 @@ const LEAKED_HASH = /\$argon2(id|i|d)\$|\$2[aby]\$\d\d\$/;
 /** Cheap argon2id parameters so tests do not spend seconds hashing; production defaults are tested separately. */
 export const FAST_HASH = { memoryKib: 1024, iterations: 1, parallelism: 1, concurrency: 4 };
 
+/** A password no common-password list holds, for test users. */
+export const TEST_PASSWORD = 'vq7-Lantern-Orbit-92';
+
+export interface SignedIn {
+  user: User;
+  access_token: string;
+  refresh_token: string;
+  /** `{ authorization: 'Bearer <access token>' }` */
+  headers: { authorization: string };
+}
+
 export interface TestApp {
   app: FastifyInstance;
   database: Database;
   migrator: Migrator;
   hasher: PasswordHasher;
+  /** A key with every scope; sent as X-API-Key on requests without credentials unless `defaultCredentials: false`. */
+  apiKey: string;
+  /** Creates a user through the service (as the CLI does) and logs in through the API. */
+  signUp(options?: { email?: string; superuser?: boolean; password?: string }): Promise<SignedIn>;
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  bodyLimitBytes?: number;
+  /**
+   * true (the default): a request the test sends without Authorization or X-API-Key carries the all-scopes API
+   * key, so the suites about users and personas test their feature through the real access check. false: such
+   * a request is anonymous (the access tests).
+   */
+  defaultCredentials?: boolean;
+  access?: Partial<AccessConfig>;
+  tokenMinutes?: number;
+}
+
+/** Limits so high that no suite trips them by accident; the tests of the limits set their own. */
+const RELAXED: Partial<AccessConfig> = {
+  authRateLimitPerMinute: 1_000_000,
+  login: { accountMaxFailures: 1_000_000, ipMaxFailures: 1_000_000, windowMinutes: 15 },
+};
+
+let counter = 0;
+
 /** A migrated database of the given kind and the app built on it, as main.ts builds it. */
-export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?: number } = {}): Promise<TestApp> {
+export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {}): Promise<TestApp> {
   const database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
   const migrator = await Migrator.fromDirectory(database, MIGRATIONS_DIR);
   await migrator.up();
@@ -33,7 +72,9 @@ export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?:
     migrator,
     hasher,
     tokenSecret: TEST_TOKEN_SECRET,
-    ...options,
+    ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+    ...(options.tokenMinutes ? { tokenMinutes: options.tokenMinutes } : {}),
+    access: { ...defaultAccess(), ...RELAXED, ...options.access },
   });
   // Every response of every API test passes this guard: a password hash in any body fails the test.
   app.addHook('onSend', async (request, _reply, payload) => {
@@ -42,11 +83,29 @@ export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?:
     }
     return payload;
   });
+  const apiKey = (await new ApiKeyService(database).create({ name: `test-app ${++counter}`, scopes: [...SCOPES] }, null))
+    .secret;
+  if (options.defaultCredentials ?? true) withDefaultCredentials(app, apiKey);
+  const users = new UserService(database, hasher);
   return {
     app,
     database,
     migrator,
     hasher,
+    apiKey,
+    async signUp(signUp = {}) {
+      const password = signUp.password ?? TEST_PASSWORD;
+      const email = signUp.email ?? `user-${Date.now()}-${++counter}@example.com`;
+      const user = await users.create({ email, password, is_superuser: signUp.superuser ?? false });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username: email, password },
+      });
+      if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`);
+      const tokens = response.json() as { access_token: string; refresh_token: string };
+      return { user, ...tokens, headers: { authorization: `Bearer ${tokens.access_token}` } };
+    },
     close: async () => {
       await app.close();
       await database.close();
@@ -54,10 +113,22 @@ export async function openTestApp(tdb: TestDatabase, options: { bodyLimitBytes?:
   };
 }
 
-/** Deletes every user (and so every persona) between tests. */
+/** Adds the test key to requests that carry no credentials of their own. */
+function withDefaultCredentials(app: FastifyInstance, apiKey: string): void {
+  const inject = app.inject.bind(app) as (options: InjectOptions) => ReturnType<FastifyInstance['inject']>;
+  app.inject = ((options: InjectOptions | string) => {
+    const opts = typeof options === 'string' ? { url: options } : options;
+    const names = Object.keys(opts.headers ?? {}).map((name) => name.toLowerCase());
+    if (names.includes('authorization') || names.includes('x-api-key')) return inject(opts);
+    return inject({ ...opts, headers: { ...opts.headers, 'x-api-key': apiKey } });
+  }) as FastifyInstance['inject'];
+}
+
+/** Deletes every user (and so their personas and sessions) and the login failures between tests. */
 export async function emptyTables(database: Database): Promise<void> {
   await typedQuery(database, SERVICE_TABLES, async (db) => {
     await db.deleteFrom('personas').execute();
     await db.deleteFrom('users').execute();
+    await db.deleteFrom('login_failures').execute();
   });
 }

@@ -1,0 +1,65 @@
+import type { FastifyRequest } from 'fastify';
+import { UnauthorizedError } from '../errors.js';
+import type { User } from '../users/user.repository.js';
+import { ANONYMOUS, type ApiKeyIdentity, type Principal } from './principal.js';
+
+/** What the access layer needs of each credential's owner (kept structural, so access imports no services). */
+export interface AccessTokenVerifier {
+  verify(token: string): Promise<{ sub: string; sid: string }>;
+}
+export interface ApiKeyVerifier {
+  authenticate(secret: string): Promise<ApiKeyIdentity | undefined>;
+}
+export interface SessionChecker {
+  isActive(sessionId: string, userId: string): Promise<boolean>;
+}
+export interface UserFinder {
+  find(id: string): Promise<User | undefined>;
+}
+
+export interface Credentials {
+  tokens: AccessTokenVerifier;
+  sessions: SessionChecker;
+  users: UserFinder;
+  apiKeys: ApiKeyVerifier;
+}
+
+const API_KEY_PREFIX = 'usk_';
+const BEARER = /^Bearer +(\S+) *$/i;
+const INVALID = 'Could not validate credentials';
+
+/**
+ * Who is calling, from `Authorization: Bearer <access token | usk_ API key>` or `X-API-Key: usk_...`; anonymous
+ * without either. Credentials that are present but wrong are a 401, never silently anonymous. An access token
+ * holds only while its session is live and its user exists and is active: both read on every request (two
+ * primary-key lookups, side by side), which is what makes a logout or a deactivation take effect on the very
+ * next request on every process.
+ */
+export function authenticator(credentials: Credentials) {
+  return async function authenticate(request: FastifyRequest): Promise<Principal> {
+    const apiKeyHeader = request.headers['x-api-key'];
+    const authorization = request.headers.authorization;
+    if (apiKeyHeader !== undefined) {
+      if (authorization !== undefined) throw new UnauthorizedError('Send either Authorization or X-API-Key, not both');
+      return apiKey(credentials, String(apiKeyHeader));
+    }
+    if (authorization === undefined) return ANONYMOUS;
+    const match = BEARER.exec(authorization);
+    if (!match?.[1]) throw new UnauthorizedError('Authorization must be "Bearer <token>"');
+    const token = match[1];
+    if (token.startsWith(API_KEY_PREFIX)) return apiKey(credentials, token);
+    const claims = await credentials.tokens.verify(token);
+    const [user, live] = await Promise.all([
+      credentials.users.find(claims.sub),
+      credentials.sessions.isActive(claims.sid, claims.sub),
+    ]);
+    if (!user?.is_active || !live) throw new UnauthorizedError(INVALID);
+    return { kind: 'user', user, sessionId: claims.sid };
+  };
+}
+
+async function apiKey(credentials: Credentials, secret: string): Promise<Principal> {
+  const identity = await credentials.apiKeys.authenticate(secret);
+  if (!identity) throw new UnauthorizedError('Invalid, expired or revoked API key');
+  return { kind: 'api_key', apiKey: identity };
+}

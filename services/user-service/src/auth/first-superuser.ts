@@ -1,0 +1,25 @@
+import { ConflictError } from '../errors.js';
+import type { UserService } from '../users/user.service.js';
+
+/**
+ * FIRST_SUPERUSER_EMAIL / FIRST_SUPERUSER_PASSWORD: on start, when no active superuser exists, create one, so
+ * a fresh deployment can be administered without a shell. Does nothing once any active superuser exists (the
+ * variables can stay set). Workers starting together may race: the loser meets the unique email and stops.
+ * Returns what it did, for the start-up log (never the password).
+ */
+export async function ensureFirstSuperuser(
+  users: UserService,
+  account: { email: string; password: string } | undefined,
+): Promise<string | undefined> {
+  if (!account) return undefined;
+  if ((await users.list({ skip: 0, limit: 1, activeOnly: true, isSuperuser: true })).users.length > 0) return undefined;
+  try {
+    const user = await users.create({ email: account.email, password: account.password, is_superuser: true });
+    return `created the first superuser ${user.email} (FIRST_SUPERUSER_EMAIL)`;
+  } catch (error) {
+    if (error instanceof ConflictError) {
+      return `FIRST_SUPERUSER_EMAIL ${account.email} is taken and no active superuser exists: promote a user with "user-service create-user --superuser" or PATCH is_superuser`;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The queries sessions and refresh tokens need: the only code that reaches `sessions` and `refresh_tokens`.
+ * Built over whatever executor the caller hands in (the database or a unit of work); it never commits.
+ */
+import type { NewRow, RepositoryProvider } from '@user-service/data';
+import { type RefreshTokenRow, refreshTokensTable } from './refresh-token.table.js';
+import { type SessionRow, sessionsTable } from './session.table.js';
+
+export type NewSession = NewRow<SessionRow, 'id' | 'created_at' | 'updated_at' | 'revoked_at' | 'revoked_reason'>;
+export type RefreshToken = Omit<RefreshTokenRow, 'token_hash'>;
+
+/** The most sessions GET /auth/sessions lists (newest first); older live ones still work. */
+export const SESSION_LIST_LIMIT = 100;
+
+export class SessionRepository {
+  constructor(private readonly store: RepositoryProvider) {}
+
+  private get sessions() {
+    return this.store.repository(sessionsTable);
+  }
+
+  private get tokens() {
+    return this.store.repository(refreshTokensTable);
+  }
+
+  create(row: NewSession): Promise<SessionRow> {
+    return this.sessions.create(row);
+  }
+
+  get(id: string): Promise<SessionRow | undefined> {
+    return this.sessions.get(id);
+  }
+
+  /** The user's sessions that are neither revoked nor past their end, newest first. */
+  async live(userId: string, now: string): Promise<SessionRow[]> {
+    const page = await this.sessions.list({
+      filters: { user_id: userId, revoked_at: null, expires_at: { gt: now } },
+      orderBy: { column: 'created_at', direction: 'desc' },
+      limit: SESSION_LIST_LIMIT,
+    });
+    return page.items;
+  }
+
+  touch(id: string, now: string): Promise<SessionRow | undefined> {
+    return this.sessions.update(id, { last_used_at: now });
+  }
+
+  /** Ends one session (if it is still live); true when it was. */
+  async revoke(id: string, now: string, reason: string): Promise<boolean> {
+    return (await this.sessions.updateWhere({ id, revoked_at: null }, { revoked_at: now, revoked_reason: reason })) > 0;
+  }
+
+  /** Ends every live session of the user, but `except` when given; how many ended. */
+  revokeAll(userId: string, now: string, reason: string, except?: string): Promise<number> {
+    return this.sessions.updateWhere(
+      { user_id: userId, revoked_at: null, ...(except ? { id: { ne: except } } : {}) },
+      { revoked_at: now, revoked_reason: reason },
+    );
+  }
+
+  addToken(row: { session_id: string; token_hash: string; created_at: string; expires_at: string }): Promise<RefreshToken> {
+    return this.tokens.create(row);
+  }
+
+  /** The refresh token with this hash (what the client presented, hashed), or undefined. */
+  tokenByHash(tokenHash: string): Promise<RefreshTokenRow | undefined> {
+    return this.tokens.getBy({ token_hash: tokenHash }, { secrets: ['token_hash'] });
+  }
+
+  /** Marks the token used unless it already was: true for exactly one of any number of concurrent callers. */
+  async useToken(id: string, now: string): Promise<boolean> {
+    return (await this.tokens.updateWhere({ id, used_at: null }, { used_at: now })) === 1;
+  }
+}
