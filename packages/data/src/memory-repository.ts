@@ -10,6 +10,7 @@ import type {
   DataStore,
   Filters,
   ListOptions,
+  LookupFilters,
   Page,
   Repository,
   RepositoryProvider,
@@ -19,8 +20,9 @@ import type {
 } from './repository.js';
 import type { NewRow, RowPatch, TableDefinition } from './table.js';
 import {
+  assertBulkFilters,
+  assertFilterColumn,
   assertFilterColumns,
-  assertQueryableColumn,
   cursorScope,
   nextCursor,
   prepareInsert,
@@ -42,14 +44,20 @@ function compare(a: unknown, b: unknown): number {
   return (a as number) < (b as number) ? -1 : 1;
 }
 
-function matches(row: Record<string, unknown>, filters: Filters<any>, info: TableInfo): boolean {
+/** `asked`: the secret columns a lookup may match by equality (top level only, as in the SQL repository). */
+function matches(
+  row: Record<string, unknown>,
+  filters: Filters<any>,
+  info: TableInfo,
+  asked: readonly string[] = [],
+): boolean {
   for (const [key, condition] of Object.entries(filters)) {
     if (condition === undefined) continue;
     if (key === '$or') {
       if (!(condition as Filters<any>[]).some((f) => matches(row, f, info))) return false;
       continue;
     }
-    assertQueryableColumn(info, key);
+    assertFilterColumn(info, key, condition, asked);
     if (!matchesCondition(row[key] ?? null, condition as Condition<unknown>)) return false;
   }
   return true;
@@ -155,13 +163,14 @@ class MemoryRepository<Row extends object, Optional extends keyof Row, Secret ex
   }
 
   async getBy<Asked extends Secret = never>(
-    filters: Filters<Visible<Row, Secret>>,
+    filters: LookupFilters<Row, Secret, NoInfer<Asked>>,
     read?: SecretRead<Asked>,
   ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
     const columns = readColumns(this.info, read);
-    assertFilterColumns(this.info, filters);
+    const asked = read?.secrets ?? [];
+    assertFilterColumns(this.info, filters, asked);
     for (const row of this.rows.values()) {
-      if (matches(row, filters, this.info)) return pick(row, columns) as WithSecrets<Row, Secret, Asked>;
+      if (matches(row, filters, this.info, asked)) return pick(row, columns) as WithSecrets<Row, Secret, Asked>;
     }
     return undefined;
   }
@@ -219,8 +228,29 @@ class MemoryRepository<Row extends object, Optional extends keyof Row, Secret ex
     return withoutSecrets(this.info, next) as Visible<Row, Secret>;
   }
 
+  async updateWhere(filters: Filters<Visible<Row, Secret>>, patch: RowPatch<Row>): Promise<number> {
+    assertBulkFilters(this.info, filters, 'updateWhere');
+    const values = preparePatch(this.info, patch as object, new Date().toISOString());
+    const rows = this.rows;
+    const ids = [...rows].filter(([, row]) => matches(row, filters, this.info)).map(([id]) => id);
+    // All rows or none, as one UPDATE statement: check uniqueness against the table as it would be afterwards.
+    const staged = new Map(rows);
+    for (const id of ids) staged.set(id, { ...(rows.get(id) as Record<string, unknown>), ...values });
+    for (const id of ids) this.checkUnique(staged, staged.get(id) as Record<string, unknown>, id);
+    for (const id of ids) rows.set(id, staged.get(id) as Record<string, unknown>);
+    return ids.length;
+  }
+
   async delete(id: string): Promise<boolean> {
     return this.rows.delete(id);
+  }
+
+  async deleteWhere(filters: Filters<Visible<Row, Secret>>): Promise<number> {
+    assertBulkFilters(this.info, filters, 'deleteWhere');
+    const rows = this.rows;
+    const ids = [...rows].filter(([, row]) => matches(row, filters, this.info)).map(([id]) => id);
+    for (const id of ids) rows.delete(id);
+    return ids.length;
   }
 
   async exists(id: string): Promise<boolean> {

@@ -57,6 +57,16 @@ export type Visible<Row, Secret extends keyof Row> = Omit<Row, Secret>;
 export type WithSecrets<Row, Secret extends keyof Row, Asked extends Secret> = Omit<Row, Exclude<Secret, Asked>>;
 
 /**
+ * The filters of a lookup: conditions on the visible columns as usual, plus plain equality on the secret
+ * columns the read names in `{ secrets: [...] }`. That is how credentials code finds a refresh token or an API
+ * key by the hash of what the client presents; no other shape (an operator, an `$or` branch, a secret the read
+ * does not name) is allowed on a secret column, so nothing but an exact hash can be tested against one.
+ */
+export type LookupFilters<Row, Secret extends keyof Row, Asked extends Secret> = Filters<Visible<Row, Secret>> & {
+  [K in Asked]?: Exclude<Row[K], null>;
+};
+
+/**
  * Names the secret columns a read returns besides the visible ones. Only credentials code asks (login, the
  * token check, a password change, an export of hashes); every other read never sees them.
  */
@@ -81,8 +91,13 @@ export interface Repository<
     id: string,
     read?: SecretRead<Asked>,
   ): Promise<WithSecrets<Row, Secret, Asked> | undefined>;
+  /**
+   * The first row matching the filters. Secret columns named in `read.secrets` may be matched by equality
+   * (see LookupFilters); `Asked` is inferred from `read` alone, so naming a secret in the filters does not
+   * make it readable, nor filterable, by itself.
+   */
   getBy<Asked extends Secret = never>(
-    filters: Filters<Visible<Row, Secret>>,
+    filters: LookupFilters<Row, Secret, NoInfer<Asked>>,
     read?: SecretRead<Asked>,
   ): Promise<WithSecrets<Row, Secret, Asked> | undefined>;
   list<Asked extends Secret = never>(
@@ -96,8 +111,18 @@ export interface Repository<
   count(filters?: Filters<Visible<Row, Secret>>, options?: { atMost?: number }): Promise<number>;
   /** Applies the patch and returns the updated row (secrets left out), or undefined when no row has this id. */
   update(id: string, patch: RowPatch<Row>): Promise<Visible<Row, Secret> | undefined>;
+  /**
+   * Applies the patch, as `update` would (same checks, derived columns, updated-at stamp), to every row
+   * matching the filters, in one statement, and returns how many rows matched, whether or not their values
+   * changed. Empty filters are refused (InvalidQueryError): a whole-table update must not be one typo away.
+   * Being one statement, it is a compare-and-set: `updateWhere({ id, used_at: null }, { used_at: now })`
+   * returns 1 to exactly one of several concurrent callers and 0 to the others.
+   */
+  updateWhere(filters: Filters<Visible<Row, Secret>>, patch: RowPatch<Row>): Promise<number>;
   /** True when a row was deleted. */
   delete(id: string): Promise<boolean>;
+  /** Deletes every row matching the filters and returns how many; empty filters are refused as in updateWhere. */
+  deleteWhere(filters: Filters<Visible<Row, Secret>>): Promise<number>;
   exists(id: string): Promise<boolean>;
 }
 

@@ -6,6 +6,7 @@ import type {
   Condition,
   Filters,
   ListOptions,
+  LookupFilters,
   Page,
   Repository,
   SecretRead,
@@ -14,7 +15,9 @@ import type {
 } from './repository.js';
 import type { NewRow, RowPatch, TableDefinition } from './table.js';
 import {
-  assertQueryableColumn,
+  assertBulkFilters,
+  assertFilterColumn,
+  assertFilterColumns,
   completeUniqueViolation,
   cursorScope,
   nextCursor,
@@ -82,14 +85,18 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     id: string,
     read?: SecretRead<Asked>,
   ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
-    return this.getBy({ [this.info.pk]: id } as Filters<Visible<Row, Secret>>, read);
+    return this.getBy({ [this.info.pk]: id } as LookupFilters<Row, Secret, Asked>, read);
   }
 
   async getBy<Asked extends Secret = never>(
-    filters: Filters<Visible<Row, Secret>>,
+    filters: LookupFilters<Row, Secret, NoInfer<Asked>>,
     read?: SecretRead<Asked>,
   ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
     const columns = readColumns(this.info, read);
+    const asked = read?.secrets ?? [];
+    // Checked before building anything: `where` skips an undefined condition, and on a secret column that
+    // must be refused, not turned into a lookup that matches any row.
+    assertFilterColumns(this.info, filters, asked);
     const lookup = this.equalityLookup(filters, columns);
     if (lookup) {
       const { rows } = await this.guard(() => this.db.executeQuery<Record<string, unknown>>(lookup));
@@ -99,7 +106,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       this.db
         .selectFrom(this.info.name)
         .select(columns)
-        .where((eb) => this.where(eb, filters))
+        .where((eb) => this.where(eb, filters, asked))
         .limit(1)
         .executeTakeFirst(),
     );
@@ -193,6 +200,39 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     return this.get(id);
   }
 
+  /**
+   * One UPDATE, so the database's row locking makes it a compare-and-set. The count is the rows MATCHED on
+   * every database: SQLite and PostgreSQL report those; MySQL/MariaDB report changed rows unless the client
+   * connects with CLIENT_FOUND_ROWS, which mysql2 sets by default and the mysql dialect pins (see its
+   * createPool), rather than relying on the updated-at stamp to change every row: a table may have no stamp,
+   * and two writes within the same millisecond leave a DATETIME(3) unchanged.
+   */
+  async updateWhere(filters: Filters<Visible<Row, Secret>>, patch: RowPatch<Row>): Promise<number> {
+    assertBulkFilters(this.info, filters, 'updateWhere');
+    const values = preparePatch(this.info, patch as object, new Date().toISOString());
+    // Nothing to write (an empty patch on a table without an updated-at stamp): the matches are the answer.
+    if (Object.keys(values).length === 0) return this.count(filters);
+    const result = await this.guard(() =>
+      this.db
+        .updateTable(this.info.name)
+        .set(this.encodeRow(values))
+        .where((eb) => this.where(eb, filters))
+        .executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows);
+  }
+
+  async deleteWhere(filters: Filters<Visible<Row, Secret>>): Promise<number> {
+    assertBulkFilters(this.info, filters, 'deleteWhere');
+    const result = await this.guard(() =>
+      this.db
+        .deleteFrom(this.info.name)
+        .where((eb) => this.where(eb, filters))
+        .executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
+  }
+
   async delete(id: string): Promise<boolean> {
     const result = await this.guard(() =>
       this.db.deleteFrom(this.info.name).where(this.info.pk, '=', id).executeTakeFirst(),
@@ -215,20 +255,15 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   /**
    * The hot lookups (by id, by email, by username) are equality on a few columns. Their SQL differs only in
    * the values, so it is compiled once per table and set of columns and reused with new parameters, instead
-   * of building and compiling a Kysely query on every request.
+   * of building and compiling a Kysely query on every request. Secret columns only reach here once
+   * assertFilterColumns has let them through (named by the read, compared with a value).
    */
   private equalityLookup(filters: Filters<any>, selected: readonly string[]): CompiledQuery | undefined {
     const columns = Object.keys(filters);
     const values: unknown[] = [];
     for (const column of columns) {
       const value = (filters as Record<string, unknown>)[column];
-      if (
-        value === null ||
-        value === undefined ||
-        typeof value === 'object' ||
-        !this.info.types.has(column) ||
-        this.info.secret.has(column)
-      )
+      if (value === null || value === undefined || typeof value === 'object' || !this.info.types.has(column))
         return undefined;
       values.push(this.encode(column, value));
     }
@@ -246,7 +281,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     return CompiledQuery.raw(compiled.sql, [...values, ...compiled.parameters.slice(values.length)]);
   }
 
-  private where(eb: Eb, filters: Filters<any>): Expression<SqlBool> {
+  /** `asked`: the secret columns a lookup may match by equality; `$or` branches never get them. */
+  private where(eb: Eb, filters: Filters<any>, asked: readonly string[] = []): Expression<SqlBool> {
     const parts: Expression<SqlBool>[] = [];
     for (const [key, condition] of Object.entries(filters)) {
       if (condition === undefined) continue;
@@ -255,7 +291,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
         parts.push(branches.length ? eb.or(branches.map((f) => this.where(eb, f))) : sql<SqlBool>`1 = 0`);
         continue;
       }
-      assertQueryableColumn(this.info, key);
+      assertFilterColumn(this.info, key, condition, asked);
       parts.push(this.condition(eb, key, condition as Condition<unknown>));
     }
     return eb.and(parts);

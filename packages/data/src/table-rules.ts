@@ -88,11 +88,57 @@ export function assertQueryableColumn(info: TableInfo, column: string): void {
   if (info.secret.has(column)) throw new InvalidQueryError(`Column "${column}" cannot be filtered or sorted by`);
 }
 
-/** Throws on a filter naming an unknown or secret column, even when no row would be tested against it. */
-export function assertFilterColumns(info: TableInfo, filters: object): void {
+/**
+ * A column a filter may test with this condition: a visible column, or a secret one that the read named
+ * (`asked`) compared with a plain value. Null, `undefined` and operators are refused on a secret column:
+ * an operator would make it an oracle (`gt` bisects a hash), and an `undefined` value is skipped by the
+ * filter, so a credentials lookup handed an undefined hash would match any row instead of none.
+ */
+export function assertFilterColumn(
+  info: TableInfo,
+  column: string,
+  condition: unknown,
+  asked: readonly string[] = [],
+): void {
+  assertColumn(info, column);
+  if (!info.secret.has(column)) return;
+  if (!asked.includes(column)) {
+    throw new InvalidQueryError(`Column "${column}" cannot be filtered or sorted by`);
+  }
+  if (condition === null || condition === undefined || typeof condition === 'object') {
+    throw new InvalidQueryError(`Secret column "${column}" can only be matched by equality with a value`);
+  }
+}
+
+/**
+ * Throws on a filter naming an unknown or secret column, even when no row would be tested against it. Secret
+ * columns the read named (`asked`) may be matched by equality at the top level; never inside `$or`, whose
+ * branches would let one lookup test several guesses.
+ */
+export function assertFilterColumns(info: TableInfo, filters: object, asked: readonly string[] = []): void {
   for (const [key, value] of Object.entries(filters)) {
     if (key === '$or') for (const branch of value as object[]) assertFilterColumns(info, branch);
-    else assertQueryableColumn(info, key);
+    else assertFilterColumn(info, key, value, asked);
+  }
+}
+
+/**
+ * Whether the filters restrict the rows at all. `{}`, `{ id: undefined }` (a condition is skipped when its
+ * value is undefined) and an `$or` with such a branch match every row.
+ */
+function restricts(filters: object): boolean {
+  return Object.entries(filters).some(([key, value]) => {
+    if (value === undefined) return false;
+    if (key === '$or') return (value as object[]).every(restricts);
+    return true;
+  });
+}
+
+/** Refuses filters that match every row, for the bulk writes (updateWhere, deleteWhere), and checks columns. */
+export function assertBulkFilters(info: TableInfo, filters: object, operation: string): void {
+  assertFilterColumns(info, filters);
+  if (!restricts(filters)) {
+    throw new InvalidQueryError(`${operation} needs filters that restrict the rows; refusing to touch every row`);
   }
 }
 

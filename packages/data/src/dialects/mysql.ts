@@ -135,6 +135,10 @@ function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, database?: string
     timezone: 'Z',
     charset: 'utf8mb4',
     supportBigNumbers: true,
+    // An UPDATE reports the rows it matched, not only those whose values changed, as on SQLite and
+    // PostgreSQL: Repository.updateWhere returns that count. mysql2 sets this flag by default; naming it
+    // keeps the meaning if that default ever changes.
+    flags: ['FOUND_ROWS'],
   });
 }
 
