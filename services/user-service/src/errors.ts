@@ -22,6 +22,17 @@ export class UnauthorizedError extends DomainError {
   override name = 'UnauthorizedError';
 }
 
+/** Too many attempts: refused until `retryAfterSeconds` have passed (429 with Retry-After). */
+export class TooManyRequestsError extends DomainError {
+  override name = 'TooManyRequestsError';
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number, message?: string) {
+    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    super(message ?? `Too many requests; try again in ${seconds} seconds`);
+    this.retryAfterSeconds = seconds;
+  }
+}
+
 /** Input that passed the schema but breaks a rule, reported like a validation error on one field. */
 export class InvalidInputError extends DomainError {
   override name = 'InvalidInputError';

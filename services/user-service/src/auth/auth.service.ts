@@ -1,12 +1,17 @@
 import { ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.js';
-import type { User, UserCredentials, UserService } from '../users/user.service.js';
+import {
+  normalizeEmail,
+  normalizeUsername,
+  type User,
+  type UserCredentials,
+  type UserService,
+} from '../users/user.service.js';
+import type { LoginGuard } from './login-guard.js';
 import type { PasswordHasher } from './password-hasher.js';
-import type { PasswordStamp } from './password-stamp.js';
 
-/** Who signed in, and the stamp of the password they signed in with (see PasswordStamp). */
+/** Who signed in. */
 export interface Authenticated {
   user: User;
-  stamp: string;
 }
 
 const BAD_CREDENTIALS = 'Incorrect username or password';
@@ -19,39 +24,50 @@ export class AuthService {
   constructor(
     private readonly users: UserService,
     private readonly hasher: PasswordHasher,
-    private readonly stamps: PasswordStamp,
+    private readonly guard: LoginGuard,
   ) {}
 
-  /** The user with these credentials; upgrades a bcrypt or weaker argon2 hash on success. */
-  async authenticate(login: string, password: string): Promise<Authenticated> {
-    const row = await this.users.credentials(login.includes('@') ? { email: login } : { username: login });
+  /**
+   * The user with these credentials; upgrades a bcrypt or weaker argon2 hash on success. Refused (429) while
+   * the account or the client IP is locked out (see LoginGuard), before the password is looked at. A login
+   * naming no user is counted and answered exactly as a wrong password, after the same hashing work.
+   */
+  async authenticate(login: string, password: string, ip: string): Promise<Authenticated> {
+    const key = login.includes('@') ? { email: normalizeEmail(login) } : { username: normalizeUsername(login) };
+    const row = await this.users.credentials(key);
+    // Failures count against the user (however it was named), else against the login as given, normalised;
+    // the prefix keeps a login that spells some user's id from counting against that user.
+    const account = row ? row.id : `login:${'email' in key ? key.email : key.username}`;
+    await this.guard.assertAllowed(account, ip);
     this.dummyHash ??= this.hasher.hash('dummy password for timing');
     const result = await this.hasher.verify(password, row?.hashed_password ?? (await this.dummyHash));
-    if (!row || !result.ok) throw new UnauthorizedError(BAD_CREDENTIALS);
-    if (!row.is_active) throw new ForbiddenError('Inactive user');
-    if (result.upgradedHash) await this.users.replaceHash(row.id, result.upgradedHash);
-    return { user: withoutHash(row), stamp: this.stamps.of(result.upgradedHash ?? row.hashed_password) };
-  }
-
-  /**
-   * The user a verified access token speaks for: it must exist, be active, and have the password the token
-   * was issued under (a token from before a password change is refused).
-   */
-  async principal(userId: string, stamp: unknown): Promise<User> {
-    const row = await this.users.credentials({ id: userId });
-    if (!row?.is_active || typeof stamp !== 'string' || stamp !== this.stamps.of(row.hashed_password)) {
-      throw new UnauthorizedError('Could not validate credentials');
+    if (!row || !result.ok) {
+      await this.guard.recordFailure(account, ip);
+      throw new UnauthorizedError(BAD_CREDENTIALS);
     }
-    return withoutHash(row);
+    if (!row.is_active) throw new ForbiddenError('Inactive user');
+    await this.guard.recordSuccess(account);
+    if (result.upgradedHash) await this.users.replaceHash(row.id, result.upgradedHash);
+    return { user: withoutHash(row) };
   }
 
-  async changePassword(userId: string, current: string, next: string): Promise<void> {
+  /** Refuses (422) when `password` is not the user's current password: a confirmation before a drastic step. */
+  async confirmPassword(userId: string, password: string): Promise<void> {
+    const row = await this.users.credentials({ id: userId });
+    if (!row) throw new NotFoundError('User not found');
+    if (!(await this.hasher.verify(password, row.hashed_password)).ok) {
+      throw new InvalidInputError(['body', 'password'], 'Password is incorrect');
+    }
+  }
+
+  /** Checks the current password, then changes it; the user's other sessions end, `keepSession` stays. */
+  async changePassword(userId: string, current: string, next: string, keepSession?: string): Promise<void> {
     const row = await this.users.credentials({ id: userId });
     if (!row) throw new NotFoundError('User not found');
     if (!(await this.hasher.verify(current, row.hashed_password)).ok) {
       throw new InvalidInputError(['body', 'current_password'], 'Current password is incorrect');
     }
-    await this.users.update(userId, { password: next });
+    await this.users.update(userId, { password: next }, keepSession ? { keepSession } : {});
   }
 }
 

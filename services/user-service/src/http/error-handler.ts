@@ -1,7 +1,14 @@
 import type { Socket } from 'node:net';
 import { DatabaseUnavailableError, InvalidCursorError, InvalidQueryError } from '@user-service/data';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  TooManyRequestsError,
+  UnauthorizedError,
+} from '../errors.js';
 import { toValidationDetail } from './validation-errors.js';
 
 /** Seconds a client should wait before retrying while the database is unreachable. */
@@ -70,6 +77,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
     if (error instanceof ForbiddenError) return reply.code(403).send({ detail: error.message });
     if (error instanceof UnauthorizedError) {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: error.message });
+    }
+    if (error instanceof TooManyRequestsError) {
+      return reply.code(429).header('retry-after', String(error.retryAfterSeconds)).send({ detail: error.message });
     }
     if (error instanceof InvalidInputError) {
       return reply.code(422).send({ detail: [{ loc: error.loc, msg: error.message, type: 'value_error' }] });
