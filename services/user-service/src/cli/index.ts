@@ -6,6 +6,7 @@ import { VERSION } from '../version.js';
 import { createUserCommand } from './create-user.command.js';
 import { exportCommand } from './export.command.js';
 import { importCommand } from './import.command.js';
+import { keysCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
 import { seedCommand } from './seed.command.js';
 import { serveCommand } from './serve.command.js';
@@ -19,7 +20,8 @@ const program = new Command('user-service')
   .addCommand(createUserCommand())
   .addCommand(seedCommand())
   .addCommand(importCommand())
-  .addCommand(exportCommand());
+  .addCommand(exportCommand())
+  .addCommand(keysCommand());
 
 try {
   await program.parseAsync(process.argv);
