@@ -234,10 +234,15 @@ export class AccessTokens {
     }
   }
 
-  /** The public keys that still verify, as a JWK Set (kid, alg, use); empty for HS256. */
+  /**
+   * The public keys that still verify, as a JWK Set (kid, alg, use); empty for HS256. Read from the database on
+   * every call: another process (or `keys rotate`) may have started signing with a key this one has not loaded
+   * yet, and a verifier fetching the set must find it whichever process answers. Verifiers cache the set
+   * (Cache-Control max-age), so this costs one small query per fetch, not per token.
+   */
   async jwks(): Promise<{ keys: JWK[] }> {
     if (!this.database) return { keys: [] };
-    if (this.stale()) await this.refresh();
+    await this.refresh();
     const now = Date.now();
     return {
       keys: [...this.publicKeys.values()].filter((k) => k.verifiesUntil > now).map((k) => ({ ...k.jwk })),
