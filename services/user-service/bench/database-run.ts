@@ -5,9 +5,9 @@
 import { type BenchDatabase, createBenchDatabase } from './databases.js';
 import { measureDbLimit, measureHasher } from './limits.js';
 import { measureListLatency } from './list-scaling.js';
-import { type LoadResult, runLoad } from './load.js';
+import { assertAll2xx, type LoadResult, runLoad } from './load.js';
 import type { BenchOptions, DbKind } from './options.js';
-import { type Child, peakRss, startHttpLimitServer, startService } from './processes.js';
+import { type Child, createApiKey, peakRss, startHttpLimitServer, startService } from './processes.js';
 import { type DbResult, machine, series, type WorkloadResult } from './results.js';
 import { type Log, type Measure, runRounds } from './rounds.js';
 import { loadSample } from './sample.js';
@@ -16,7 +16,7 @@ import { serviceEntry } from './service-build.js';
 import { startupSeries } from './startup.js';
 import { combined, median, sig } from './stats.js';
 import { checkTargets } from './targets.js';
-import { type DbQuery, httpLimitRequests, NEXT, WORKLOAD_NAMES, type Workload, workload } from './workloads.js';
+import { type DbQuery, httpLimitRequests, NEXT, type Workload, workload, workloadNames } from './workloads.js';
 
 const DB_QUERIES: DbQuery[] = ['by-id', 'by-email', 'list-shallow', 'list-deep', 'list-cursor'];
 
@@ -35,6 +35,8 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
   const children: Child[] = [];
   const problems: string[] = [];
   const collect = (c: Child) => problems.push(...c.problems.map((p) => `${c.name}: ${p}`));
+  // The service the workloads of issue 4 run on: AUTH_REQUIRED=true with a bearer token, or open (--auth off).
+  const mainAccess = o.auth === 'required' ? 'bearer' : 'open';
   try {
     // 1. List latency against table size, growing the table with the seed command.
     const seedRuns: SeedRun[] = [];
@@ -45,11 +47,16 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       seeded = size;
       seedRuns.push(run);
       log(`${kind}: seeded ${size} users (${run.rowsPerSecond} rows/s); list latency at this size`);
-      const service = await startService(db.url, 1);
+      const service = await startService(db.url, 1, mainAccess);
       try {
         listScaling.push({
           size,
-          cases: await measureListLatency(service.url, await loadSample(db.url), Math.min(o.duration, 3)),
+          cases: await measureListLatency(
+            service.url,
+            await loadSample(db.url),
+            Math.min(o.duration, 3),
+            service.headers,
+          ),
         });
       } finally {
         collect(service);
@@ -65,45 +72,77 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       children.push(c);
       return c;
     };
-    const service = await start(startService(db.url, workers));
+    // Two services with the same WORKERS on the same database: AUTH_REQUIRED=true (bearer tokens and API keys)
+    // and AUTH_REQUIRED=false (no credentials), for issue 9's comparison whichever --auth the workloads use.
+    const secured = await start(startService(db.url, workers, 'bearer'));
+    const open = await start(startService(db.url, workers, 'open'));
+    const service = mainAccess === 'bearer' ? secured : open;
+    const apiKeyHeaders = await createApiKey(secured);
     const fewer = new Map<number, Child>();
-    for (const w of o.workers.filter((w) => w !== workers)) fewer.set(w, await start(startService(db.url, w)));
+    for (const w of o.workers.filter((w) => w !== workers)) {
+      fewer.set(w, await start(startService(db.url, w, mainAccess)));
+    }
     const httpLimit = await start(startHttpLimitServer(workers));
     log(
-      `${kind}: service pid ${service.pid} (WORKERS=${workers}), ${o.rounds} round(s) of ${o.duration} s per measurement`,
+      `${kind}: services pid ${secured.pid} (WORKERS=${workers}) and ${open.pid} (WORKERS=${workers}, AUTH_REQUIRED=false); workloads with --auth ${o.auth}; ${o.rounds} round(s) of ${o.duration} s per measurement`,
     );
 
-    const load = (url: string, next: Workload['next'], connections = o.connections, duration = o.duration) =>
-      runLoad({ url, next, connections, duration });
-    const workloads = WORKLOAD_NAMES.map((name) => workload(name, sample));
+    /** Every load must get 2xx answers only (a 401 or 404 is cheap and would inflate the figures): else stop. */
+    const load = (
+      what: string,
+      target: { url: string; headers: Record<string, string> },
+      next: Workload['next'],
+      connections = o.connections,
+      duration = o.duration,
+    ) =>
+      runLoad({ url: target.url, headers: target.headers, next, connections, duration }).then((r) =>
+        assertAll2xx(`${kind} ${what}`, r),
+      );
+    const workloads = workloadNames(o.auth).map((name) => workload(name, sample, o.auth));
+    const targetOf = (w: Workload) =>
+      w.credential === 'none'
+        ? open
+        : w.credential === 'api-key'
+          ? { url: secured.url, headers: apiKeyHeaders }
+          : secured;
     const httpNext = httpLimitRequests(sample);
     const readConnections = Math.max(1, Math.round(o.connections / 4));
     const measures: Record<string, Measure> = {
-      'http-user': () => load(httpLimit.url, httpNext['http-user']),
-      'http-page': () => load(httpLimit.url, httpNext['http-page']),
+      'http-user': () => load('http-user', httpLimit, httpNext['http-user']),
+      'http-page': () => load('http-page', httpLimit, httpNext['http-page']),
       hasher: () => measureHasher(o.duration),
       'create+reads': async () => {
         const [create, reads] = await Promise.all([
-          load(service.url, NEXT.create(sample)),
-          load(service.url, NEXT['get-by-id'](sample), readConnections),
+          load('create+reads/create', service, NEXT.create(sample)),
+          load('create+reads/reads', service, NEXT['get-by-id'](sample), readConnections),
         ]);
         return { create, reads };
       },
     };
-    for (const w of workloads) measures[w.name] = () => load(service.url, w.next);
+    for (const w of workloads) measures[w.name] = () => load(w.name, targetOf(w), w.next);
     for (const q of DB_QUERIES)
       measures[`db-${q}`] = () => measureDbLimit(db.url, q, sample, workers, o.connections, o.duration);
-    for (const [w, child] of fewer) measures[`get-by-id@${w}`] = () => load(child.url, NEXT['get-by-id'](sample));
+    for (const [w, child] of fewer)
+      measures[`get-by-id@${w}`] = () => load(`get-by-id@${w}`, child, NEXT['get-by-id'](sample));
 
     log(`${kind}: warm-up`);
     const warm = Math.min(1, o.duration);
-    for (const w of workloads) await load(service.url, w.next, o.connections, warm);
-    for (const next of Object.values(httpNext)) await load(httpLimit.url, next, o.connections, warm);
-    for (const child of fewer.values()) await load(child.url, NEXT['get-by-id'](sample), o.connections, warm);
+    for (const w of workloads) await load(`warm-up ${w.name}`, targetOf(w), w.next, o.connections, warm);
+    for (const next of Object.values(httpNext)) await load('warm-up http', httpLimit, next, o.connections, warm);
+    for (const child of fewer.values())
+      await load('warm-up get-by-id', child, NEXT['get-by-id'](sample), o.connections, warm);
 
     const groups = [
-      ['get-by-id', 'http-user', 'db-by-id', ...[...fewer.keys()].map((w) => `get-by-id@${w}`)],
-      ['get-by-email', 'db-by-email'],
+      [
+        'get-by-id',
+        'get-by-id-open',
+        'get-by-id-bearer',
+        'get-by-id-api-key',
+        'http-user',
+        'db-by-id',
+        ...[...fewer.keys()].map((w) => `get-by-id@${w}`),
+      ],
+      ['get-by-email', 'get-by-email-open', 'db-by-email'],
       ['list-offset-shallow', 'http-page', 'db-list-shallow'],
       ['list-offset-deep', 'db-list-deep'],
       ['list-cursor', 'db-list-cursor'],
@@ -112,7 +151,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       ['create', 'hasher'],
       ['create+reads'],
     ];
-    const settle = () => settleServices([service.url, ...[...fewer.values()].map((c) => c.url)]);
+    const settle = () => settleServices([secured.url, open.url, ...[...fewer.values()].map((c) => c.url)]);
     const results = await runRounds(groups, measures, o.rounds, log, settle);
     const rss = peakRss(service.pid);
     for (const c of children) collect(c);
@@ -134,15 +173,25 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       const limitRps = rounds.map((_, i) => limitOf(i));
       workloadResults[w.name] = {
         label: w.label,
+        credential: w.credential,
         ...series(rounds),
         limit: hasher ? 'hasher' : q ? `${http} + db-${q}` : (http ?? ''),
         limitRps: sig(median(limitRps), 4),
         ratio: sig(median(rounds.map((r, i) => r.rps / (limitRps[i] ?? Number.NaN)))),
       };
-      for (const r of rounds)
-        if (r.non2xx || r.errors)
-          problems.push(`${w.name}: ${r.non2xx} non-2xx ${JSON.stringify(r.statuses)}, ${r.errors} errors`);
     }
+    // Issue 9: get by id without credentials (AUTH_REQUIRED=false), with a bearer token, with an API key.
+    const [openKey, bearerKey] =
+      o.auth === 'required' ? ['get-by-id-open', 'get-by-id'] : ['get-by-id', 'get-by-id-bearer'];
+    const perRound = (key: string) => sig(median(got(key).map((r, i) => r.rps / (got(openKey)[i]?.rps ?? Number.NaN))));
+    const access: DbResult['access'] = {
+      workers,
+      open: series(got(openKey)),
+      bearer: series(got(bearerKey)),
+      apiKey: series(got('get-by-id-api-key')),
+      bearerRatio: perRound(bearerKey),
+      apiKeyRatio: perRound('get-by-id-api-key'),
+    };
     const fewest = o.workers[0] ?? 1;
     const getById: Record<string, DbResult['limits'][string]> = { [workers]: series(got('get-by-id')) };
     for (const w of fewer.keys()) getById[w] = series(got(`get-by-id@${w}`));
@@ -166,9 +215,11 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
         rounds: o.rounds,
         workers: o.workers,
         connections: o.connections,
+        auth: o.auth,
       },
       seed: seedRuns,
       workloads: workloadResults,
+      access,
       limits,
       createWithReads: {
         create: series(got('create+reads/create')),

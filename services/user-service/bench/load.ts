@@ -29,6 +29,21 @@ export interface LoadOptions {
   next: NextRequest;
   connections: number;
   duration: number;
+  /** Sent with every request (credentials). */
+  headers?: Record<string, string>;
+}
+
+/** A load that got anything but 2xx answers, or connection errors: the figures would be of the wrong work. */
+export class LoadFailure extends Error {}
+
+/** Throws (loudly, with the status codes) unless every answer of the load was 2xx and no request failed. */
+export function assertAll2xx(what: string, r: LoadResult): LoadResult {
+  if (r.non2xx > 0 || r.errors > 0) {
+    throw new LoadFailure(
+      `${what}: ${r.non2xx} non-2xx answers ${JSON.stringify(r.statuses)} and ${r.errors} errors out of ${r.requests} requests; every answer must be 2xx`,
+    );
+  }
+  return r;
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -55,9 +70,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
             ...request,
             method: next.method,
             path: next.path,
-            ...(next.body !== undefined
-              ? { body: next.body, headers: { ...request.headers, 'content-type': 'application/json' } }
-              : {}),
+            headers: {
+              ...request.headers,
+              ...options.headers,
+              ...(next.body !== undefined ? { 'content-type': 'application/json' } : {}),
+            },
+            ...(next.body !== undefined ? { body: next.body } : {}),
           };
         },
       },

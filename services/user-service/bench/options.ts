@@ -15,6 +15,11 @@ export interface BenchOptions {
   rounds: number;
   /** WORKERS values; the workloads run on the largest, get-by-id on each (for the scaling ratio). */
   workers: number[];
+  /**
+   * `required` (default): the workloads run as a deployment serves them, AUTH_REQUIRED=true with a superuser's
+   * bearer token; `off`: on AUTH_REQUIRED=false without credentials, as before issue 9 (see workloads.ts).
+   */
+  auth: 'required' | 'off';
   /** Concurrent HTTP connections of the load generator (and concurrent queries of the database limit). */
   connections: number;
   /** Only regenerate docs/PERFORMANCE.md from the saved results. */
@@ -30,6 +35,10 @@ export const USAGE = `npm run bench -- [options]     (each also as an environmen
   --rounds R                     BENCH_ROUNDS       rounds, medians are reported (default 3)
   --workers 1,2                  BENCH_WORKERS      WORKERS values (default: 1 and the number of cores)
   --connections C                BENCH_CONNECTIONS  concurrent connections (default 16)
+  --auth required|off            BENCH_AUTH         required (default): AUTH_REQUIRED=true, requests carry a
+                                                    superuser's bearer token; off: AUTH_REQUIRED=false, no
+                                                    credentials (as before issue 9). Either way get-by-id also
+                                                    runs open, with a bearer token and with an API key.
   --report-only                                     only regenerate docs/PERFORMANCE.md from bench/results
   PostgreSQL/MariaDB servers: BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres),
   BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306/test); a fresh database is created there and dropped after.`;
@@ -50,6 +59,13 @@ function dbKind(raw: string): DbKind {
   throw new Error(`--db must be sqlite, postgres or mariadb, got "${raw}"`);
 }
 
+function authMode(raw: string): BenchOptions['auth'] {
+  const v = raw.trim().toLowerCase();
+  if (v === 'required' || v === 'on' || v === 'true') return 'required';
+  if (v === 'off' || v === 'false') return 'off';
+  throw new Error(`--auth must be required or off, got "${raw}"`);
+}
+
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
     args: argv,
@@ -60,6 +76,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       rounds: { type: 'string' },
       workers: { type: 'string' },
       connections: { type: 'string' },
+      auth: { type: 'string' },
       'report-only': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,6 +101,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     rounds: positive('rounds', get('rounds', 'BENCH_ROUNDS') ?? '3'),
     workers,
     connections: positive('connections', get('connections', 'BENCH_CONNECTIONS') ?? '16'),
+    auth: authMode(get('auth', 'BENCH_AUTH') ?? 'required'),
     reportOnly: values['report-only'] === true,
     command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
   };

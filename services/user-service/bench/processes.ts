@@ -19,6 +19,8 @@ export interface Child {
   url: string;
   /** Log lines at level warn or above (pino JSON level >= 40) and stderr lines that speak of a problem. */
   problems: string[];
+  /** Headers every benchmark request to this child carries (the credentials of a service; none otherwise). */
+  headers: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -26,6 +28,18 @@ const running = new Set<ChildProcess>();
 
 /** A token-signing key for the benchmark's service processes (benchmark-only, random per run). */
 export const BENCH_JWT_SECRET = process.env.JWT_SECRET ?? `bench-only-${randomBytes(24).toString('hex')}`;
+
+/** Encrypts the signing keys at rest in the benchmark's databases (random per run, like every service shares). */
+const BENCH_KEY_ENCRYPTION_SECRET = `bench-only-${randomBytes(24).toString('hex')}`;
+
+/**
+ * The superuser the benchmark signs in as: bootstrapped by the first service process on each fresh database
+ * (FIRST_SUPERUSER_*), random password per run (not a common one, so the service accepts it).
+ */
+export const BENCH_SUPERUSER = {
+  email: 'bench-admin@example.com',
+  password: `bench-${randomBytes(18).toString('base64url')}`,
+};
 
 function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
   if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
@@ -80,6 +94,8 @@ export interface SpawnSpec {
   args: string[];
   env: Record<string, string>;
   port: number;
+  /** Lines that are expected and not a problem (the AUTH_REQUIRED=false warning of an open service). */
+  expected?: RegExp;
   healthPath?: string;
   timeoutMs?: number;
 }
@@ -94,6 +110,7 @@ export async function startChild(spec: SpawnSpec): Promise<Child> {
   running.add(proc);
   const problems: string[] = [];
   const note = (line: string) => {
+    if (spec.expected?.test(line)) return;
     if (line.trim() && problems.length < 200) problems.push(line.slice(0, 500));
   };
   let tail = '';
@@ -125,6 +142,7 @@ export async function startChild(spec: SpawnSpec): Promise<Child> {
     port: spec.port,
     url,
     problems,
+    headers: {},
     stop: async () => {
       killGroup(proc, 'SIGTERM');
       const timer = setTimeout(() => killGroup(proc, 'SIGKILL'), 5000);
@@ -134,11 +152,19 @@ export async function startChild(spec: SpawnSpec): Promise<Child> {
   };
 }
 
+/**
+ * How the service is reached. `bearer`: AUTH_REQUIRED=true (the default, what a deployment runs), and every
+ * request carries the bench superuser's access token, obtained by logging in once when the process has started
+ * (ACCESS_TOKEN_EXPIRE_MINUTES=120 outlasts any run). `open`: AUTH_REQUIRED=false, no credentials (the
+ * predecessors' open API, as measured before issue 9).
+ */
+export type ServiceAccess = 'bearer' | 'open';
+
 /** The service as `npm start` runs it (see service-build.ts), migrating its database on start, warnings only. */
-export async function startService(databaseUrl: string, workers: number): Promise<Child> {
+export async function startService(databaseUrl: string, workers: number, access: ServiceAccess): Promise<Child> {
   const port = await freePort();
-  return startChild({
-    name: `service (WORKERS=${workers})`,
+  const child = await startChild({
+    name: `service (WORKERS=${workers}${access === 'open' ? ', AUTH_REQUIRED=false' : ''})`,
     command: process.execPath,
     args: serviceEntry().args,
     env: {
@@ -150,10 +176,58 @@ export async function startService(databaseUrl: string, workers: number): Promis
       MIGRATE_ON_START: 'true',
       WORKERS: String(workers),
       JWT_SECRET: BENCH_JWT_SECRET,
+      AUTH_REQUIRED: String(access !== 'open'),
+      FIRST_SUPERUSER_EMAIL: BENCH_SUPERUSER.email,
+      FIRST_SUPERUSER_PASSWORD: BENCH_SUPERUSER.password,
+      // As a deployment should run (signing keys encrypted at rest); also keeps the start-up warning out.
+      KEY_ENCRYPTION_SECRET: BENCH_KEY_ENCRYPTION_SECRET,
+      ACCESS_TOKEN_EXPIRE_MINUTES: '120',
+      // The benchmark logs in from one IP: the per-IP limit of the auth endpoints must not refuse it.
+      AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
     },
+    expected: access === 'open' ? /AUTH_REQUIRED=false/ : undefined,
     port,
     timeoutMs: 60_000,
   });
+  if (access === 'bearer') {
+    try {
+      child.headers = { authorization: `Bearer ${await login(child.url)}` };
+    } catch (error) {
+      await child.stop();
+      throw error;
+    }
+  }
+  return child;
+}
+
+/** POST JSON to a benchmark child; throws with the answer unless it is the expected status. */
+async function postJson(url: string, body: unknown, expected: number, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status !== expected)
+    throw new Error(`POST ${url}: ${res.status} (expected ${expected}): ${text.slice(0, 300)}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** Logs the bench superuser in: its access token. */
+export async function login(baseUrl: string): Promise<string> {
+  const body = { username: BENCH_SUPERUSER.email, password: BENCH_SUPERUSER.password };
+  const token = (await postJson(`${baseUrl}/api/v1/auth/login`, body, 200)).access_token;
+  if (typeof token !== 'string') throw new Error('login answered without an access_token');
+  return token;
+}
+
+/** Creates an API key with the users scopes through a signed-in service: the `X-API-Key` header carrying it. */
+export async function createApiKey(service: Child): Promise<Record<string, string>> {
+  const body = { name: `bench-${randomBytes(3).toString('hex')}`, scopes: ['users:read', 'users:write'] };
+  const secret = (await postJson(`${service.url}/api/v1/api-keys`, body, 201, service.headers)).secret;
+  if (typeof secret !== 'string' || !secret.startsWith('usk_')) throw new Error('API key answer without its secret');
+  // As `Authorization: Bearer usk_...`, the form the issue names first; X-API-Key costs the same lookup.
+  return { authorization: `Bearer ${secret}` };
 }
 
 /** The bare Fastify server returning the same user JSON from memory: the HTTP limit. */

@@ -19,6 +19,30 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
+/** Issue 9: what checking credentials costs get-by-id. */
+function accessSection(a: NonNullable<DbResult['access']>): string[] {
+  const row = (name: string, s: DbResult['limits'][string], ratio: number) => [
+    name,
+    n(s.median.rps),
+    lat(s.median.p50),
+    lat(s.median.p99),
+    `${Math.round(ratio * 100)}%`,
+    s.rounds.map((x) => n(x.rps)).join(' / '),
+  ];
+  return [
+    `### Access: get by id with and without credentials (WORKERS=${a.workers}, medians)`,
+    table(
+      ['credentials', 'req/s', 'p50 ms', 'p99 ms', 'vs open', 'req/s by round'],
+      [
+        row('none, AUTH_REQUIRED=false (a)', a.open, 1),
+        row('bearer token: JWT verify + user and session reads (b)', a.bearer, a.bearerRatio),
+        row('API key: one indexed read (c)', a.apiKey, a.apiKeyRatio),
+      ],
+    ),
+    'Ratios are medians of the per-round ratios; issue 9 targets b >= 80% of a.',
+  ];
+}
+
 function section(r: DbResult): string {
   const o = r.options;
   const seeded = r.seed.reduce((s, x) => s + x.users, 0);
@@ -32,10 +56,23 @@ function section(r: DbResult): string {
       r.targets.map((t) => [t.target, t.value, STATUS[t.status]]),
     ),
     `### Workloads (WORKERS=${o.workers[o.workers.length - 1]}, medians)`,
+    `Requests carry ${o.auth === 'required' ? "a superuser's bearer token, on AUTH_REQUIRED=true (`--auth required`), except where the credentials column says otherwise" : o.auth === 'off' ? 'no credentials, on AUTH_REQUIRED=false (`--auth off`), except where the credentials column says otherwise' : 'no credentials: the API was open before issue 9'}. Every answer was 2xx (the benchmark stops otherwise).`,
     table(
-      ['workload', 'req/s', 'p50 ms', 'p99 ms', 'limit', 'limit req/s', 'ratio', 'req/s by round', 'non-2xx'],
+      [
+        'workload',
+        'credentials',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'limit',
+        'limit req/s',
+        'ratio',
+        'req/s by round',
+        'non-2xx',
+      ],
       Object.values(r.workloads).map((w) => [
         w.label,
+        w.credential ?? 'none',
         n(w.median.rps),
         lat(w.median.p50),
         lat(w.median.p99),
@@ -46,6 +83,7 @@ function section(r: DbResult): string {
         w.rounds.reduce((s, x) => s + x.non2xx + x.errors, 0),
       ]),
     ),
+    ...(r.access ? accessSection(r.access) : []),
     `Create under load with get-by-id alongside (${r.createWithReads.readConnections} of the connections): create ${n(r.createWithReads.create.median.rps)}/s, reads ${n(r.createWithReads.reads.median.rps)}/s with p50 ${lat(r.createWithReads.reads.median.p50)} ms, p99 ${lat(r.createWithReads.reads.median.p99)} ms.`,
     '### Limits (medians)',
     table(

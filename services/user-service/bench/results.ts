@@ -8,6 +8,7 @@ import type { LoadResult } from './load.js';
 import type { DbKind } from './options.js';
 import type { SeedRun } from './seed-db.js';
 import { median, sig } from './stats.js';
+import type { Credential } from './workloads.js';
 
 export const RESULTS_DIR = fileURLToPath(new URL('./results', import.meta.url));
 
@@ -18,6 +19,8 @@ export interface Series {
 
 export interface WorkloadResult extends Series {
   label: string;
+  /** What the requests carried (absent in results from before issue 9: none, on the then open API). */
+  credential?: Credential;
   /** The limit compared with, e.g. "http-user + db-by-id" (combined) or "hasher". */
   limit: string;
   limitRps: number;
@@ -46,9 +49,30 @@ export interface DbResult {
   /** How the service process was started: the `npm start` bundle (node dist/main.js) or src/main.ts under tsx. */
   service: string;
   machine: Machine;
-  options: { users: number; duration: number; rounds: number; workers: number[]; connections: number };
+  options: {
+    users: number;
+    duration: number;
+    rounds: number;
+    workers: number[];
+    connections: number;
+    /** Absent in results from before issue 9, whose API was open. */
+    auth?: 'required' | 'off';
+  };
   seed: SeedRun[];
   workloads: Record<string, WorkloadResult>;
+  /**
+   * Issue 9: get by id at the largest WORKERS with AUTH_REQUIRED=false and no credentials (open), with a user's
+   * (the bench superuser's) bearer token, with an API key; ratios are medians of the per-round ratios to open.
+   * Absent in results from before issue 9.
+   */
+  access?: {
+    workers: number;
+    open: Series;
+    bearer: Series;
+    apiKey: Series;
+    bearerRatio: number;
+    apiKeyRatio: number;
+  };
   limits: Record<string, Series>;
   /** Create at full load while get-by-id runs alongside on a quarter of the connections. */
   createWithReads: { create: Series; reads: Series; readConnections: number };

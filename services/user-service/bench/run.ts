@@ -24,6 +24,18 @@ function summary(r: DbResult): string {
       `${w.label.padEnd(26)}${pad(Math.round(w.median.rps), 9)}${pad(w.median.p50, 8)}${pad(w.median.p99, 8)}${pad(Math.round(w.limitRps), 10)}${pad(`${Math.round(w.ratio * 100)}%`, 7)}  ${w.limit}`,
     );
   }
+  if (r.access) {
+    const a = r.access;
+    lines.push(`access (get by id, WORKERS=${a.workers}):`);
+    for (const [name, s, ratio] of [
+      ['a: AUTH_REQUIRED=false', a.open, 1],
+      ['b: bearer token', a.bearer, a.bearerRatio],
+      ['c: API key', a.apiKey, a.apiKeyRatio],
+    ] as const)
+      lines.push(
+        `  ${name.padEnd(24)}${pad(Math.round(s.median.rps), 9)}${pad(s.median.p50, 8)}${pad(s.median.p99, 8)}${pad(`${Math.round(ratio * 100)}%`, 7)} of a`,
+      );
+  }
   lines.push('limits:');
   for (const [name, s] of Object.entries(r.limits))
     lines.push(`  ${name.padEnd(24)}${pad(Math.round(s.median.rps), 9)}${pad(s.median.p50, 8)}${pad(s.median.p99, 8)}`);

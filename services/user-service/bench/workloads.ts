@@ -16,7 +16,19 @@ export type WorkloadName =
   | 'list-cursor'
   | 'search'
   | 'create'
-  | 'update';
+  | 'update'
+  // Issue 9's measurement of what credentials cost, next to get-by-id with the bench's main credentials.
+  | 'get-by-id-open'
+  | 'get-by-email-open'
+  | 'get-by-id-bearer'
+  | 'get-by-id-api-key';
+
+/**
+ * What a workload's requests carry. `bearer`: a superuser's access token on an AUTH_REQUIRED=true service (one
+ * JWT verify and two primary-key reads per request); `api-key`: an API key (one indexed read); `none`: no
+ * credentials, on an AUTH_REQUIRED=false service.
+ */
+export type Credential = 'bearer' | 'api-key' | 'none';
 
 export type HttpLimitName = 'http-user' | 'http-page';
 export type DbQuery = 'by-id' | 'by-email' | 'list-shallow' | 'list-deep' | 'list-cursor';
@@ -25,6 +37,7 @@ export type LimitName = HttpLimitName | `db-${DbQuery}` | 'hasher';
 export interface Workload {
   name: WorkloadName;
   label: string;
+  credential: Credential;
   next: NextRequest;
   /** What the throughput is compared with: one limit, or the combined limit 1/(1/http + 1/db). */
   limit: { http?: HttpLimitName; db?: DbQuery; hasher?: true };
@@ -67,6 +80,10 @@ export const NEXT: Record<WorkloadName, (s: Sample) => NextRequest> = {
     path: `${API}/users/${pickFrom(s.ids)}`,
     body: JSON.stringify({ full_name: `${pickFrom(FIRST_NAMES)} ${pickFrom(LAST_NAMES)}` }),
   }),
+  'get-by-id-open': (s) => NEXT['get-by-id'](s),
+  'get-by-email-open': (s) => NEXT['get-by-email'](s),
+  'get-by-id-bearer': (s) => NEXT['get-by-id'](s),
+  'get-by-id-api-key': (s) => NEXT['get-by-id'](s),
 };
 
 const LIMITS: Record<WorkloadName, Workload['limit']> = {
@@ -78,6 +95,10 @@ const LIMITS: Record<WorkloadName, Workload['limit']> = {
   search: { http: 'http-page' },
   create: { hasher: true },
   update: { http: 'http-user' },
+  'get-by-id-open': { http: 'http-user', db: 'by-id' },
+  'get-by-email-open': { http: 'http-user', db: 'by-email' },
+  'get-by-id-bearer': { http: 'http-user', db: 'by-id' },
+  'get-by-id-api-key': { http: 'http-user', db: 'by-id' },
 };
 
 export const LABELS: Record<WorkloadName, string> = {
@@ -89,12 +110,59 @@ export const LABELS: Record<WorkloadName, string> = {
   search: 'search (3-4 chars)',
   create: 'create (argon2id)',
   update: 'update (PATCH full_name)',
+  'get-by-id-open': 'get by id, AUTH_REQUIRED=false',
+  'get-by-email-open': 'get by email, AUTH_REQUIRED=false',
+  'get-by-id-bearer': 'get by id, bearer token',
+  'get-by-id-api-key': 'get by id, API key',
 };
 
-export const WORKLOAD_NAMES = Object.keys(LIMITS) as WorkloadName[];
+/** The workloads of issue 4, measured with the bench's main credentials (--auth). */
+export const MAIN_WORKLOADS: WorkloadName[] = [
+  'get-by-id',
+  'get-by-email',
+  'list-offset-shallow',
+  'list-offset-deep',
+  'list-cursor',
+  'search',
+  'create',
+  'update',
+];
 
-export function workload(name: WorkloadName, sample: Sample): Workload {
-  return { name, label: LABELS[name], next: NEXT[name](sample), limit: LIMITS[name] };
+/**
+ * The bench's main credential, per workload, for `--auth required` (the default): every workload of issue 4 is
+ * measured as a deployment serves it, with a superuser's bearer token (superuser: the only user the policy lets
+ * list, search, create and update any user; an API key would do for services, and is measured on get-by-id).
+ * - Lists, search, update and create: the credential check (a JWT verify and two primary-key reads) is small
+ *   next to a page query, a write or an argon2id hash, so the figures stay comparable with the
+ *   unauthenticated ones of before issue 9, and the difference is the true cost of signing in.
+ * - Get by id and by email: the check triples the database work of a one-row read, so these figures alone
+ *   would no longer compare with the limits (the bare HTTP server and the driver alone run no check) nor with
+ *   the history. They are therefore also measured with AUTH_REQUIRED=false (`*-open`): issue 4's targets and
+ *   the history use those, and get-by-id with bearer / API key / open is issue 9's measurement.
+ * `--auth off` runs every workload of issue 4 on an AUTH_REQUIRED=false service without credentials (the
+ * historical setup); bearer and API-key get-by-id still run, for issue 9's ratios.
+ */
+export function workloadNames(auth: 'required' | 'off'): WorkloadName[] {
+  return auth === 'required'
+    ? [...MAIN_WORKLOADS, 'get-by-id-open', 'get-by-email-open', 'get-by-id-api-key']
+    : [...MAIN_WORKLOADS, 'get-by-id-bearer', 'get-by-id-api-key'];
+}
+
+export function credentialOf(name: WorkloadName, auth: 'required' | 'off'): Credential {
+  if (name === 'get-by-id-open' || name === 'get-by-email-open') return 'none';
+  if (name === 'get-by-id-bearer') return 'bearer';
+  if (name === 'get-by-id-api-key') return 'api-key';
+  return auth === 'required' ? 'bearer' : 'none';
+}
+
+export function workload(name: WorkloadName, sample: Sample, auth: 'required' | 'off'): Workload {
+  return {
+    name,
+    label: LABELS[name],
+    credential: credentialOf(name, auth),
+    next: NEXT[name](sample),
+    limit: LIMITS[name],
+  };
 }
 
 /** Requests for the bare HTTP server: the same paths as the service's, so routing and parsing match. */
