@@ -7,6 +7,18 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
+const ADMIN_PASSWORD = 'first-Admin-pass-4821';
+
+/** Logs in over HTTP and returns the Authorization header value. */
+async function bearer(base: string, username: string, password: string): Promise<string> {
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  return `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
+}
 
 interface Running {
   child: ChildProcess;
@@ -50,18 +62,25 @@ function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<
 
 describe('the service as a process (README walk-through on the embedded database)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'us-proc-'));
-  const env = { DATABASE_URL: `sqlite:///${join(dir, 'app.db')}` };
+  const env = {
+    DATABASE_URL: `sqlite:///${join(dir, 'app.db')}`,
+    FIRST_SUPERUSER_EMAIL: 'admin@example.com',
+    FIRST_SUPERUSER_PASSWORD: ADMIN_PASSWORD,
+  };
   // Each start runs what `npm start` runs: scripts/start.mjs builds dist/ if needed, then serves from it.
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('starts, creates a user, stops on SIGTERM, starts again, and the user is still there', async () => {
+  it('starts, bootstraps a superuser, registers a user, stops on SIGTERM, starts again, and the user is still there', async () => {
     const first = await start(env);
     assert.match(first.output(), /docs: +http:\/\/.*\/docs/);
     assert.match(first.output(), /database: sqlite:\/\/\/.*app\.db \(sqlite\)/);
-    const created = await fetch(`${first.base}/api/v1/users`, {
+    assert.match(first.output(), /created the first superuser admin@example\.com/);
+    assert.doesNotMatch(first.output(), new RegExp(ADMIN_PASSWORD));
+    assert.equal((await fetch(`${first.base}/api/v1/users`)).status, 401, 'the API is closed to anonymous callers');
+    const created = await fetch(`${first.base}/api/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'persist@example.com', password: 'password-1', full_name: 'Persisted' }),
+      body: JSON.stringify({ email: 'persist@example.com', password: 'persist-Pass-9137', full_name: 'Persisted' }),
     });
     assert.equal(created.status, 201);
     const user = (await created.json()) as { id: string };
@@ -69,7 +88,10 @@ describe('the service as a process (README walk-through on the embedded database
 
     const second = await start(env);
     try {
-      const again = await fetch(`${second.base}/api/v1/users/${user.id}`);
+      assert.doesNotMatch(second.output(), /created the first superuser/, 'only while no superuser exists');
+      const again = await fetch(`${second.base}/api/v1/users/${user.id}`, {
+        headers: { authorization: await bearer(second.base, 'admin@example.com', ADMIN_PASSWORD) },
+      });
       assert.equal(again.status, 200);
       assert.equal(((await again.json()) as { email: string }).email, 'persist@example.com');
       assert.equal((await fetch(`${second.base}/health/ready`)).status, 200);
@@ -103,14 +125,16 @@ describe('the service as a process (README walk-through on the embedded database
   });
 
   it('finishes an in-flight request before exiting on SIGTERM', async () => {
-    const running = await start(env);
+    // A slow hash (about half a second) keeps the request in flight long enough for it to have surely arrived
+    // when the signal comes, even on a loaded machine.
+    const running = await start({ ...env, PASSWORD_HASH_ITERATIONS: '40' });
     // A create spends time hashing; the signal arrives while it is in flight.
-    const pending = fetch(`${running.base}/api/v1/users`, {
+    const pending = fetch(`${running.base}/api/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'inflight@example.com', password: 'password-1' }),
+      body: JSON.stringify({ email: 'inflight@example.com', password: 'inflight-Pass-5521' }),
     });
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 150));
     const exited = stop(running.child);
     const res = await pending;
     assert.equal(res.status, 201);
