@@ -3,30 +3,47 @@ import { after, before, beforeEach, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import { usersTable } from '../src/users/user.table.js';
 import { PASSLIB_BCRYPT } from './support/legacy-hashes.js';
-import { emptyTables, openTestApp, type TestApp } from './support/test-app.js';
+import { emptyTables, openTestApp, TEST_PASSWORD, type TestApp } from './support/test-app.js';
+
+const PASSWORD = TEST_PASSWORD;
+const NEW_PASSWORD = 'Quartz-Meadow-58-kite';
 
 onEachDatabase('auth API', (tdb) => {
   let t: TestApp;
   before(async () => {
-    t = await openTestApp(tdb);
+    // Anonymous unless a request says otherwise; `admin` carries the all-scopes key where one is needed.
+    t = await openTestApp(tdb, { defaultCredentials: false });
+    admin = { 'x-api-key': t.apiKey };
   });
   after(() => t.close());
+  let admin: Record<string, string>;
   beforeEach(async () => {
     await emptyTables(t.database);
-    await t.app.inject({
+    const res = await t.app.inject({
       method: 'POST',
       url: '/api/v1/users',
-      payload: { email: 'ada@example.com', password: 'password-1', username: 'ada' },
+      headers: admin,
+      payload: { email: 'ada@example.com', password: PASSWORD, username: 'ada' },
     });
+    assert.equal(res.statusCode, 201, res.body);
   });
 
   const login = (username: string, password: string) =>
     t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
 
   it('logs in by email or username (JSON or OAuth2 form) and returns a bearer token for /auth/me', async () => {
-    const res = await login('ADA@example.com', 'password-1');
+    const res = await login('ADA@example.com', PASSWORD);
     assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(Object.keys(res.json()).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
     assert.equal(res.json().token_type, 'bearer');
+    assert.equal(res.json().expires_in, 15 * 60);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    // An EdDSA JWT with the session's claims (their verification: access-tokens.test.ts).
+    const [header = '', payload = ''] = String(res.json().access_token).split('.');
+    assert.deepEqual(JSON.parse(Buffer.from(header, 'base64url').toString()).alg, 'EdDSA');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    assert.deepEqual(Object.keys(claims).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    assert.ok(!('pwd' in claims), 'no password stamp any more');
     const me = await t.app.inject({
       url: '/api/v1/auth/me',
       headers: { authorization: `Bearer ${res.json().access_token}` },
@@ -38,49 +55,56 @@ onEachDatabase('auth API', (tdb) => {
       method: 'POST',
       url: '/api/v1/auth/login',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: 'username=ada&password=password-1&grant_type=password',
+      payload: `username=ada&password=${encodeURIComponent(PASSWORD)}&grant_type=password`,
     });
     assert.equal(form.statusCode, 200, form.body);
   });
 
   it('refuses wrong passwords, unknown users, inactive users and bad tokens', async () => {
-    const wrong = await login('ada@example.com', 'password-2');
+    const wrong = await login('ada@example.com', NEW_PASSWORD);
     assert.equal(wrong.statusCode, 401);
     assert.deepEqual(wrong.json(), { detail: 'Incorrect username or password' });
     assert.equal(wrong.headers['www-authenticate'], 'Bearer');
-    const unknown = await login('nobody@example.com', 'password-1');
+    const unknown = await login('nobody@example.com', PASSWORD);
     assert.equal(unknown.statusCode, 401);
     assert.deepEqual(unknown.json(), wrong.json(), 'unknown user and wrong password look the same');
-    assert.equal((await t.app.inject('/api/v1/auth/me')).statusCode, 401);
+    const anonymous = await t.app.inject('/api/v1/auth/me');
+    assert.equal(anonymous.statusCode, 401);
+    assert.equal(anonymous.headers['www-authenticate'], 'Bearer');
     assert.equal(
       (await t.app.inject({ url: '/api/v1/auth/me', headers: { authorization: 'Bearer nonsense' } })).statusCode,
       401,
     );
-    const id = (await t.app.inject('/api/v1/users/email/ada@example.com')).json().id;
-    await t.app.inject({ method: 'POST', url: `/api/v1/users/${id}/deactivate` });
-    assert.equal((await login('ada@example.com', 'password-1')).statusCode, 403);
+    const token = (await login('ada', PASSWORD)).json().access_token;
+    const id = (await t.app.inject({ url: '/api/v1/users/email/ada@example.com', headers: admin })).json().id;
+    await t.app.inject({ method: 'POST', url: `/api/v1/users/${id}/deactivate`, headers: admin });
+    assert.equal((await login('ada@example.com', PASSWORD)).statusCode, 403);
+    const me = await t.app.inject({ url: '/api/v1/auth/me', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(me.statusCode, 401, "a deactivated user's token stops working at once");
   });
 
-  it('changes the password only with the current one', async () => {
-    const token = (await login('ada', 'password-1')).json().access_token;
+  it('changes the password only with the current one, and not to a common password', async () => {
+    const token = (await login('ada', PASSWORD)).json().access_token;
     const headers = { authorization: `Bearer ${token}` };
-    const bad = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/password',
-      headers,
-      payload: { current_password: 'nope', new_password: 'password-2' },
-    });
+    const change = (current_password: string, new_password: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/password',
+        headers,
+        payload: { current_password, new_password },
+      });
+    const bad = await change('nope', NEW_PASSWORD);
     assert.equal(bad.statusCode, 422);
     assert.deepEqual(bad.json().detail[0].loc, ['body', 'current_password']);
-    const ok = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/password',
-      headers,
-      payload: { current_password: 'password-1', new_password: 'password-2' },
-    });
-    assert.equal(ok.statusCode, 204);
-    assert.equal((await login('ada', 'password-1')).statusCode, 401);
-    assert.equal((await login('ada', 'password-2')).statusCode, 200);
+    const common = await change(PASSWORD, 'password123');
+    assert.equal(common.statusCode, 422, common.body);
+    assert.match(common.body, /common/i, 'says why');
+    const ok = await change(PASSWORD, NEW_PASSWORD);
+    assert.equal(ok.statusCode, 204, ok.body);
+    assert.equal((await login('ada', PASSWORD)).statusCode, 401);
+    assert.equal((await login('ada', NEW_PASSWORD)).statusCode, 200);
+    const me = await t.app.inject({ url: '/api/v1/auth/me', headers });
+    assert.equal(me.statusCode, 200, 'the session that changed the password stays');
   });
 
   it('accepts a bcrypt hash imported from the Python services and upgrades it to argon2id on login', async () => {

@@ -1,24 +1,24 @@
 /**
- * Issue 7's attacks, replayed on every database: forged list cursors, tokens without expiry or from before a
- * password change, missing security headers, and client input that used to end in a 500.
+ * Issue 7's attacks, replayed on every database: forged list cursors, forged access tokens (now against the
+ * EdDSA verifier and the session check, end to end; the verifier's own cases are in access-tokens.test.ts),
+ * sessions that must end on a password change, missing security headers, and client input that used to end in
+ * a 500.
  */
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { type AddressInfo, connect } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import fc from 'fast-check';
-import { PasswordStamp } from '../src/auth/password-stamp.js';
+import { decodeJwt, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { SigningKeyRepository } from '../src/auth/signing-key.repository.js';
 import { usersTable } from '../src/users/user.table.js';
-import { emptyTables, openTestApp, TEST_TOKEN_SECRET, type TestApp } from './support/test-app.js';
+import { emptyTables, openTestApp, TEST_PASSWORD, TEST_TOKEN_SECRET, type TestApp } from './support/test-app.js';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-/** An HS256 JWT signed with `secret`, with exactly the claims given. */
-function jwt(claims: Record<string, unknown>, secret = TEST_TOKEN_SECRET, alg = 'HS256'): string {
-  const head = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
-  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
-}
+/** The fixture users' passwords: none on a common-password list. */
+const passwordOf = (i: number) => `${TEST_PASSWORD}-${i}`;
 
 onEachDatabase('security: attacks from issue 7', (tdb) => {
   let t: TestApp;
@@ -34,13 +34,19 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
       const res = await t.app.inject({
         method: 'POST',
         url: '/api/v1/users',
-        payload: { email: `user${i}@example.com`, password: `password-${i}-long`, username: `user${i}` },
+        payload: { email: `user${i}@example.com`, password: passwordOf(i), username: `user${i}` },
       });
+      assert.equal(res.statusCode, 201, res.body);
       ids.push(res.json().id);
     }
   });
 
   const get = (url: string, headers: Record<string, string> = {}) => t.app.inject({ url, headers });
+  async function login(username: string, password: string): Promise<{ access_token: string; refresh_token: string }> {
+    const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json();
+  }
 
   it('refuses a forged cursor that sorts by hashed_password (the hash-leak attack) with 422', async () => {
     const hash =
@@ -92,54 +98,103 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
     assert.equal((await get(`/api/v1/users?limit=2&active_only=true&after=${real}`)).statusCode, 422);
   });
 
-  it('refuses tokens without exp, with alg none or another key, and tokens from before a password change', async () => {
-    const login = async (password: string) =>
-      (
-        await t.app.inject({
-          method: 'POST',
-          url: '/api/v1/auth/login',
-          payload: { username: 'user0@example.com', password },
-        })
-      ).json().access_token as string;
+  it('refuses forged access tokens at the API: no exp, alg none, HS256 with the server secret, a stranger key', async () => {
+    const tokens = await login('user0@example.com', passwordOf(0));
     const me = (token: string) => get('/api/v1/auth/me', { authorization: `Bearer ${token}` });
-    const row = await t.database.repository(usersTable).get(ids[0] as string, { secrets: ['hashed_password'] });
-    const pwd = new PasswordStamp(TEST_TOKEN_SECRET).of(row?.hashed_password ?? '');
+    const real = decodeJwt(tokens.access_token);
+    // The service's own signing key: a forgery signed with it differs from a real token only where we say.
+    const [key] = await new SigningKeyRepository(t.database).all();
+    assert.ok(key);
+    const privateJwk = JSON.parse((await new SigningKeyRepository(t.database).privateKey(key.kid)) ?? '') as JWK;
+    const signing = await importJWK(privateJwk, 'EdDSA');
     const now = Math.floor(Date.now() / 1000);
-    assert.equal((await me(jwt({ sub: ids[0], pwd, iat: now, exp: now + 60 }))).statusCode, 200, 'control');
-    assert.equal((await me(jwt({ sub: ids[0], pwd, iat: now }))).statusCode, 401, 'no exp');
-    assert.equal((await me(jwt({ sub: ids[0], pwd, iat: now, exp: now - 1 }))).statusCode, 401, 'expired');
-    assert.equal((await me(jwt({ sub: ids[0], iat: now, exp: now + 60 }))).statusCode, 401, 'no password stamp');
-    assert.equal((await me(jwt({ sub: ids[1], pwd, iat: now, exp: now + 60 }))).statusCode, 401, "another's stamp");
-    const other = jwt({ sub: ids[0], pwd, iat: now, exp: now + 60 }, 'another-secret-another-secret-0000');
-    assert.equal((await me(other)).statusCode, 401, 'another key');
-    const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: ids[0], pwd, iat: now, exp: now + 60 })}.`;
-    assert.equal((await me(none)).statusCode, 401, 'alg none');
+    const claims = {
+      sub: real.sub,
+      sid: real.sid,
+      jti: 'forged-1',
+      iat: now,
+      exp: now + 60,
+      iss: real.iss,
+      aud: real.aud,
+    };
+    const sign = (body: Record<string, unknown>, header: Record<string, unknown> = {}) =>
+      new SignJWT(body).setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'at+jwt', ...header }).sign(signing);
+    assert.equal((await me(await sign(claims))).statusCode, 200, 'control: the real key and claims');
+    const { exp: _exp, ...noExp } = claims;
+    const secret = new TextEncoder().encode(TEST_TOKEN_SECRET);
+    const stranger = (await generateKeyPair('EdDSA', { crv: 'Ed25519' })).privateKey;
+    const other = await login('user1@example.com', passwordOf(1));
+    const forged: [string, string][] = [
+      ['no exp', await sign(noExp)],
+      ['expired', await sign({ ...claims, iat: now - 120, exp: now - 60 })],
+      ['wrong audience', await sign({ ...claims, aud: 'another-service' })],
+      ['wrong issuer', await sign({ ...claims, iss: 'someone-else' })],
+      ['another type', await sign(claims, { typ: 'JWT' })],
+      ['alg none', `${b64({ alg: 'none', typ: 'at+jwt', kid: key.kid })}.${b64(claims)}.`],
+      [
+        'HS256 with the server secret',
+        await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: key.kid }).sign(secret),
+      ],
+      [
+        "a stranger's key under the service's kid",
+        await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'at+jwt' }).sign(stranger),
+      ],
+      ['an unknown session', await sign({ ...claims, sid: '01900000-0000-7000-8000-000000000000' })],
+      ["another user's session", await sign({ ...claims, sid: decodeJwt(other.access_token).sid })],
+      ["another user's id in a real session", await sign({ ...claims, sub: ids[1] })],
+      ['the refresh token', tokens.refresh_token],
+    ];
+    for (const [what, token] of forged) {
+      const res = await me(token);
+      assert.equal(res.statusCode, 401, `${what}: ${res.body}`);
+      assert.equal(res.headers['www-authenticate'], 'Bearer', what);
+    }
+  });
 
-    // Password changed by the user: the old token dies, a new login works.
-    const before = await login('password-0-long');
-    assert.equal((await me(before)).statusCode, 200);
+  it("ends other sessions on a password change, keeps the current one; a PATCH with a password ends the user's sessions", async () => {
+    const me = (token: string) => get('/api/v1/auth/me', { authorization: `Bearer ${token}` });
+    const current = await login('user0@example.com', passwordOf(0));
+    const elsewhere = await login('user0', passwordOf(0));
+    const bystander = await login('user1', passwordOf(1));
     const change = await t.app.inject({
       method: 'POST',
       url: '/api/v1/auth/password',
-      headers: { authorization: `Bearer ${before}` },
-      payload: { current_password: 'password-0-long', new_password: 'password-0-newer' },
+      headers: { authorization: `Bearer ${current.access_token}` },
+      payload: { current_password: passwordOf(0), new_password: `${passwordOf(0)}-newer` },
     });
     assert.equal(change.statusCode, 204, change.body);
-    assert.equal((await me(before)).statusCode, 401, 'token from before /auth/password');
-    const after = await login('password-0-newer');
-    assert.equal((await me(after)).statusCode, 200);
-    // Password changed through PATCH /users/{id}: the same.
+    assert.equal((await me(current.access_token)).statusCode, 200, 'the session that changed it stays');
+    assert.equal((await me(elsewhere.access_token)).statusCode, 401, 'another session of the user ends');
+    const refresh = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/refresh',
+      payload: { refresh_token: elsewhere.refresh_token },
+    });
+    assert.equal(refresh.statusCode, 401, 'and its refresh token with it');
+    assert.equal((await me(bystander.access_token)).statusCode, 200, "another user's session is untouched");
+    assert.equal((await login('user0', `${passwordOf(0)}-newer`)).access_token.length > 0, true);
+
+    // A password set through PATCH /users/{id} (here by the API key): every session of that user ends.
+    const again = await login('user0', `${passwordOf(0)}-newer`);
     const patched = await t.app.inject({
       method: 'PATCH',
       url: `/api/v1/users/${ids[0]}`,
-      payload: { password: 'password-0-third' },
+      payload: { password: `${passwordOf(0)}-third` },
     });
-    assert.equal(patched.statusCode, 200);
-    assert.equal((await me(after)).statusCode, 401, 'token from before PATCH with a password');
-    // Other changes leave tokens alone.
-    const third = await login('password-0-third');
-    await t.app.inject({ method: 'PATCH', url: `/api/v1/users/${ids[0]}`, payload: { full_name: 'Renamed' } });
-    assert.equal((await me(third)).statusCode, 200);
+    assert.equal(patched.statusCode, 200, patched.body);
+    for (const token of [current.access_token, again.access_token]) {
+      assert.equal((await me(token)).statusCode, 401, 'token from before PATCH with a password');
+    }
+    assert.equal((await me(bystander.access_token)).statusCode, 200);
+    // Other changes leave sessions alone.
+    const third = await login('user0', `${passwordOf(0)}-third`);
+    const renamed = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${ids[0]}`,
+      payload: { full_name: 'Renamed', email: 'user0-renamed@example.com' },
+    });
+    assert.equal(renamed.statusCode, 200, renamed.body);
+    assert.equal((await me(third.access_token)).statusCode, 200, 'a PATCH without a password keeps the session');
   });
 
   it('sends security headers everywhere, a CSP on /docs, and no-store on tokens and API answers', async () => {
@@ -155,7 +210,7 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
     const token = await t.app.inject({
       method: 'POST',
       url: '/api/v1/auth/login',
-      payload: { username: 'user1', password: 'password-1-long' },
+      payload: { username: 'user1', password: passwordOf(1) },
     });
     assert.equal(token.statusCode, 200);
     assert.equal(token.headers['cache-control'], 'no-store');
@@ -186,13 +241,13 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
     const bad = ['a\u0000b', '\ud800', 'x\udc00y'];
     for (const value of bad) {
       const bodies: [string, string, Record<string, unknown>][] = [
-        ['POST', '/api/v1/users', { email: 'n@example.com', password: 'password-long', full_name: value }],
+        ['POST', '/api/v1/users', { email: 'n@example.com', password: TEST_PASSWORD, full_name: value }],
         ['PATCH', `/api/v1/users/${ids[0]}`, { full_name: value }],
         ['POST', `/api/v1/users/${ids[0]}/personas`, { name: value, relation_type: 'x' }],
         ['POST', `/api/v1/users/${ids[0]}/personas`, { name: 'n', relation_type: value }],
         ['POST', `/api/v1/users/${ids[0]}/personas`, { name: 'n', relation_type: 'x', description: value }],
         ['POST', `/api/v1/users/${ids[0]}/personas`, { name: 'n', relation_type: 'x', status: value }],
-        ['POST', '/api/v1/auth/login', { username: value, password: 'password-long' }],
+        ['POST', '/api/v1/auth/login', { username: value, password: TEST_PASSWORD }],
       ];
       for (const [method, url, payload] of bodies) {
         const res = await t.app.inject({ method: method as 'POST', url, payload });
@@ -215,11 +270,12 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
       assert.deepEqual(res.json().detail[0].loc, ['query', 'created_after']);
     }
     assert.equal((await get('/api/v1/users?created_after=0001-01-01T00:00:00Z')).statusCode, 200);
-    // Only login takes a form; the password change is JSON only.
+    // Only login takes a form; the password change is JSON only (asked by a signed-in user, whom the policy admits).
+    const signed = await login('user2', passwordOf(2));
     const form = await t.app.inject({
       method: 'POST',
       url: '/api/v1/auth/password',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${signed.access_token}` },
       payload: 'current_password=a&new_password=bbbbbbbbbb',
     });
     assert.equal(form.statusCode, 415);
@@ -254,7 +310,7 @@ onEachDatabase('security: attacks from issue 7', (tdb) => {
     const extra = await t.app.inject({
       method: 'POST',
       url: '/api/v1/users',
-      payload: { email: 'extra@example.com', password: 'password-long', is_superuser: true, unknown: { a: 1 } },
+      payload: { email: 'extra@example.com', password: TEST_PASSWORD, is_superuser: true, unknown: { a: 1 } },
     });
     assert.equal(extra.statusCode, 201, extra.body);
     assert.equal(extra.json().is_superuser, false);
