@@ -22,7 +22,7 @@ onEachDatabase('HTTP behaviour', (tdb) => {
     const big = await t.app.inject({
       method: 'POST',
       url: '/api/v1/users',
-      payload: { email: 'big@example.com', password: 'password1', full_name: 'x'.repeat(4000) },
+      payload: { email: 'big@example.com', password: 'password-1', full_name: 'x'.repeat(4000) },
     });
     assert.equal(big.statusCode, 413);
     assert.match(big.json().detail, /too large.*2048 bytes/);
@@ -140,7 +140,7 @@ onEachDatabase(
       const created = await t.app.inject({
         method: 'POST',
         url: '/api/v1/users',
-        payload: { email: 'up@example.com', password: 'password1' },
+        payload: { email: 'up@example.com', password: 'password-1' },
       });
       assert.equal(created.statusCode, 201);
       await proxy.cut();
@@ -150,7 +150,7 @@ onEachDatabase(
         {
           method: 'POST' as const,
           url: '/api/v1/users',
-          payload: { email: 'down@example.com', password: 'password1' },
+          payload: { email: 'down@example.com', password: 'password-1' },
         },
       ]) {
         const res = await t.app.inject(req);

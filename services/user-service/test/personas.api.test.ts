@@ -21,7 +21,7 @@ onEachDatabase('personas API', (tdb) => {
     const res = await app.inject({
       method: 'POST',
       url: '/api/v1/users',
-      payload: { email: 'owner@example.com', password: 'password1' },
+      payload: { email: 'owner@example.com', password: 'password-1' },
     });
     userId = res.json().id;
   });
@@ -117,7 +117,7 @@ onEachDatabase('personas API', (tdb) => {
       await app.inject({
         method: 'POST',
         url: '/api/v1/users',
-        payload: { email: 'other@example.com', password: 'password1' },
+        payload: { email: 'other@example.com', password: 'password-1' },
       })
     ).json();
     const foreign = `/api/v1/users/${other.id}/personas/${p.id}`;
@@ -145,7 +145,7 @@ onEachDatabase('personas API', (tdb) => {
       url: '/api/v1/users',
       payload: {
         email: 'with@example.com',
-        password: 'password1',
+        password: 'password-1',
         personas: [
           { name: 'Work', relation_type: 'colleague' },
           { name: 'Home', relation_type: 'family', status: 'hidden' },
@@ -166,7 +166,7 @@ onEachDatabase('personas API', (tdb) => {
       url: '/api/v1/users',
       payload: {
         email: 'rollback@example.com',
-        password: 'password1',
+        password: 'password-1',
         personas: [
           { name: 'Same', relation_type: 'x' },
           { name: 'Same', relation_type: 'y' },
@@ -180,7 +180,7 @@ onEachDatabase('personas API', (tdb) => {
       url: '/api/v1/users',
       payload: {
         email: 'invalid@example.com',
-        password: 'password1',
+        password: 'password-1',
         personas: [{ name: 'ok', relation_type: 'x' }, { name: '' }],
       },
     });

@@ -64,17 +64,17 @@ onEachDatabase('users API', (tdb) => {
     const slash = await app.inject({
       method: 'POST',
       url: '/api/v1/users/',
-      payload: { email: 'b@example.com', password: 'password1' },
+      payload: { email: 'b@example.com', password: 'password-1' },
     });
     assert.equal(slash.statusCode, 201, 'the trailing-slash path works too');
   });
 
   it('refuses duplicates by email (any case) and by username with 409 naming which', async () => {
-    assert.equal((await create({ email: 'dup@example.com', password: 'password1', username: 'dupe' })).statusCode, 201);
-    const byEmail = await create({ email: 'DUP@example.com', password: 'password1' });
+    assert.equal((await create({ email: 'dup@example.com', password: 'password-1', username: 'dupe' })).statusCode, 201);
+    const byEmail = await create({ email: 'DUP@example.com', password: 'password-1' });
     assert.equal(byEmail.statusCode, 409);
     assert.deepEqual(body(byEmail), { detail: 'A user with this email already exists' });
-    const byUsername = await create({ email: 'other@example.com', password: 'password1', username: 'DUPE' });
+    const byUsername = await create({ email: 'other@example.com', password: 'password-1', username: 'DUPE' });
     assert.equal(byUsername.statusCode, 409);
     assert.deepEqual(body(byUsername), { detail: 'A user with this username already exists' });
     assert.equal(body(await app.inject('/api/v1/users/count')).count, 1);
@@ -91,18 +91,18 @@ onEachDatabase('users API', (tdb) => {
 
   it('validates input with FastAPI-shaped 422s and writes nothing', async () => {
     const cases: [Record<string, unknown>, (string | number)[], string][] = [
-      [{ password: 'password1' }, ['body', 'email'], 'missing'],
-      [{ email: 'not-an-email', password: 'password1' }, ['body', 'email'], 'value_error'],
+      [{ password: 'password-1' }, ['body', 'email'], 'missing'],
+      [{ email: 'not-an-email', password: 'password-1' }, ['body', 'email'], 'value_error'],
       [{ email: 'a@example.com', password: 'short' }, ['body', 'password'], 'string_too_short'],
       [{ email: 'a@example.com', password: 'x'.repeat(129) }, ['body', 'password'], 'string_too_long'],
       [
-        { email: 'a@example.com', password: 'password1', username: 'a b' },
+        { email: 'a@example.com', password: 'password-1', username: 'a b' },
         ['body', 'username'],
         'string_pattern_mismatch',
       ],
-      [{ email: 'a@example.com', password: 'password1', username: 'ab' }, ['body', 'username'], 'string_too_short'],
+      [{ email: 'a@example.com', password: 'password-1', username: 'ab' }, ['body', 'username'], 'string_too_short'],
       [
-        { email: 'a@example.com', password: 'password1', full_name: 'x'.repeat(256) },
+        { email: 'a@example.com', password: 'password-1', full_name: 'x'.repeat(256) },
         ['body', 'full_name'],
         'string_too_long',
       ],
@@ -120,7 +120,7 @@ onEachDatabase('users API', (tdb) => {
   });
 
   it('finds users by id, email (any case) and username, and answers 404 / 422', async () => {
-    const user = body(await create({ email: 'find@example.com', password: 'password1', username: 'finder' }));
+    const user = body(await create({ email: 'find@example.com', password: 'password-1', username: 'finder' }));
     assert.deepEqual(body(await app.inject(`/api/v1/users/${user.id}`)), user);
     assert.deepEqual(body(await app.inject('/api/v1/users/email/FIND@example.com')), user);
     assert.deepEqual(body(await app.inject('/api/v1/users/by_username/Finder')), user);
@@ -142,7 +142,7 @@ onEachDatabase('users API', (tdb) => {
   it('lists with skip/limit, filters, sort and cursor paging', async () => {
     const made: any[] = [];
     for (let i = 0; i < 7; i++) {
-      made.push(body(await create({ email: `u${i}@example.com`, password: 'password1', full_name: `User ${6 - i}` })));
+      made.push(body(await create({ email: `u${i}@example.com`, password: 'password-1', full_name: `User ${6 - i}` })));
     }
     const ids = made.map((u) => u.id);
     await app.inject({ method: 'POST', url: `/api/v1/users/${ids[1]}/deactivate` });
@@ -208,12 +208,12 @@ onEachDatabase('users API', (tdb) => {
   it('searches full name, username and email without regard to case; % and _ are literal', async () => {
     await create({
       email: 'grace@navy.mil',
-      password: 'password1',
+      password: 'password-1',
       full_name: 'Grace Hopper',
       username: 'amazing_grace',
     });
-    await create({ email: 'alan@example.com', password: 'password1', full_name: 'Alan 100% Turing' });
-    await create({ email: 'edsger@example.com', password: 'password1', full_name: 'Edsger Dijkstra' });
+    await create({ email: 'alan@example.com', password: 'password-1', full_name: 'Alan 100% Turing' });
+    await create({ email: 'edsger@example.com', password: 'password-1', full_name: 'Edsger Dijkstra' });
     const q = async (term: string) =>
       body(await app.inject(`/api/v1/users/search?q=${encodeURIComponent(term)}`))
         .users.map((u: any) => u.email)
@@ -244,8 +244,8 @@ onEachDatabase('users API', (tdb) => {
   });
 
   it('updates with PUT and PATCH: partial, re-hashed password, conflicts, no mass assignment', async () => {
-    const a = body(await create({ email: 'a@example.com', password: 'password1', username: 'alpha' }));
-    await create({ email: 'b@example.com', password: 'password1', username: 'bravo' });
+    const a = body(await create({ email: 'a@example.com', password: 'password-1', username: 'alpha' }));
+    await create({ email: 'b@example.com', password: 'password-1', username: 'bravo' });
     const before = await t.database.kysely
       .selectFrom('users')
       .select('hashed_password')
@@ -304,8 +304,8 @@ onEachDatabase('users API', (tdb) => {
   });
 
   it('activates and deactivates, counts, and deletes with 204 then 404', async () => {
-    const u = body(await create({ email: 'act@example.com', password: 'password1' }));
-    await create({ email: 'other@example.com', password: 'password1' });
+    const u = body(await create({ email: 'act@example.com', password: 'password-1' }));
+    await create({ email: 'other@example.com', password: 'password-1' });
     const off = await app.inject({ method: 'POST', url: `/api/v1/users/${u.id}/deactivate` });
     assert.equal(off.statusCode, 200);
     assert.equal(body(off).is_active, false);
@@ -339,7 +339,7 @@ onEachDatabase('users API', (tdb) => {
       await cached.inject({
         method: 'POST',
         url: '/api/v1/users',
-        payload: { email: 'mine@example.com', password: 'password1' },
+        payload: { email: 'mine@example.com', password: 'password-1' },
       });
       assert.equal(await total(), 1, 'own write is visible at once');
       // A write by another process (here: straight to the database) shows once the cached total expires.

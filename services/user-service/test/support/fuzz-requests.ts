@@ -127,11 +127,11 @@ export const RAW_BODIES: Record<string, string> = {
   'deep-object-5000': deepObject(5000),
   'deep-array-100000': deepArray(100_000),
   'deep-object-100000': deepObject(100_000),
-  'deep-in-field': `{"email":"deep@example.com","password":"password1","name":"n","relation_type":"r","personas":${deepArray(5000)},"full_name":${deepArray(5000)}}`,
-  'duplicate-keys': '{"email":"dup1@example.com","email":"dup2@example.com","password":"password1","password":"x"}',
+  'deep-in-field': `{"email":"deep@example.com","password":"password-1","name":"n","relation_type":"r","personas":${deepArray(5000)},"full_name":${deepArray(5000)}}`,
+  'duplicate-keys': '{"email":"dup1@example.com","email":"dup2@example.com","password":"password-1","password":"x"}',
   'duplicate-keys-valid-last':
     '{"name":"","name":"dup","relation_type":42,"relation_type":"friend","full_name":1,"full_name":"Dup","current_password":null,"current_password":"x","new_password":"y","new_password":"password-2"}',
-  'proto-key': '{"__proto__":{"is_superuser":true},"email":"proto@example.com","password":"password1"}',
+  'proto-key': '{"__proto__":{"is_superuser":true},"email":"proto@example.com","password":"password-1"}',
   'constructor-key': '{"constructor":{"prototype":{"is_superuser":true}},"name":"c","relation_type":"r"}',
   'truncated-json': '{"email":"a@example.com","password":"pass',
   'single-quotes': "{'email':'a@example.com'}",
@@ -184,7 +184,7 @@ const EXTRA_QUERY: [string, string][] = [
   ['sort[column]', 'hashed_password'],
   ['q[$ne]', 'x'],
   ['is_superuser', 'true'],
-  ['password', 'password1'],
+  ['password', 'password-1'],
 ];
 
 const CONTENT_TYPES = [
