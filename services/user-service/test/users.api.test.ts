@@ -70,7 +70,10 @@ onEachDatabase('users API', (tdb) => {
   });
 
   it('refuses duplicates by email (any case) and by username with 409 naming which', async () => {
-    assert.equal((await create({ email: 'dup@example.com', password: 'password-1', username: 'dupe' })).statusCode, 201);
+    assert.equal(
+      (await create({ email: 'dup@example.com', password: 'password-1', username: 'dupe' })).statusCode,
+      201,
+    );
     const byEmail = await create({ email: 'DUP@example.com', password: 'password-1' });
     assert.equal(byEmail.statusCode, 409);
     assert.deepEqual(body(byEmail), { detail: 'A user with this email already exists' });
