@@ -58,10 +58,10 @@ describe('the cluster primary never gives up on its workers', () => {
     assert.ok(await waitFor(() => (running.output().match(allListening) ?? []).length === 1, 20_000), running.output());
     const [victim, survivor] = await stableChildren(primary, 2, 0, 1_000);
     for (const pid of [victim, survivor]) pids.add(pid ?? 0);
-    const created = await fetch(`${running.base}/api/v1/users`, {
+    const created = await fetch(`${running.base}/api/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'cluster@example.com', password: 'password-1' }),
+      body: JSON.stringify({ email: 'cluster@example.com', password: 'cluster-Pass-7731' }),
     });
     assert.equal(created.status, 201);
 
@@ -98,7 +98,18 @@ describe('the cluster primary never gives up on its workers', () => {
     for (const pid of workers) pids.add(pid);
     assert.ok(workers.includes(survivor ?? 0), 'the healthy worker was never touched');
     const user = (await created.json()) as { id: string };
-    for (let i = 0; i < 6; i++) assert.equal((await fetch(`${running.base}/api/v1/users/${user.id}`)).status, 200);
+    const login = await fetch(`${running.base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'cluster@example.com', password: 'cluster-Pass-7731' }),
+    });
+    assert.equal(login.status, 200);
+    const authorization = `Bearer ${((await login.json()) as { access_token: string }).access_token}`;
+    // Every worker (the replacement included) accepts a token another worker signed.
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${running.base}/api/v1/users/${user.id}`, { headers: { authorization } });
+      assert.equal(res.status, 200);
+    }
 
     running.child.kill('SIGTERM');
     assert.equal(await running.exited, 0);
