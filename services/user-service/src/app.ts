@@ -11,15 +11,15 @@ import { ApiKeyService } from './api-keys/api-key.service.js';
 import { AccessTokens } from './auth/access-tokens.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { AuthService } from './auth/auth.service.js';
-import type { PasswordHasher } from './auth/password-hasher.js';
 import { jwksRoutes } from './auth/jwks.routes.js';
 import { LoginGuard } from './auth/login-guard.js';
+import type { PasswordHasher } from './auth/password-hasher.js';
 import { type AccessConfig, defaultAccess } from './config.js';
 import { healthRoutes } from './health/health.routes.js';
+import { registerAuthRateLimit } from './http/auth-rate-limit.js';
 import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
 import { documentFrameworkErrors } from './http/documented-errors.js';
 import { registerErrorHandler, replyToClientError, replyToFrameworkError } from './http/error-handler.js';
-import { registerAuthRateLimit } from './http/auth-rate-limit.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { validatorCompiler } from './http/validators.js';
 import { personaRoutes } from './personas/persona.routes.js';
@@ -117,11 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     warn,
   );
-  const auth = new AuthService(
-    users,
-    deps.hasher,
-    new LoginGuard(deps.database, access.login),
-  );
+  const auth = new AuthService(users, deps.hasher, new LoginGuard(deps.database, access.login));
   if (!access.authRequired) {
     warn('WARNING: AUTH_REQUIRED=false: the users and personas API is open to anyone who can reach it');
   }

@@ -2,10 +2,10 @@ import cluster from 'node:cluster';
 import { DatabaseUrlError } from '@user-service/data';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { ensureFirstSuperuser } from './auth/first-superuser.js';
 import type { Config } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
 import { generatedTokenSecret, openRuntime } from './runtime.js';
-import { ensureFirstSuperuser } from './auth/first-superuser.js';
 import { UserService } from './users/user.service.js';
 
 /**
@@ -41,7 +41,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     bodyLimitBytes: config.bodyLimitBytes,
     logger: {
       level: config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
     },
   });
   const bootstrapped = await ensureFirstSuperuser(

@@ -58,7 +58,12 @@ export class SessionRepository {
     );
   }
 
-  addToken(row: { session_id: string; token_hash: string; created_at: string; expires_at: string }): Promise<RefreshToken> {
+  addToken(row: {
+    session_id: string;
+    token_hash: string;
+    created_at: string;
+    expires_at: string;
+  }): Promise<RefreshToken> {
     return this.tokens.create(row);
   }
 

@@ -5,13 +5,13 @@ import { errors, refTo } from '../http/common.schemas.js';
 import {
   CountQuery,
   EmailParams,
+  UserAdminUpdate,
   UserCreate,
   UserIdParams,
   UserListPublic,
   UserListQuery,
   UsernameParams,
   UserPublic,
-  UserAdminUpdate,
   UserSearchQuery,
 } from './user.schemas.js';
 import type { User, UserService } from './user.service.js';
@@ -173,7 +173,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
           throw new ForbiddenError('Only a superuser can grant or revoke the superuser role');
         }
         // The caller changing their own password keeps the session they are using.
-        const keep = principal.kind === 'user' && principal.user.id === request.params.id ? principal.sessionId : undefined;
+        const keep =
+          principal.kind === 'user' && principal.user.id === request.params.id ? principal.sessionId : undefined;
         return users.update(request.params.id, request.body, keep ? { keepSession: keep } : {});
       },
     );

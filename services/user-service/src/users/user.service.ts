@@ -206,7 +206,12 @@ export class UserService {
         if (changes.is_active === false || changes.is_superuser === false) await this.keepASuperuser(uow, id);
         const updated = await new UserRepository(uow).update(id, patch);
         if (updated && changes.password !== undefined) {
-          await new SessionRepository(uow).revokeAll(id, new Date().toISOString(), 'password_changed', options.keepSession);
+          await new SessionRepository(uow).revokeAll(
+            id,
+            new Date().toISOString(),
+            'password_changed',
+            options.keepSession,
+          );
         }
         if (updated && changes.is_active === false) {
           await new SessionRepository(uow).revokeAll(id, new Date().toISOString(), 'deactivated');

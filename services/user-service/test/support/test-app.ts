@@ -83,8 +83,9 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     }
     return payload;
   });
-  const apiKey = (await new ApiKeyService(database).create({ name: `test-app ${++counter}`, scopes: [...SCOPES] }, null))
-    .secret;
+  const apiKey = (
+    await new ApiKeyService(database).create({ name: `test-app ${++counter}`, scopes: [...SCOPES] }, null)
+  ).secret;
   if (options.defaultCredentials ?? true) withDefaultCredentials(app, apiKey);
   const users = new UserService(database, hasher);
   return {
