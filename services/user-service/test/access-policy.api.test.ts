@@ -579,11 +579,37 @@ onEachDatabase('access policy', (tdb) => {
     }
   });
 
+  it("lets no API key change, deactivate or delete a superuser's account (it could take the account over)", async () => {
+    const target = await person(true);
+    const writer = { 'x-api-key': keys.get('users:write') as string };
+    const attempts: [string, InjectOptions][] = [
+      [
+        'set password',
+        { method: 'PATCH', url: `${API}/users/${target.user.id}`, payload: { password: 'taken-Over-8812' } },
+      ],
+      ['PUT email', { method: 'PUT', url: `${API}/users/${target.user.id}`, payload: { email: 'mine@example.com' } }],
+      ['deactivate', { method: 'POST', url: `${API}/users/${target.user.id}/deactivate` }],
+      ['delete', { method: 'DELETE', url: `${API}/users/${target.user.id}` }],
+    ];
+    for (const [what, options] of attempts) {
+      expectStatus(await send({ ...options, headers: writer }), 403, `${what} of a superuser by a users:write key`);
+    }
+    const still = await send({ url: `${API}/users/me`, headers: target.headers });
+    expectStatus(still, 200, 'the superuser is untouched and still signed in');
+    assert.equal(still.json().email, target.user.email);
+    // The same key still manages ordinary users.
+    const plain = await person();
+    expectStatus(
+      await send({ method: 'POST', url: `${API}/users/${plain.user.id}/deactivate`, headers: writer }),
+      200,
+      'deactivate an ordinary user by key',
+    );
+  });
+
   // Last: it empties the tables.
   it('keeps the last active superuser: demote, deactivate and delete answer 409', async () => {
     await emptyTables(t.database);
     const solo = await t.signUp({ superuser: true });
-    const writer = { 'x-api-key': keys.get('users:write') as string };
     const id = solo.user.id;
     const attempts: [string, InjectOptions][] = [
       [
@@ -599,9 +625,7 @@ onEachDatabase('access policy', (tdb) => {
         { method: 'PATCH', url: `${API}/users/${id}`, headers: solo.headers, payload: { is_active: false } },
       ],
       ['deactivate', { method: 'POST', url: `${API}/users/${id}/deactivate`, headers: solo.headers }],
-      ['deactivate by key', { method: 'POST', url: `${API}/users/${id}/deactivate`, headers: writer }],
       ['delete', { method: 'DELETE', url: `${API}/users/${id}`, headers: solo.headers }],
-      ['delete by key', { method: 'DELETE', url: `${API}/users/${id}`, headers: writer }],
       [
         'delete me',
         { method: 'DELETE', url: `${API}/users/me`, headers: solo.headers, payload: { password: TEST_PASSWORD } },

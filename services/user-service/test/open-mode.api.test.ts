@@ -142,6 +142,10 @@ onEachDatabase('open mode (AUTH_REQUIRED=false)', (tdb) => {
     const user = await t.signUp();
     ok(await send({ url: `${API}/api-keys`, headers: user.headers }), 403, 'api-keys as a user');
     ok(await send({ url: `${API}/auth/sessions`, headers: user.headers }), 200, 'sessions as the user');
+    // Sending a valid token never loses access the open API gives anonymous callers.
+    ok(await send({ url: `${API}/users`, headers: user.headers }), 200, 'list as a signed-in ordinary user');
+    const other = await t.signUp();
+    ok(await send({ url: `${API}/users/${other.user.id}`, headers: user.headers }), 200, "another user's record");
   });
 
   it('still refuses credentials that are present but wrong, and unknown paths are 404', async () => {

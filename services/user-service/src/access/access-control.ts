@@ -62,10 +62,9 @@ async function principalFor(
     if (principal.kind === 'anonymous' && options.authRequired) throw new UnauthorizedError('Not authenticated');
     return principal;
   }
-  if (principal.kind === 'anonymous') {
-    if (!options.authRequired && 'open' in rule) return principal;
-    throw new UnauthorizedError('Not authenticated');
-  }
+  // AUTH_REQUIRED=false: the predecessors' routes are open to every caller; credentials only say who it is.
+  if (!options.authRequired && 'open' in rule) return principal;
+  if (principal.kind === 'anonymous') throw new UnauthorizedError('Not authenticated');
   authorize(request, rule, principal);
   return principal;
 }
@@ -94,7 +93,7 @@ function authorize(request: FastifyRequest, rule: Rule, principal: Exclude<Princ
       if (rule.access === 'admin') throw new ForbiddenError('Superuser privileges required');
       // Another user's record answers as if it did not exist.
       const params = request.params as Record<string, string | undefined>;
-      if (params[rule.param] !== principal.user.id) throw new NotFoundError('User not found');
+      if (params[rule.param]?.toLowerCase() !== principal.user.id) throw new NotFoundError('User not found');
       return;
     }
     default:

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { Principal } from '../access/principal.js';
 import { ForbiddenError } from '../errors.js';
 import { errors, refTo } from '../http/common.schemas.js';
 import {
@@ -26,8 +27,22 @@ function parseSort(sort: string): { column: keyof User & string; direction: 'asc
   return { column: field as keyof User & string, direction };
 }
 
-/** Maps HTTP to UserService; no rules live here. */
+const isSuperuser = (principal: Principal) => principal.kind === 'user' && principal.user.is_superuser;
+
+/** Maps HTTP to UserService; the only rule here is who may change a superuser (it needs the target's role). */
 export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (app, { users }) => {
+  /**
+   * A superuser's account (password, email, state, existence) is changed only by a superuser: an API key with
+   * users:write (or an anonymous caller with AUTH_REQUIRED=false) could otherwise set a superuser's password,
+   * log in as them and hold every right.
+   */
+  async function mayManage(principal: Principal, id: string): Promise<void> {
+    if (isSuperuser(principal)) return;
+    if ((await users.find(id))?.is_superuser) {
+      throw new ForbiddenError("Only a superuser can change or delete a superuser's account");
+    }
+  }
+
   app.post(
     '/users',
     {
@@ -169,9 +184,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
       },
       async (request) => {
         const principal = request.principal;
-        if (request.body.is_superuser !== undefined && !(principal.kind === 'user' && principal.user.is_superuser)) {
+        if (request.body.is_superuser !== undefined && !isSuperuser(principal)) {
           throw new ForbiddenError('Only a superuser can grant or revoke the superuser role');
         }
+        await mayManage(request.principal, request.params.id);
         // The caller changing their own password keeps the session they are using.
         const keep =
           principal.kind === 'user' && principal.user.id === request.params.id ? principal.sessionId : undefined;
@@ -194,7 +210,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
           response: { 200: user, ...errors(404, 422, 503) },
         },
       },
-      async (request) => users.setActive(request.params.id, active),
+      async (request) => {
+        await mayManage(request.principal, request.params.id);
+        return users.setActive(request.params.id, active);
+      },
     );
   }
 
@@ -210,6 +229,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
       },
     },
     async (request, reply) => {
+      await mayManage(request.principal, request.params.id);
       await users.delete(request.params.id);
       return reply.code(204).send(null);
     },
