@@ -49,6 +49,8 @@ export interface AppDeps {
   /** How old a list's `total` may be, in ms (TOTAL_CACHE_MS); 0 counts on every request. */
   totalsTtlMs?: number;
   logger?: FastifyServerOptions['logger'];
+  /** TRUST_PROXY: whose X-Forwarded-For to believe for the client IP (login limits, sessions list). */
+  trustProxy?: FastifyServerOptions['trustProxy'];
   bodyLimitBytes?: number;
 }
 
@@ -59,6 +61,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.bodyLimitBytes ?? 1_048_576,
+    trustProxy: deps.trustProxy ?? false,
     // Path segments up to 1 KiB reach the schemas (which answer 422 past their own limits); longer is a 414.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     // Only the HEAD routes we declare (existence checks), not an automatic twin of every GET.

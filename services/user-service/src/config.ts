@@ -56,6 +56,12 @@ export interface Config {
   tokenMinutes: number;
   totalsTtlMs: number;
   access: AccessConfig;
+  /**
+   * TRUST_PROXY: false (default: the TCP peer is the client), true (believe X-Forwarded-For entirely), a number
+   * of proxy hops, or a comma-separated list of proxy addresses/CIDRs. Login limits count per client IP, so
+   * behind a load balancer this must be set or every client shares the balancer's address.
+   */
+  trustProxy: boolean | number | string[];
 }
 
 /** Sign-in, tokens, sessions and login protection (the access issue). */
@@ -179,7 +185,23 @@ export function loadConfig(env: Env = process.env): Config {
     tokenMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 15, 1, 1440),
     totalsTtlMs: int(env, 'TOTAL_CACHE_MS', 1000, 0, 3_600_000),
     access: accessConfig(env),
+    trustProxy: trustProxy(env),
   };
+}
+
+function trustProxy(env: Env): boolean | number | string[] {
+  const raw = env.TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || /^(false|no|off|0)$/i.test(raw)) return false;
+  if (/^(true|yes|on)$/i.test(raw)) return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+  if (list.some((part) => !/^[0-9a-fA-F.:/]+$/.test(part))) {
+    throw new ConfigError(`TRUST_PROXY must be true, false, a number of hops or a list of addresses, got "${raw}"`);
+  }
+  return list;
 }
 
 function text(env: Env, name: string, fallback: string): string {

@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
 import { DatabaseUrlError } from '@user-service/data';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app.js';
+import { type AppDeps, buildApp } from './app.js';
 import { ensureFirstSuperuser } from './auth/first-superuser.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
 import { generatedTokenSecret, openRuntime } from './runtime.js';
 import { UserService } from './users/user.service.js';
@@ -19,7 +19,10 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
   // A cluster worker that meets a failure no restart fixes says so by its exit status (see cluster.ts).
   const failStart = (error: unknown): never => {
     const code = (error as { code?: unknown })?.code;
-    if (cluster.isWorker && (error instanceof DatabaseUrlError || code === 'EADDRINUSE' || code === 'EACCES')) {
+    if (
+      cluster.isWorker &&
+      (error instanceof DatabaseUrlError || error instanceof ConfigError || code === 'EADDRINUSE' || code === 'EACCES')
+    ) {
       log(`failed to start: ${(error as Error).message}`);
       process.exit(EXIT_CONFIG);
     }
@@ -39,6 +42,8 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     warn: (message) => warnings.push(message),
     totalsTtlMs: config.totalsTtlMs,
     bodyLimitBytes: config.bodyLimitBytes,
+    // Fastify takes a hop count too (proxy-addr), though its types list only the other forms.
+    trustProxy: config.trustProxy as AppDeps['trustProxy'],
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],

@@ -36,4 +36,53 @@ describe('configuration', () => {
       );
     }
   });
+
+  it('reads the access settings, with safe defaults', () => {
+    const access = loadConfig({}).access;
+    assert.equal(access.authRequired, true);
+    assert.equal(access.registration, 'open');
+    assert.equal(access.jwtAlgorithm, 'EdDSA');
+    assert.deepEqual([access.issuer, access.audience], ['user-service', 'user-service']);
+    assert.deepEqual([access.refreshTokenDays, access.sessionMaxDays, access.refreshReuseGraceSeconds], [7, 30, 10]);
+    assert.deepEqual(access.login, { accountMaxFailures: 10, ipMaxFailures: 100, windowMinutes: 15 });
+    assert.equal(access.firstSuperuser, undefined);
+    assert.equal(loadConfig({}).tokenMinutes, 15);
+    assert.equal(loadConfig({}).trustProxy, false);
+    const set = loadConfig({
+      AUTH_REQUIRED: 'false',
+      REGISTRATION: 'closed',
+      JWT_ALGORITHM: 'hs256',
+      JWT_SECRET: 's'.repeat(32),
+      FIRST_SUPERUSER_EMAIL: 'root@example.com',
+      FIRST_SUPERUSER_PASSWORD: 'first-Root-pass-1',
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+    });
+    assert.equal(set.access.authRequired, false);
+    assert.equal(set.access.registration, 'closed');
+    assert.equal(set.access.jwtAlgorithm, 'HS256');
+    assert.deepEqual(set.access.firstSuperuser, { email: 'root@example.com', password: 'first-Root-pass-1' });
+    assert.deepEqual(set.trustProxy, ['10.0.0.0/8', '127.0.0.1']);
+    assert.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(loadConfig({ TRUST_PROXY: 'yes' }).trustProxy, true);
+  });
+
+  it('refuses access settings that cannot work, naming the variable', () => {
+    for (const [env, message] of [
+      [{ JWT_ALGORITHM: 'RS256' }, /JWT_ALGORITHM must be one of EdDSA, HS256/],
+      [{ JWT_ALGORITHM: 'HS256' }, /JWT_ALGORITHM=HS256 needs JWT_SECRET/],
+      [{ KEY_ENCRYPTION_SECRET: 'short' }, /KEY_ENCRYPTION_SECRET must be at least 32/],
+      [{ FIRST_SUPERUSER_EMAIL: 'root@example.com' }, /FIRST_SUPERUSER_EMAIL and FIRST_SUPERUSER_PASSWORD go together/],
+      [
+        { REFRESH_TOKEN_EXPIRE_DAYS: '40' },
+        /SESSION_MAX_DAYS \(30\) must be at least REFRESH_TOKEN_EXPIRE_DAYS \(40\)/,
+      ],
+      [{ REGISTRATION: 'maybe' }, /REGISTRATION must be one of open, closed/],
+      [{ TRUST_PROXY: 'everyone!' }, /TRUST_PROXY must be/],
+    ] as const) {
+      assert.throws(
+        () => loadConfig(env),
+        (error: Error) => error instanceof ConfigError && message.test(error.message),
+      );
+    }
+  });
 });

@@ -260,7 +260,7 @@ onEachDatabase('users API', (tdb) => {
       payload: {
         full_name: 'Alpha One',
         password: 'new-password-1',
-        is_superuser: true,
+        // is_superuser is no longer ignored here: only a superuser may send it (access-policy.api.test.ts).
         id: 'x',
         created_at: '2000-01-01T00:00:00Z',
       },
@@ -335,6 +335,8 @@ onEachDatabase('users API', (tdb) => {
       hasher: t.hasher,
       tokenSecret: 'x'.repeat(32),
       totalsTtlMs: 60_000,
+      // This app is about the total cache; the access check has its own suites.
+      access: { authRequired: false },
     });
     try {
       const total = async () => body(await cached.inject('/api/v1/users?limit=1')).total;

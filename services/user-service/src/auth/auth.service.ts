@@ -1,4 +1,5 @@
 import { ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { assertAcceptablePassword } from '../users/password-rules.js';
 import {
   normalizeEmail,
   normalizeUsername,
@@ -67,6 +68,8 @@ export class AuthService {
     if (!(await this.hasher.verify(current, row.hashed_password)).ok) {
       throw new InvalidInputError(['body', 'current_password'], 'Current password is incorrect');
     }
+    // Checked here too, so a refusal names the field this endpoint calls the password.
+    assertAcceptablePassword(next, ['body', 'new_password']);
     await this.users.update(userId, { password: next }, keepSession ? { keepSession } : {});
   }
 }

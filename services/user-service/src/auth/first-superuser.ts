@@ -1,4 +1,5 @@
-import { ConflictError } from '../errors.js';
+import { ConfigError } from '../config.js';
+import { ConflictError, InvalidInputError } from '../errors.js';
 import type { UserService } from '../users/user.service.js';
 
 /**
@@ -20,6 +21,7 @@ export async function ensureFirstSuperuser(
     if (error instanceof ConflictError) {
       return `FIRST_SUPERUSER_EMAIL ${account.email} is taken and no active superuser exists: promote a user with "user-service create-user --superuser" or PATCH is_superuser`;
     }
+    if (error instanceof InvalidInputError) throw new ConfigError(`FIRST_SUPERUSER_PASSWORD: ${error.message}`);
     throw error;
   }
 }

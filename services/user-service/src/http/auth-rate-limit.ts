@@ -7,6 +7,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { TooManyRequestsError } from '../errors.js';
+import { errors } from './common.schemas.js';
 
 /** Every route under this prefix shares one budget per client IP. */
 export const AUTH_ROUTE_PREFIX = '/api/v1/auth/';
@@ -27,6 +28,12 @@ export async function registerAuthRateLimit(app: FastifyInstance, options: { per
   const limit = app.rateLimit({ max: options.perMinute, timeWindow: 60_000 }) as unknown as onRequestHookHandler;
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith(AUTH_ROUTE_PREFIX)) return;
+    // In the document too: every limited route can answer 429.
+    if (route.schema && !(route.schema as { hide?: boolean }).hide) {
+      const response = (route.schema.response ?? {}) as Record<string, unknown>;
+      response[429] ??= errors(429)[429];
+      route.schema.response = response;
+    }
     const hooks = route.onRequest;
     route.onRequest = hooks === undefined ? [limit] : Array.isArray(hooks) ? [...hooks, limit] : [hooks, limit];
   });

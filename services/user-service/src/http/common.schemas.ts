@@ -29,7 +29,7 @@ export function refTo<T extends TSchema>(schema: T) {
 const ref = <T extends TSchema>(schema: T, description: string) =>
   Type.Unsafe<Static<T>>({ ...refTo(schema), description });
 
-export type ErrorCode = 400 | 401 | 403 | 404 | 409 | 413 | 414 | 415 | 422 | 503;
+export type ErrorCode = 400 | 401 | 403 | 404 | 409 | 413 | 414 | 415 | 422 | 429 | 503;
 type ErrorSchemas<C extends ErrorCode> = {
   [K in C]: K extends 422 ? TUnsafe<Static<typeof ValidationErrorBody>> : TUnsafe<Static<typeof HttpError>>;
 };
@@ -44,6 +44,7 @@ const ERROR_TEXT: Record<ErrorCode, string> = {
   414: 'A path segment is too long',
   415: 'Unsupported media type: the body must be application/json',
   422: 'Validation error',
+  429: 'Too many requests or failed logins; retry after the Retry-After delay',
   503: 'Database unavailable; retry after the Retry-After delay',
 };
 
