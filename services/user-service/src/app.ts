@@ -107,6 +107,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     secret: deps.tokenSecret,
   });
   const apiKeys = new ApiKeyService(deps.database);
+  // A key's last use is recorded without the request waiting; at shutdown, wait for those writes to land.
+  app.addHook('onClose', async () => apiKeys.settled());
   const tokenMinutes = deps.tokenMinutes ?? 15;
   const tokens = await AccessTokens.open(
     deps.database,

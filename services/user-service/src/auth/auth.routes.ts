@@ -73,8 +73,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       },
     },
     async (request, reply) => {
-      const { personas: _personas, ...input } = request.body;
-      const created = await users.create({ ...input, is_superuser: false });
+      const created = await users.create({ ...request.body, is_superuser: false });
       return reply.code(201).header('location', `/api/v1/users/${created.id}`).send(created);
     },
   );
