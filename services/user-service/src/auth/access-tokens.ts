@@ -31,6 +31,7 @@ import type { Config } from '../config.js';
 import { UnauthorizedError } from '../errors.js';
 import { openPrivateKey, sealPrivateKey } from './key-encryption.js';
 import { type SigningKey, SigningKeyRepository } from './signing-key.repository.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 export interface AccessTokenOptions {
   algorithm: 'EdDSA' | 'HS256';
@@ -146,6 +147,10 @@ async function pruneExpiredKeys(database: Database, lifetimeSeconds: number): Pr
 
 export class AccessTokens {
   private publicKeys = new Map<string, PublicKey>();
+  private readonly verified = new VerifiedTokens<{ exp: number; claims: AccessClaims; kid?: string }>(
+    10_000,
+    CLOCK_TOLERANCE_SECONDS,
+  );
   private signer: Signer | undefined;
   private loadedAt = 0;
   private refreshing: Promise<void> | undefined;
@@ -215,20 +220,31 @@ export class AccessTokens {
   /** The claims of a valid access token; UnauthorizedError for anything else, whatever the reason. */
   async verify(token: string): Promise<AccessClaims> {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw new UnauthorizedError(UNAUTHORIZED);
+    const known = this.verified.get(token);
+    // A cached verdict holds while the key that signed the token still verifies (it may have been retired).
+    if (known && (known.kid === undefined || (this.publicKeys.get(known.kid)?.verifiesUntil ?? 0) > Date.now())) {
+      return known.claims;
+    }
     if (this.database && this.stale()) void this.refresh();
     try {
-      const { payload } = await jwtVerify(token, this.hmacKey ?? ((header) => this.publicKeyFor(header)), {
-        algorithms: [this.options.algorithm],
-        issuer: this.options.issuer,
-        audience: this.options.audience,
-        typ: ACCESS_TOKEN_TYPE,
-        requiredClaims: REQUIRED_CLAIMS,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      });
+      const { payload, protectedHeader } = await jwtVerify(
+        token,
+        this.hmacKey ?? ((header) => this.publicKeyFor(header)),
+        {
+          algorithms: [this.options.algorithm],
+          issuer: this.options.issuer,
+          audience: this.options.audience,
+          typ: ACCESS_TOKEN_TYPE,
+          requiredClaims: REQUIRED_CLAIMS,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        },
+      );
       const { sub, sid, jti, iat, exp } = payload;
       if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') throw new Error('claims');
       if (!sub || !sid || !jti || typeof iat !== 'number' || typeof exp !== 'number') throw new Error('claims');
-      return { sub, sid, jti, iat, exp };
+      const claims = { sub, sid, jti, iat, exp };
+      this.verified.set(token, { exp, claims, ...(protectedHeader.kid ? { kid: protectedHeader.kid } : {}) });
+      return claims;
     } catch {
       throw new UnauthorizedError(UNAUTHORIZED);
     }
