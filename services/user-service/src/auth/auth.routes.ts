@@ -78,8 +78,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
     },
   );
 
-  // Login in a context of its own: only it takes the OAuth2 password form (Swagger UI's "Authorize" posts one);
-  // every other route stays JSON only.
+  // Login and refresh in a context of their own: only they take OAuth2's form bodies (Swagger UI's "Authorize"
+  // posts the password form; an OAuth2 client refreshes with grant_type=refresh_token); every other route stays
+  // JSON only.
   await app.register(async (context) => {
     const login = context.withTypeProvider<TypeBoxTypeProvider>();
     login.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -102,27 +103,28 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         return tokenPair(reply, user.id, started.session.id, started.refreshToken);
       },
     );
-  });
 
-  app.post(
-    '/auth/refresh',
-    {
-      schema: {
-        tags,
-        summary: 'Exchange a refresh token for a new pair',
-        description:
-          'Each refresh token works once. Presenting one that was already exchanged ends the whole session (401), except within REFRESH_REUSE_GRACE_SECONDS, when the same new refresh token comes back (a client retrying).',
-        body: RefreshBody,
-        response: { 200: TokenPublic, ...errors(400, 401, 422, 503) },
+    login.post(
+      '/auth/refresh',
+      {
+        schema: {
+          tags,
+          summary: 'Exchange a refresh token for a new pair',
+          description:
+            'Each refresh token works once. Presenting one that was already exchanged ends the whole session (401), except within REFRESH_REUSE_GRACE_SECONDS, when the same new refresh token comes back (a client retrying).',
+          consumes: ['application/json', 'application/x-www-form-urlencoded'],
+          body: RefreshBody,
+          response: { 200: TokenPublic, ...errors(400, 401, 422, 503) },
+        },
       },
-    },
-    async (request, reply) => {
-      const { session, refreshToken } = await sessions.refresh(request.body.refresh_token);
-      const user = await users.find(session.user_id);
-      if (!user?.is_active) throw new UnauthorizedError('Invalid or expired refresh token');
-      return tokenPair(reply, user.id, session.id, refreshToken);
-    },
-  );
+      async (request, reply) => {
+        const { session, refreshToken } = await sessions.refresh(request.body.refresh_token);
+        const user = await users.find(session.user_id);
+        if (!user?.is_active) throw new UnauthorizedError('Invalid or expired refresh token');
+        return tokenPair(reply, user.id, session.id, refreshToken);
+      },
+    );
+  });
 
   app.post(
     '/auth/logout',

@@ -35,8 +35,12 @@ export function createUserCommand(): Command {
         };
         const problems = ruleProblems(checkUserCreate(input));
         if (problems.length > 0) throw new Error(problems.join('; '));
-        const runtime = await openRuntime(loadConfig());
+        const config = loadConfig();
+        const runtime = await openRuntime(config);
         try {
+          // As `npm start` does: the embedded database migrates itself, so the first command on a fresh machine
+          // (making the first superuser) works; a server database is migrated on purpose (npm run migrate).
+          if (config.migrateOnStart) await runtime.migrator.up();
           const users = new UserService(runtime.database, runtime.hasher);
           const user = await users.create({ ...input, is_superuser: options.superuser });
           process.stdout.write(`${JSON.stringify(user)}\n`);

@@ -75,6 +75,8 @@ export class SessionService {
       const sessions = new SessionRepository(uow);
       const session = await sessions.create({
         user_id: userId,
+        // The service's clock for every time of the session, so created_at never follows last_used_at.
+        created_at: now.toISOString(),
         last_used_at: now.toISOString(),
         expires_at: new Date(now.getTime() + this.options.sessionMaxDays * DAY_MS).toISOString(),
         ip: client.ip ? client.ip.slice(0, IP_MAX_LENGTH) : null,
