@@ -130,7 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerAccessControl(app, {
     authRequired: access.authRequired,
     registration: access.registration,
-    authenticate: authenticator({ tokens, sessions, users, apiKeys }),
+    authenticate: authenticator({ tokens, sessions, apiKeys }),
   });
   await registerAuthRateLimit(app, { perMinute: access.authRateLimitPerMinute });
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string.

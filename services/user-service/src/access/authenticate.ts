@@ -10,17 +10,14 @@ export interface AccessTokenVerifier {
 export interface ApiKeyVerifier {
   authenticate(secret: string): Promise<ApiKeyIdentity | undefined>;
 }
-export interface SessionChecker {
-  isActive(sessionId: string, userId: string): Promise<boolean>;
-}
-export interface UserFinder {
-  find(id: string): Promise<User | undefined>;
+/** The user of a live session (sessions/session.service.ts), or undefined when the session no longer holds. */
+export interface SessionUsers {
+  activeUser(sessionId: string, userId: string): Promise<User | undefined>;
 }
 
 export interface Credentials {
   tokens: AccessTokenVerifier;
-  sessions: SessionChecker;
-  users: UserFinder;
+  sessions: SessionUsers;
   apiKeys: ApiKeyVerifier;
 }
 
@@ -31,9 +28,9 @@ const INVALID = 'Could not validate credentials';
 /**
  * Who is calling, from `Authorization: Bearer <access token | usk_ API key>` or `X-API-Key: usk_...`; anonymous
  * without either. Credentials that are present but wrong are a 401, never silently anonymous. An access token
- * holds only while its session is live and its user exists and is active: both read on every request (two
- * primary-key lookups, side by side), which is what makes a logout or a deactivation take effect on the very
- * next request on every process.
+ * holds only while its session is live and its user exists and is active: read on every request (one
+ * primary-key read of the session joined to its user), which is what makes a logout or a deactivation take
+ * effect on the very next request on every process.
  */
 export function authenticator(credentials: Credentials) {
   return async function authenticate(request: FastifyRequest): Promise<Principal> {
@@ -49,11 +46,8 @@ export function authenticator(credentials: Credentials) {
     const token = match[1];
     if (token.startsWith(API_KEY_PREFIX)) return apiKey(credentials, token);
     const claims = await credentials.tokens.verify(token);
-    const [user, live] = await Promise.all([
-      credentials.users.find(claims.sub),
-      credentials.sessions.isActive(claims.sid, claims.sub),
-    ]);
-    if (!user?.is_active || !live) throw new UnauthorizedError(INVALID);
+    const user = await credentials.sessions.activeUser(claims.sid, claims.sub);
+    if (!user) throw new UnauthorizedError(INVALID);
     return { kind: 'user', user, sessionId: claims.sid };
   };
 }

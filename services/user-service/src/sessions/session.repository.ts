@@ -5,6 +5,7 @@
 import type { NewRow, RepositoryProvider } from '@user-service/data';
 import { type RefreshTokenRow, refreshTokensTable } from './refresh-token.table.js';
 import { type SessionRow, sessionsTable } from './session.table.js';
+import { type SessionPrincipalRow, sessionPrincipalsView } from './session-principal.view.js';
 
 export type NewSession = NewRow<SessionRow, 'id' | 'created_at' | 'updated_at' | 'revoked_at' | 'revoked_reason'>;
 export type RefreshToken = Omit<RefreshTokenRow, 'token_hash'>;
@@ -29,6 +30,11 @@ export class SessionRepository {
 
   get(id: string): Promise<SessionRow | undefined> {
     return this.sessions.get(id);
+  }
+
+  /** The session with its user (the session_principals view): one primary-key read. */
+  principal(id: string): Promise<SessionPrincipalRow | undefined> {
+    return this.store.repository(sessionPrincipalsView).get(id);
   }
 
   /** The user's sessions that are neither revoked nor past their end, newest first. */

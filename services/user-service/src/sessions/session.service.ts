@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { DataStore } from '@user-service/data';
 import { NotFoundError, UnauthorizedError } from '../errors.js';
+import type { User } from '../users/user.repository.js';
 import { SessionRepository } from './session.repository.js';
 import { IP_MAX_LENGTH, type SessionRow, USER_AGENT_MAX_LENGTH } from './session.table.js';
 
@@ -133,12 +134,24 @@ export class SessionService {
   }
 
   /**
-   * Whether an access token's session still holds: it exists, belongs to the token's subject, is not revoked
-   * and not past its absolute end. One primary-key read, on every authenticated request.
+   * The user an access token speaks for, if its session still holds: the session exists, belongs to the token's
+   * subject, is not revoked and not past its absolute end, and the user is active. One primary-key read of the
+   * session joined to its user, on every authenticated request; undefined otherwise.
    */
-  async isActive(sessionId: string, userId: string): Promise<boolean> {
-    const session = await this.sessions.get(sessionId);
-    return session !== undefined && session.user_id === userId && this.isLive(session, this.now());
+  async activeUser(sessionId: string, userId: string): Promise<User | undefined> {
+    const row = await this.sessions.principal(sessionId);
+    if (!row || row.user_id !== userId || !row.is_active || row.session_revoked_at !== null) return undefined;
+    if (Date.parse(row.session_expires_at) <= this.now().getTime()) return undefined;
+    return {
+      id: row.user_id,
+      email: row.email,
+      username: row.username,
+      full_name: row.full_name,
+      is_active: row.is_active,
+      is_superuser: row.is_superuser,
+      created_at: row.created_at,
+      updated_at: row.updated_at,
+    };
   }
 
   /** The user's live sessions, newest first. */
