@@ -2,7 +2,9 @@ import { type Database, Migrator, openDatabase, typedQuery } from '@user-service
 import { requireUrl, type TestDatabase } from '@user-service/data/testing';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { SCOPES } from '../../src/access/principal.js';
-import { ApiKeyService } from '../../src/api-keys/api-key.service.js';
+import { ApiKeyRepository } from '../../src/api-keys/api-key.repository.js';
+import { ApiKeyService, hashApiKeySecret } from '../../src/api-keys/api-key.service.js';
+import { API_KEY_PREFIX_LENGTH } from '../../src/api-keys/api-key.table.js';
 import { buildApp } from '../../src/app.js';
 import { PasswordHasher } from '../../src/auth/password-hasher.js';
 import { type AccessConfig, defaultAccess } from '../../src/config.js';
@@ -36,6 +38,8 @@ export interface TestApp {
   hasher: PasswordHasher;
   /** A key with every scope; sent as X-API-Key on requests without credentials unless `defaultCredentials: false`. */
   apiKey: string;
+  /** Stores the test key again, for a test that migrated down past the api_keys table and back up. */
+  reinstateApiKey(): Promise<void>;
   /** Creates a user through the service (as the CLI does) and logs in through the API. */
   signUp(options?: { email?: string; superuser?: boolean; password?: string }): Promise<SignedIn>;
   close(): Promise<void>;
@@ -94,6 +98,17 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     migrator,
     hasher,
     apiKey,
+    async reinstateApiKey() {
+      await new ApiKeyRepository(database).create({
+        name: `test-app ${++counter}`,
+        prefix: apiKey.slice(0, API_KEY_PREFIX_LENGTH),
+        key_hash: hashApiKeySecret(apiKey),
+        scopes: [...SCOPES],
+        created_by: null,
+        created_at: new Date().toISOString(),
+        expires_at: null,
+      });
+    },
     async signUp(signUp = {}) {
       const password = signUp.password ?? TEST_PASSWORD;
       const email = signUp.email ?? `user-${Date.now()}-${++counter}@example.com`;
