@@ -70,6 +70,11 @@ describe('faults: a PostgreSQL of its own stopped, killed and frozen under write
         DB_POOL_TIMEOUT_MS: String(POOL_TIMEOUT_MS),
         // A replacement worker started during an outage fails at once instead of retrying for seconds.
         DB_CONNECT_ATTEMPTS: '1',
+        // The load registers users (a public write) far faster than the per-IP limit on /auth/* allows.
+        AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
+        // Reads the writes back as this superuser.
+        FIRST_SUPERUSER_EMAIL: 'fault-admin@example.com',
+        FIRST_SUPERUSER_PASSWORD: 'fault-Admin-pass-4412',
       },
     });
     spawned.add(service.child.pid ?? 0);
@@ -231,11 +236,21 @@ describe('faults: a PostgreSQL of its own stopped, killed and frozen under write
     if (skipOrFail(t)) return;
     assert.ok(load && service);
     const created = load.outcomes.filter((o) => o.status === 201);
+    const login = await fetch(`${service.base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'fault-admin@example.com', password: 'fault-Admin-pass-4412' }),
+    });
+    assert.equal(login.status, 200);
+    const authorization = `Bearer ${((await login.json()) as { access_token: string }).access_token}`;
     const missing: string[] = [];
     for (let i = 0; i < created.length; i += 8) {
       await Promise.all(
         created.slice(i, i + 8).map(async (o) => {
-          const res = await fetch(`${service?.base}/api/v1/users/${o.id}`, { signal: AbortSignal.timeout(10_000) });
+          const res = await fetch(`${service?.base}/api/v1/users/${o.id}`, {
+            headers: { authorization },
+            signal: AbortSignal.timeout(10_000),
+          });
           const body = res.status === 200 ? ((await res.json()) as { email: string }) : undefined;
           if (body?.email !== o.email) missing.push(`${o.id} ${o.email}: ${res.status}`);
         }),

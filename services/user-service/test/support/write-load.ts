@@ -16,7 +16,7 @@ export interface Outcome {
 }
 
 /**
- * A bounded write load: `clients` loops, each creating users one after the other (POST /api/v1/users) until
+ * A bounded write load: `clients` loops, each creating users one after the other (POST /api/v1/auth/register) until
  * stopped, recording every outcome. After a 503 a client pauses briefly, as a client honouring Retry-After
  * would, without waiting the full 5 s (the test wants to see the recovery as soon as it happens).
  */
@@ -48,7 +48,8 @@ export class WriteLoad {
       const start = performance.now();
       const outcome: Outcome = { client, start, end: start, status: 0, email };
       try {
-        const res = await fetch(`${this.base}/api/v1/users`, {
+        // Registration: the public way to create a user, the same write path as POST /users.
+        const res = await fetch(`${this.base}/api/v1/auth/register`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ email, password: 'load-password-1', full_name: `Load ${client} ${seq}` }),
