@@ -423,7 +423,7 @@ onEachDatabase('access tokens', (tdb) => {
       const lines = listed.stdout.trim().split('\n');
       assert.equal(lines[0], 'kid\tcreated_at\tretired_at\tstatus');
       assert.match(lines[1]!, new RegExp(`^${newKid}\\t\\S+\\t-\\tsigning$`));
-      assert.match(lines[2]!, new RegExp(`^${first}\\t\\S+\\t\\S+Z\\tretired$`));
+      assert.match(lines[2]!, new RegExp(`^${first}\\t\\S+\\t\\S+Z\\tverifying until \\S+Z$`));
       for (const output of [rotated, listed]) {
         assert.ok(!/"d"|enc:v1|"x"/.test(output.stdout + output.stderr), 'no key material printed');
       }

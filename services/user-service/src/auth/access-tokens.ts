@@ -97,7 +97,7 @@ export function accessTokenOptions(config: Config): AccessTokenOptions {
 }
 
 /** How long after its retirement a key still verifies, in ms. */
-function retiredGraceMs(lifetimeSeconds: number): number {
+export function retiredGraceMs(lifetimeSeconds: number): number {
   return (lifetimeSeconds + SIGNER_REFRESH_SECONDS + RETIRED_MARGIN_SECONDS) * 1000;
 }
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { accessTokenOptions, rotateSigningKey } from '../auth/access-tokens.js';
+import { accessTokenOptions, retiredGraceMs, rotateSigningKey } from '../auth/access-tokens.js';
 import { SigningKeyRepository } from '../auth/signing-key.repository.js';
 import { loadConfig } from '../config.js';
 import { openRuntime } from '../runtime.js';
@@ -41,9 +41,19 @@ export function keysCommand(): Command {
       try {
         const rows = await new SigningKeyRepository(runtime.database).all();
         const signer = rows.find((k) => k.retired_at === null)?.kid;
+        const grace = retiredGraceMs(config.tokenMinutes * 60);
         process.stdout.write('kid\tcreated_at\tretired_at\tstatus\n');
         for (const k of rows) {
-          const status = k.kid === signer ? 'signing' : k.retired_at === null ? 'verifying' : 'retired';
+          // A retired key still verifies the tokens it signed until they have all expired: say until when.
+          const until = k.retired_at === null ? undefined : new Date(Date.parse(k.retired_at) + grace);
+          const status =
+            k.kid === signer
+              ? 'signing'
+              : until === undefined
+                ? 'verifying'
+                : until.getTime() > Date.now()
+                  ? `verifying until ${until.toISOString()}`
+                  : 'retired';
           process.stdout.write(`${k.kid}\t${k.created_at}\t${k.retired_at ?? '-'}\t${status}\n`);
         }
       } finally {
