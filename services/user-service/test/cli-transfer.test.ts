@@ -3,14 +3,12 @@
  * database, the way an operator moves a users table between databases or over from the Python services.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
-import { onEachDatabase, requireUrl, type TestDatabase, type TestDbKind } from '@user-service/data/testing';
+import { onEachDatabase, type TestDbKind } from '@user-service/data/testing';
 import { type PersonaRow, personasTable } from '../src/personas/persona.table.js';
 import type { UserRow } from '../src/users/user.table.js';
 import { usersTable } from '../src/users/user.table.js';

@@ -4,18 +4,17 @@
  * API's own schemas through the same validator. Run as the real command, on every database.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { onEachDatabase, requireUrl } from '@user-service/data/testing';
+import { onEachDatabase } from '@user-service/data/testing';
 import { UserRepository } from '../src/users/user.repository.js';
 import { cli } from './support/cli.js';
 import { openTestApp, type TestApp } from './support/test-app.js';
 
-const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
+const _SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 // Each breaks one rule of the API's UserCreate / PersonaCreate, and nothing else.
 const BREACHES: Record<string, unknown>[] = [

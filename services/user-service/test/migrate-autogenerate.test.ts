@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { onEachDatabase, requireUrl, type TestDatabase } from '@user-service/data/testing';
+import { onEachDatabase } from '@user-service/data/testing';
 import { MIGRATIONS_DIR } from '../src/runtime.js';
 import { cli } from './support/cli.js';
 
