@@ -26,6 +26,7 @@ import { personaRoutes } from './personas/persona.routes.js';
 import { PersonaListPublic, PersonaPublic } from './personas/persona.schemas.js';
 import { PersonaService } from './personas/persona.service.js';
 import { SessionService } from './sessions/session.service.js';
+import { userSessionsRoutes } from './sessions/user-sessions.routes.js';
 import { meRoutes } from './users/me.routes.js';
 import { userRoutes } from './users/user.routes.js';
 import { UserListPublic, UserPublic } from './users/user.schemas.js';
@@ -183,5 +184,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(personaRoutes, { prefix: '/api/v1', personas });
   await app.register(authRoutes, { prefix: '/api/v1', auth, users, sessions, tokens });
   await app.register(apiKeyRoutes, { prefix: '/api/v1', apiKeys });
+  await app.register(userSessionsRoutes, { prefix: '/api/v1', users, sessions });
   return app;
 }

@@ -277,6 +277,17 @@ const ROWS: Row[] = [
     scope: 'users:write',
     fresh: true,
   },
+  {
+    route: `GET ${API}/users/:id/sessions`,
+    request: (c) => get(`${API}/users/${c.target.user.id}/sessions`),
+    expect: SUPER(200),
+  },
+  {
+    route: `DELETE ${API}/users/:id/sessions`,
+    request: (c) => ({ method: 'DELETE', url: `${API}/users/${c.target.user.id}/sessions` }),
+    expect: SUPER(204),
+    fresh: true,
+  },
 
   {
     route: `POST ${API}/users/:user_id/personas`,

@@ -449,6 +449,48 @@ onEachDatabase('sessions API', (tdb) => {
     });
   });
 
+  it("lets a superuser list a user's sessions and end them all", async () => {
+    const admin = await t.signUp({ superuser: true });
+    const user = await t.signUp();
+    const second = await t.app.inject({
+      method: 'POST',
+      url: `${API}/auth/login`,
+      payload: { username: user.user.email, password: TEST_PASSWORD },
+    });
+    assert.equal(second.statusCode, 200);
+    const listed = await t.app.inject({ url: `${API}/users/${user.user.id}/sessions`, headers: admin.headers });
+    assert.equal(listed.statusCode, 200, listed.body);
+    const sessions = listed.json().sessions as { id: string; current: boolean }[];
+    assert.deepEqual(
+      sessions.map((s) => s.id).sort(),
+      [sidOf(user.access_token), sidOf(second.json().access_token)].sort(),
+    );
+    assert.ok(
+      sessions.every((s) => !s.current),
+      "none of them is the admin's",
+    );
+    assert.doesNotMatch(listed.body, new RegExp(`${user.refresh_token}|${user.access_token}|token_hash`));
+    const ended = await t.app.inject({
+      method: 'DELETE',
+      url: `${API}/users/${user.user.id}/sessions`,
+      headers: admin.headers,
+    });
+    assert.equal(ended.statusCode, 204);
+    for (const token of [user.access_token, second.json().access_token]) {
+      assert.equal((await t.app.inject({ url: `${API}/users/me`, headers: bearer(token) })).statusCode, 401);
+    }
+    const refresh = await t.app.inject({
+      method: 'POST',
+      url: `${API}/auth/refresh`,
+      payload: { refresh_token: user.refresh_token },
+    });
+    assert.equal(refresh.statusCode, 401, 'refresh tokens end with their sessions');
+    assert.equal((await t.app.inject({ url: `${API}/users/me`, headers: admin.headers })).statusCode, 200);
+    const missing = `${API}/users/01936f3e-8c1a-7b2e-9d4f-2a6b8c0e1f3a/sessions`;
+    assert.equal((await t.app.inject({ url: missing, headers: admin.headers })).statusCode, 404);
+    assert.equal((await t.app.inject({ method: 'DELETE', url: missing, headers: admin.headers })).statusCode, 404);
+  });
+
   it('writes no token into any log line, even at trace level, and answers token pairs with no-store', async () => {
     const lines: string[] = [];
     const stream = new Writable({

@@ -75,6 +75,9 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   [`POST ${API}/users/:id/activate`]: admin('users:write'),
   [`POST ${API}/users/:id/deactivate`]: admin('users:write'),
   [`DELETE ${API}/users/:id`]: admin('users:write'),
+  // A user's sessions: superusers only (they show where and from what a user signs in).
+  [`GET ${API}/users/:id/sessions`]: SUPERUSER,
+  [`DELETE ${API}/users/:id/sessions`]: SUPERUSER,
 
   // Personas under a user id: the user themself, a superuser, or a key with the personas scope.
   [`POST ${API}/users/:user_id/personas`]: owner('user_id', 'personas:write'),

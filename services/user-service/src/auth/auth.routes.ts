@@ -218,7 +218,8 @@ function clientOf(request: FastifyRequest) {
   return { ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
 }
 
-function sessionPublic(session: SessionRow, current: string) {
+/** A session as the API shows it (never a token or hash); `current`: the session of the caller's token. */
+export function sessionPublic(session: SessionRow, current: string | undefined) {
   return {
     id: session.id,
     created_at: session.created_at,
