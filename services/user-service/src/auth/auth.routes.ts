@@ -5,7 +5,7 @@ import type { Principal } from '../access/principal.js';
 import { UnauthorizedError } from '../errors.js';
 import { errors, refTo } from '../http/common.schemas.js';
 import type { SessionService } from '../sessions/session.service.js';
-import type { SessionRow } from '../sessions/session.table.js';
+import { sessionPublic } from '../sessions/session-public.js';
 import { UserCreate, UserPublic } from '../users/user.schemas.js';
 import type { User, UserService } from '../users/user.service.js';
 import {
@@ -216,17 +216,4 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
 function clientOf(request: FastifyRequest) {
   const agent = request.headers['user-agent'];
   return { ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
-}
-
-/** A session as the API shows it (never a token or hash); `current`: the session of the caller's token. */
-export function sessionPublic(session: SessionRow, current: string | undefined) {
-  return {
-    id: session.id,
-    created_at: session.created_at,
-    last_used_at: session.last_used_at,
-    expires_at: session.expires_at,
-    ip: session.ip,
-    user_agent: session.user_agent,
-    current: session.id === current,
-  };
 }

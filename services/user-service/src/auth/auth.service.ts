@@ -53,24 +53,28 @@ export class AuthService {
   }
 
   /** Refuses (422) when `password` is not the user's current password: a confirmation before a drastic step. */
-  async confirmPassword(userId: string, password: string): Promise<void> {
-    const row = await this.users.credentials({ id: userId });
-    if (!row) throw new NotFoundError('User not found');
-    if (!(await this.hasher.verify(password, row.hashed_password)).ok) {
-      throw new InvalidInputError(['body', 'password'], 'Password is incorrect');
-    }
+  confirmPassword(userId: string, password: string): Promise<void> {
+    return this.assertCurrentPassword(userId, password, ['body', 'password'], 'Password is incorrect');
   }
 
   /** Checks the current password, then changes it; the user's other sessions end, `keepSession` stays. */
   async changePassword(userId: string, current: string, next: string, keepSession?: string): Promise<void> {
-    const row = await this.users.credentials({ id: userId });
-    if (!row) throw new NotFoundError('User not found');
-    if (!(await this.hasher.verify(current, row.hashed_password)).ok) {
-      throw new InvalidInputError(['body', 'current_password'], 'Current password is incorrect');
-    }
+    await this.assertCurrentPassword(userId, current, ['body', 'current_password'], 'Current password is incorrect');
     // Checked here too, so a refusal names the field this endpoint calls the password.
     assertAcceptablePassword(next, ['body', 'new_password']);
     await this.users.update(userId, { password: next }, keepSession ? { keepSession } : {});
+  }
+
+  /** 422 on `loc` unless `password` is the user's current one (404 when the user is gone). */
+  private async assertCurrentPassword(
+    userId: string,
+    password: string,
+    loc: (string | number)[],
+    message: string,
+  ): Promise<void> {
+    const row = await this.users.credentials({ id: userId });
+    if (!row) throw new NotFoundError('User not found');
+    if (!(await this.hasher.verify(password, row.hashed_password)).ok) throw new InvalidInputError(loc, message);
   }
 }
 

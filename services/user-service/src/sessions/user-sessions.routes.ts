@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { sessionPublic } from '../auth/auth.routes.js';
 import { SessionListPublic } from '../auth/auth.schemas.js';
 import { errors } from '../http/common.schemas.js';
 import { UserIdParams } from '../users/user.schemas.js';
 import type { UserService } from '../users/user.service.js';
 import type { SessionService } from './session.service.js';
+import { sessionPublic } from './session-public.js';
 
 export interface UserSessionsRouteOptions {
   users: UserService;
