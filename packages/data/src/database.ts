@@ -5,6 +5,7 @@ import { loadDialect } from './dialects/index.js';
 import { withQueryTimeout } from './dialects/query-timeout.js';
 import { DatabaseUnavailableError, DatabaseUrlError, DataError } from './errors.js';
 import type { SchemaSnapshot } from './migrations/schema-snapshot.js';
+import type { PoolStats, QueryObserver } from './observe.js';
 import { CursorCodec } from './pagination.js';
 import type { DataStore, Repository, RepositoryProvider } from './repository.js';
 import type { TableDefinition } from './table.js';
@@ -26,6 +27,8 @@ export interface DatabaseOptions {
    * derives it from JWT_SECRET); random per process when omitted.
    */
   cursorSecret?: string;
+  /** Told about every statement after it ran, e.g. to time queries for metrics or traces. */
+  onQuery?: QueryObserver;
 }
 
 export const DEFAULT_POOL: PoolOptions = {
@@ -51,6 +54,7 @@ export class Database implements DataStore {
     readonly displayUrl: string,
     private readonly closer: () => Promise<void>,
     cursorSecret?: string,
+    private readonly stats: () => PoolStats = () => ({ max: 0, inUse: 0, idle: 0, waiting: 0 }),
   ) {
     this.cursors = new CursorCodec(cursorSecret);
     this.scope = new SqlScope(kysely, dialect, this.cursors);
@@ -149,6 +153,11 @@ export class Database implements DataStore {
     return error instanceof DataError ? error : (this.dialect.mapError(error) ?? error);
   }
 
+  /** Connections in use, idle and waited for right now (what a pool gauge reports). */
+  poolStats(): PoolStats {
+    return this.stats();
+  }
+
   /** Waits for in-flight queries to finish, then closes every connection. */
   close(): Promise<void> {
     return this.closer();
@@ -167,13 +176,13 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
   const pool = { ...DEFAULT_POOL, ...options.pool };
   let connection: ReturnType<Dialect['connect']>;
   try {
-    connection = dialect.connect(parsed, pool);
+    connection = dialect.connect(parsed, pool, options.onQuery ? { onQuery: options.onQuery } : {});
   } catch (error) {
     // SQLite opens its file right here: a file that is not a database is as permanent as a missing server database.
     if (!dialect.isPermanentError(error)) throw error;
     throw new DatabaseUrlError(`Cannot use ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
   }
-  const { kysely, close } = connection;
+  const { kysely, close, stats } = connection;
   const database = new Database(
     parsed.kind,
     dialect,
@@ -183,6 +192,7 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     redactUrl(url),
     close,
     options.cursorSecret,
+    stats,
   );
   const attempts = options.connectAttempts ?? 5;
   let delay = options.connectDelayMs ?? 500;

@@ -19,6 +19,7 @@ export type { Migration, MigrationContext, NamedMigration } from './migrations/m
 export { loadMigrations, scaffoldMigration } from './migrations/migration-files.js';
 export { type CheckResult, type MigrationStatus, Migrator } from './migrations/migrator.js';
 export { diffSnapshots, type SchemaSnapshot } from './migrations/schema-snapshot.js';
+export type { PoolStats, QueryEvent, QueryObserver } from './observe.js';
 export type {
   Condition,
   DataStore,

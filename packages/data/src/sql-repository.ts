@@ -278,7 +278,11 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
         .compile();
       this.info.lookups.set(key, compiled);
     }
-    return CompiledQuery.raw(compiled.sql, [...values, ...compiled.parameters.slice(values.length)]);
+    // The compiled SELECT's node is kept (not a raw node) so query observers see a select on this table.
+    return {
+      ...CompiledQuery.raw(compiled.sql, [...values, ...compiled.parameters.slice(values.length)]),
+      query: compiled.query,
+    };
   }
 
   /** `asked`: the secret columns a lookup may match by equality; `$or` branches never get them. */

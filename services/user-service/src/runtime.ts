@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { type Database, Migrator, openDatabase } from '@user-service/data';
+import { type Database, Migrator, openDatabase, type QueryObserver } from '@user-service/data';
 import { PasswordHasher } from './auth/password-hasher.js';
 import type { Config } from './config.js';
 
@@ -22,9 +22,20 @@ type Log = (message: string) => void;
 export async function openRuntime(
   config: Config,
   log: Log = () => {},
-  options: { cursorSecret?: string } = {},
+  options: { cursorSecret?: string; queryObservers?: QueryObserver[] } = {},
 ): Promise<Runtime> {
+  // Metrics and traces each watch queries when they are on; with neither, Kysely does not time queries at all.
+  const observers = options.queryObservers ?? [];
+  const onQuery: QueryObserver | undefined =
+    observers.length === 0
+      ? undefined
+      : observers.length === 1
+        ? observers[0]
+        : (event) => {
+            for (const observe of observers) observe(event);
+          };
   const database = await openDatabase(config.databaseUrl, {
+    ...(onQuery ? { onQuery } : {}),
     // List cursors are signed with a key every worker shares (derived from the token secret by the data layer).
     ...(options.cursorSecret ? { cursorSecret: options.cursorSecret } : {}),
     pool: { ...config.pool, queryTimeoutMs: config.queryTimeoutMs },

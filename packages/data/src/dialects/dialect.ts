@@ -2,6 +2,7 @@ import type { ColumnDataType, Expression, Kysely } from 'kysely';
 import type { DialectKind, ParsedDatabaseUrl } from '../database-url.js';
 import type { DataError } from '../errors.js';
 import type { SchemaSnapshot } from '../migrations/schema-snapshot.js';
+import type { PoolStats, QueryObserver } from '../observe.js';
 
 /** Pool and connection settings; defaults follow the SQLAlchemy services (5 + 10 overflow). */
 export interface PoolOptions {
@@ -50,6 +51,14 @@ export interface DialectConnection {
   kysely: Kysely<any>;
   /** Drains the pool: waits for checked-out connections, then closes them. */
   close(): Promise<void>;
+  /** Connections in use, idle and waited for, right now. */
+  stats(): PoolStats;
+}
+
+/** What `connect` may be asked besides the URL and pool bounds. */
+export interface ConnectOptions {
+  /** Told about every statement after it ran (metrics, traces). */
+  onQuery?: QueryObserver;
 }
 
 /**
@@ -61,7 +70,7 @@ export interface Dialect {
   readonly types: ColumnTypes;
   /** Whether CREATE/ALTER/DROP can be rolled back (a failing migration then leaves no trace). */
   readonly transactionalDdl: boolean;
-  connect(url: ParsedDatabaseUrl, pool: PoolOptions): DialectConnection;
+  connect(url: ParsedDatabaseUrl, pool: PoolOptions, options?: ConnectOptions): DialectConnection;
   /** Translate a driver error into a DataError, or undefined when it is not one we classify. */
   mapError(error: unknown): DataError | undefined;
   /**

@@ -158,7 +158,16 @@ export const mysqlDialect: Dialect = {
     timestamp: 'datetime(3)',
   },
 
-  connect: (url, pool) => kyselyConnection(new MysqlDialect({ pool: boundedPool(url, createPool(url, pool), pool) })),
+  connect(url, pool, options) {
+    const raw = createPool(url, pool);
+    // mysql2 keeps its idle connections in a queue it does not expose as API; its length is the idle count.
+    const free = (raw as unknown as { _freeConnections?: { length: number } })._freeConnections;
+    return kyselyConnection(
+      new MysqlDialect({ pool: boundedPool(url, raw, pool) }),
+      { max: pool.size + pool.maxOverflow, ...(free ? { idle: () => free.length } : {}) },
+      options,
+    );
+  },
 
   mapError(error): DataError | undefined {
     const e = error as { code?: unknown; errno?: number; message?: string; fatal?: boolean };

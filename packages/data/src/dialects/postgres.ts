@@ -149,7 +149,10 @@ export const postgresDialect: Dialect = {
     timestamp: 'timestamptz(3)',
   },
 
-  connect: (url, pool) => kyselyConnection(new PostgresDialect({ pool: createPool(url, pool) })),
+  connect(url, pool, options) {
+    const p = createPool(url, pool);
+    return kyselyConnection(new PostgresDialect({ pool: p }), { max: p.options.max, idle: () => p.idleCount }, options);
+  },
 
   mapError(error): DataError | undefined {
     const e = error as { code?: unknown; constraint?: string; detail?: string; column?: string; message?: string };

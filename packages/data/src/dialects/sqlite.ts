@@ -66,9 +66,14 @@ export const sqliteDialect: Dialect = {
     timestamp: 'text',
   },
 
-  connect(url, pool) {
+  connect(url, pool, options) {
     if (url.kind !== 'sqlite') throw new Error('sqlite dialect needs a sqlite URL');
-    return kyselyConnection(new SqliteDialect({ database: withStatementCache(openSqlite(url.filename, pool)) }));
+    // One connection, which Kysely lends to one query or transaction at a time.
+    return kyselyConnection(
+      new SqliteDialect({ database: withStatementCache(openSqlite(url.filename, pool)) }),
+      { max: 1 },
+      options,
+    );
   },
 
   mapError(error): DataError | undefined {
