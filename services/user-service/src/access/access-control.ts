@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { type ErrorCode, errors } from '../http/common.schemas.js';
+import { metricsTokenMatches } from '../observability/metrics-token.js';
 import { type Rule, ruleFor } from './policy.js';
 import { ANONYMOUS, type Principal } from './principal.js';
 
@@ -9,6 +10,8 @@ export interface AccessControlOptions {
   authRequired: boolean;
   registration: 'open' | 'closed';
   authenticate: (request: FastifyRequest) => Promise<Principal>;
+  /** METRICS_TOKEN: the bearer token the `metrics` rule accepts; unset, that rule refuses everyone. */
+  metricsToken?: string | undefined;
 }
 
 declare module 'fastify' {
@@ -52,6 +55,11 @@ async function principalFor(
   options: AccessControlOptions,
 ): Promise<Principal> {
   if (rule?.access === 'public') return ANONYMOUS;
+  if (rule?.access === 'metrics') {
+    if (options.metricsToken === undefined || !metricsTokenMatches(request.headers.authorization, options.metricsToken))
+      throw new UnauthorizedError('Not authenticated');
+    return ANONYMOUS;
+  }
   if (rule?.access === 'registration') {
     if (options.registration === 'closed') throw new ForbiddenError('Registration is closed: ask an administrator');
     return ANONYMOUS;

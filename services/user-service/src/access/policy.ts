@@ -13,6 +13,7 @@ import type { Scope } from './principal.js';
  *   user gets 404, as if the resource did not exist.
  * - admin: a superuser, or an API key with `scope`. Other users: 403.
  * - superuser: a superuser only (API keys cannot manage API keys).
+ * - metrics: METRICS_TOKEN as a bearer token, and nothing else (no user or API key); refused when it is unset.
  *
  * `open: true` marks the predecessors' routes: with AUTH_REQUIRED=false they admit anonymous callers again.
  */
@@ -22,7 +23,8 @@ export type Rule =
   | { access: 'user' }
   | { access: 'owner'; param: string; scope: Scope; open: true }
   | { access: 'admin'; scope: Scope; open: true }
-  | { access: 'superuser' };
+  | { access: 'superuser' }
+  | { access: 'metrics' };
 
 const PUBLIC: Rule = { access: 'public' };
 const USER: Rule = { access: 'user' };
@@ -39,6 +41,8 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'GET /health': PUBLIC,
   'GET /health/ready': PUBLIC,
   'GET /.well-known/jwks.json': PUBLIC,
+  // Prometheus' scrape (registered only when METRICS_TOKEN is set).
+  'GET /metrics': { access: 'metrics' },
 
   // Signing in and out.
   [`POST ${API}/auth/register`]: { access: 'registration' },

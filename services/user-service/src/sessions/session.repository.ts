@@ -3,6 +3,7 @@
  * Built over whatever executor the caller hands in (the database or a unit of work); it never commits.
  */
 import type { NewRow, RepositoryProvider } from '@user-service/data';
+import { publishSessionsRevoked } from '../observability/channels.js';
 import { type RefreshTokenRow, refreshTokensTable } from './refresh-token.table.js';
 import { type SessionRow, sessionsTable } from './session.table.js';
 import { type SessionPrincipalRow, sessionPrincipalsView } from './session-principal.view.js';
@@ -51,17 +52,27 @@ export class SessionRepository {
     return this.sessions.update(id, { last_used_at: now });
   }
 
+  // Every way a session ends passes here, so the sessions-revoked metric is counted here (inside a unit of
+  // work that later rolls back it over-counts; the metric is a rate, not a ledger).
+
   /** Ends one session (if it is still live); true when it was. */
   async revoke(id: string, now: string, reason: string): Promise<boolean> {
-    return (await this.sessions.updateWhere({ id, revoked_at: null }, { revoked_at: now, revoked_reason: reason })) > 0;
+    const ended = await this.sessions.updateWhere(
+      { id, revoked_at: null },
+      { revoked_at: now, revoked_reason: reason },
+    );
+    publishSessionsRevoked(reason, ended);
+    return ended > 0;
   }
 
   /** Ends every live session of the user, but `except` when given; how many ended. */
-  revokeAll(userId: string, now: string, reason: string, except?: string): Promise<number> {
-    return this.sessions.updateWhere(
+  async revokeAll(userId: string, now: string, reason: string, except?: string): Promise<number> {
+    const ended = await this.sessions.updateWhere(
       { user_id: userId, revoked_at: null, ...(except ? { id: { ne: except } } : {}) },
       { revoked_at: now, revoked_reason: reason },
     );
+    publishSessionsRevoked(reason, ended);
+    return ended;
   }
 
   addToken(row: {

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { DataStore } from '@user-service/data';
 import { NotFoundError, UnauthorizedError } from '../errors.js';
+import { publishRefreshReuse } from '../observability/channels.js';
 import type { User } from '../users/user.repository.js';
 import { SessionRepository } from './session.repository.js';
 import { IP_MAX_LENGTH, type SessionRow, USER_AGENT_MAX_LENGTH } from './session.table.js';
@@ -130,6 +131,7 @@ export class SessionService {
       return { session, refreshToken: successor };
     }
     await this.sessions.revoke(session.id, now.toISOString(), 'refresh_reuse');
+    publishRefreshReuse();
     throw new UnauthorizedError('Refresh token reuse detected: the session has been ended; log in again');
   }
 

@@ -1,3 +1,5 @@
+import { publishCountCache } from '../observability/channels.js';
+
 /**
  * Remembers row counts for a short time, so a busy list endpoint does not run COUNT(*) over a large table on
  * every request. A count is at most `ttlMs` old; this process's own writes clear the cache at once, so a
@@ -15,7 +17,11 @@ export class CountCache {
     if (this.ttlMs <= 0) return count();
     const now = Date.now();
     const hit = this.entries.get(key);
-    if (hit && hit.expires > now) return hit.value;
+    if (hit && hit.expires > now) {
+      publishCountCache(true);
+      return hit.value;
+    }
+    publishCountCache(false);
     if (this.entries.size >= this.maxEntries) this.entries.clear();
     const value = count();
     this.entries.set(key, { value, expires: now + this.ttlMs });
