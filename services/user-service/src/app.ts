@@ -18,10 +18,18 @@ import { type AccessConfig, defaultAccess } from './config.js';
 import { healthRoutes } from './health/health.routes.js';
 import { registerAuthRateLimit } from './http/auth-rate-limit.js';
 import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
+import { registerCors } from './http/cors.js';
 import { documentFrameworkErrors } from './http/documented-errors.js';
 import { registerErrorHandler, replyToClientError, replyToFrameworkError } from './http/error-handler.js';
+import { type OverloadOptions, registerOverloadGuard } from './http/overload.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { validatorCompiler } from './http/validators.js';
+import { AccessLogController, registerAccessLog, trackRequestsInFlight } from './observability/access-log.js';
+import { registerHttpMetrics } from './observability/http-metrics.js';
+import type { ServiceMetrics } from './observability/metrics.js';
+import { metricsRoutes } from './observability/metrics.routes.js';
+import type { RenderMetrics } from './observability/metrics-listener.js';
+import type { RequestTracing } from './observability/tracing.js';
 import { personaRoutes } from './personas/persona.routes.js';
 import { PersonaListPublic, PersonaPublic } from './personas/persona.schemas.js';
 import { PersonaService } from './personas/persona.service.js';
@@ -53,6 +61,17 @@ export interface AppDeps {
   /** TRUST_PROXY: whose X-Forwarded-For to believe for the client IP (login limits, sessions list). */
   trustProxy?: FastifyServerOptions['trustProxy'];
   bodyLimitBytes?: number;
+  /** Load shedding (OVERLOAD_*); off when not given (the tests' apps). */
+  overload?: OverloadOptions;
+  /**
+   * Prometheus metrics (observability/metrics.ts), when on: the collector the HTTP hooks feed, how a scrape is
+   * rendered (this process, or the cluster's sum), and METRICS_TOKEN, which puts `GET /metrics` on this port.
+   */
+  metrics?: { collector: ServiceMetrics; render: RenderMetrics; token?: string | undefined };
+  /** CORS_ORIGINS: exact origins or '*'; none = no CORS headers. */
+  corsOrigins?: readonly string[] | '*';
+  /** Traces (observability/tracing.ts), only when OTEL_* turn them on: no hook or wrapper otherwise. */
+  tracing?: RequestTracing;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -61,6 +80,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
+    // With tracing on, each request is handled inside its span's context (see observability/tracing.ts).
+    ...(deps.tracing ? { serverFactory: deps.tracing.serverFactory } : {}),
+    // One access line per request instead of Fastify's two (observability/access-log.ts).
+    logController: new AccessLogController(),
     bodyLimit: deps.bodyLimitBytes ?? 1_048_576,
     trustProxy: deps.trustProxy ?? false,
     // Path segments up to 1 KiB reach the schemas (which answer 422 past their own limits); longer is a 414.
@@ -96,6 +119,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   registerErrorHandler(app);
   registerSecurityHeaders(app);
+  // First of the request hooks, so every answer is counted, refusals included.
+  if (deps.metrics) registerHttpMetrics(app, deps.metrics.collector);
+  deps.tracing?.register(app);
+  registerAccessLog(app);
+  trackRequestsInFlight(app);
 
   const access: AccessConfig = { ...defaultAccess(), ...deps.access };
   const warn = deps.warn ?? (() => {});
@@ -127,11 +155,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (!access.authRequired) {
     warn('WARNING: AUTH_REQUIRED=false: the users and personas API is open to anyone who can reach it');
   }
+  // Before the access layer: an overloaded process refuses before authenticating, a CORS preflight (which
+  // carries no credentials) is answered before authentication.
+  if (deps.overload) await registerOverloadGuard(app, deps.overload);
+  await registerCors(app, deps.corsOrigins ?? []);
   // Before any route: every route registered from here on must have a rule in access/policy.ts.
   registerAccessControl(app, {
     authRequired: access.authRequired,
     registration: access.registration,
     authenticate: authenticator({ tokens, sessions, apiKeys }),
+    metricsToken: deps.metrics?.token,
   });
   await registerAuthRateLimit(app, { perMinute: access.authRateLimitPerMinute });
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string.
@@ -178,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { database: deps.database, migrator: deps.migrator });
+  if (deps.metrics?.token) await app.register(metricsRoutes, { render: deps.metrics.render });
   await app.register(jwksRoutes, { tokens });
   await app.register(meRoutes, { prefix: '/api/v1', users, personas, auth });
   await app.register(userRoutes, { prefix: '/api/v1', users });

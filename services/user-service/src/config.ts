@@ -40,6 +40,16 @@ export interface Config {
   host: string;
   port: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** LOG_FORMAT: json, pretty (pino-pretty), or auto (pretty when stdout is a terminal). */
+  logFormat: 'json' | 'pretty' | 'auto';
+  /** How long a graceful stop may take (in-flight requests, database) before the process exits with status 1. */
+  shutdownTimeoutMs: number;
+  /** Load shedding (http/overload.ts): thresholds past which requests get 503 + Retry-After; 0 = off. */
+  overload: { maxEventLoopDelayMs: number; maxEventLoopUtilization: number };
+  /** Prometheus metrics: undefined (the default) when neither METRICS_TOKEN nor METRICS_PORT is set. */
+  metrics: MetricsConfig | undefined;
+  /** CORS_ORIGINS: exact origins allowed to call from a browser, or '*'; empty = no CORS headers. */
+  corsOrigins: string[] | '*';
   pool: { size: number; maxOverflow: number; acquireTimeoutMs: number };
   /** The bound on each database query (migrations excepted); a query that takes longer answers 503. */
   queryTimeoutMs: number;
@@ -49,7 +59,7 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long a client may take to send a whole request (headers and body) before it gets 408. */
   requestTimeoutMs: number;
-  passwordHash: { memoryKib: number; iterations: number; parallelism: number; concurrency: number };
+  passwordHash: { memoryKib: number; iterations: number; parallelism: number; concurrency: number; queueMax: number };
   workers: number;
   /** Secret for signing access tokens and list cursors; generated once per start (with a warning) when unset. */
   jwtSecret: string | undefined;
@@ -62,6 +72,8 @@ export interface Config {
    * behind a load balancer this must be set or every client shares the balancer's address.
    */
   trustProxy: boolean | number | string[];
+  /** Traces (OpenTelemetry): undefined = off, and the SDK is never loaded (see tracing() below). */
+  tracing: TracingConfig | undefined;
 }
 
 /** Sign-in, tokens, sessions and login protection (the access issue). */
@@ -94,6 +106,18 @@ export interface LoginLimits {
   windowMinutes: number;
 }
 
+/**
+ * Where `GET /metrics` answers. Off unless one is set: what the metrics show (routes, traffic, sign-in failures)
+ * is not for everyone, and only the operator can choose a secret or a network boundary.
+ */
+export interface MetricsConfig {
+  /** METRICS_TOKEN: `/metrics` on the API port, for `Authorization: Bearer <token>` only. */
+  token: string | undefined;
+  /** METRICS_PORT: a separate listener serving only `/metrics`, on `host` (METRICS_HOST, default 127.0.0.1). */
+  port: number | undefined;
+  host: string;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -106,6 +130,16 @@ function int(env: Env, name: string, fallback: number, min: number, max = Number
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw) || value < 0 || value > 1) {
+    throw new ConfigError(`${name} must be a number between 0 and 1, got "${raw}"`);
   }
   return value;
 }
@@ -153,6 +187,16 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST?.trim() || '127.0.0.1',
     port: int(env, 'PORT', 8000, 0, 65_535),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    logFormat: oneOf(env, 'LOG_FORMAT', 'auto', ['json', 'pretty', 'auto']),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    overload: {
+      // A mean delay this long over a second means requests are waiting far longer than they take: shed load.
+      maxEventLoopDelayMs: int(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 200, 0, 60_000),
+      // Off by default: a saturated process that still answers quickly runs near 1 (see README).
+      maxEventLoopUtilization: fraction(env, 'OVERLOAD_MAX_EVENT_LOOP_UTILIZATION', 0),
+    },
+    metrics: metricsConfig(env),
+    corsOrigins: corsOrigins(env),
     pool: {
       size: int(env, 'DB_POOL_SIZE', 5, 1, 1000),
       maxOverflow: int(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
@@ -179,6 +223,8 @@ export function loadConfig(env: Env = process.env): Config {
         1,
         1024,
       ),
+      // A login flood waits at most this many hashes deep (about 3 s at ~12 ms a hash), then gets 503.
+      queueMax: int(env, 'PASSWORD_HASH_QUEUE_MAX', 256, 1, 1_000_000),
     },
     workers,
     jwtSecret: jwtSecret(env),
@@ -186,7 +232,21 @@ export function loadConfig(env: Env = process.env): Config {
     totalsTtlMs: int(env, 'TOTAL_CACHE_MS', 1000, 0, 3_600_000),
     access: accessConfig(env),
     trustProxy: trustProxy(env),
+    tracing: tracing(env),
   };
+}
+
+function metricsConfig(env: Env): MetricsConfig | undefined {
+  const token = env.METRICS_TOKEN?.trim() || undefined;
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError('METRICS_TOKEN must be at least 16 characters long (use a random string)');
+  }
+  const port = env.METRICS_PORT?.trim() ? int(env, 'METRICS_PORT', 0, 1, 65_535) : undefined;
+  if (port !== undefined && port === int(env, 'PORT', 8000, 0, 65_535)) {
+    throw new ConfigError(`METRICS_PORT must differ from PORT (both ${port}); to serve /metrics on PORT set METRICS_TOKEN`);
+  }
+  if (token === undefined && port === undefined) return undefined;
+  return { token, port, host: env.METRICS_HOST?.trim() || '127.0.0.1' };
 }
 
 function trustProxy(env: Env): boolean | number | string[] {
@@ -202,6 +262,31 @@ function trustProxy(env: Env): boolean | number | string[] {
     throw new ConfigError(`TRUST_PROXY must be true, false, a number of hops or a list of addresses, got "${raw}"`);
   }
   return list;
+}
+
+/** CORS_ORIGINS: `*`, or a comma-separated list of exact origins (scheme://host[:port], no path). */
+function corsOrigins(env: Env): string[] | '*' {
+  const raw = env.CORS_ORIGINS?.trim();
+  if (raw === undefined || raw === '') return [];
+  if (raw === '*') return '*';
+  const origins = raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== origin) {
+      throw new ConfigError(
+        `CORS_ORIGINS must be * or a comma-separated list of origins like https://app.example.com (scheme, host, optional port; no path or trailing slash), got "${origin}"`,
+      );
+    }
+  }
+  return origins;
 }
 
 function text(env: Env, name: string, fallback: string): string {
@@ -255,5 +340,43 @@ function accessConfig(env: Env): AccessConfig {
       windowMinutes: int(env, 'LOGIN_LOCKOUT_MINUTES', 15, 1, 1440),
     },
     authRateLimitPerMinute: int(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
+  };
+}
+
+/** Where spans go when tracing is on; the SDK reads the other OTEL_* variables (endpoint, headers, batching) itself. */
+export interface TracingConfig {
+  exporters: ('otlp' | 'console')[];
+  /** OTEL_SERVICE_NAME, default user-service. */
+  serviceName: string;
+}
+
+/**
+ * Tracing is on when OTEL_TRACES_EXPORTER names an exporter (otlp, console, or both comma-separated), or, with it
+ * unset, when an OTLP endpoint is configured; `none` or OTEL_SDK_DISABLED=true turn it off. The exporter sends
+ * OTLP/HTTP with JSON bodies: gRPC is refused here rather than sent to a port that would not understand it.
+ */
+function tracing(env: Env): TracingConfig | undefined {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined;
+  const raw = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase();
+  let exporters: string[];
+  if (raw) {
+    exporters = [...new Set(raw.split(',').map((part) => part.trim()))].filter(Boolean);
+    if (exporters.includes('none')) return undefined;
+    if (exporters.length === 0 || exporters.some((name) => name !== 'otlp' && name !== 'console')) {
+      throw new ConfigError(`OTEL_TRACES_EXPORTER must be otlp, console, both (comma-separated) or none, got "${raw}"`);
+    }
+  } else if (env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim()) {
+    exporters = ['otlp'];
+  } else {
+    return undefined;
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    if (exporters.includes('otlp') && env[name]?.trim().toLowerCase() === 'grpc') {
+      throw new ConfigError(`${name}=grpc is not supported: traces are sent as OTLP/HTTP (JSON), port 4318 by default`);
+    }
+  }
+  return {
+    exporters: exporters as TracingConfig['exporters'],
+    serviceName: env.OTEL_SERVICE_NAME?.trim() || 'user-service',
   };
 }

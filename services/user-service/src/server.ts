@@ -1,16 +1,21 @@
 import cluster from 'node:cluster';
 import { DatabaseUrlError } from '@user-service/data';
+import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { type AppDeps, buildApp } from './app.js';
 import { ensureFirstSuperuser } from './auth/first-superuser.js';
-import { type Config, ConfigError } from './config.js';
+import { type Config, ConfigError, type MetricsConfig } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
+import { loggerOptions } from './observability/logger.js';
+import type { ServiceMetrics } from './observability/metrics.js';
+import type { RenderMetrics } from './observability/metrics-listener.js';
 import { generatedTokenSecret, openRuntime } from './runtime.js';
 import { UserService } from './users/user.service.js';
 
 /**
  * Starts the HTTP service: database, migrations (when configured), app, listen, signals. Resolves once it
- * listens; SIGTERM/SIGINT stop accepting, let in-flight requests finish, then close the pool.
+ * listens; SIGTERM/SIGINT stop accepting, let in-flight requests finish, then close the pool (see
+ * stopGracefully).
  */
 export async function serve(config: Config, options: { quiet?: boolean } = {}): Promise<FastifyInstance> {
   const startedAt = performance.now();
@@ -28,7 +33,21 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     }
     throw error;
   };
-  const runtime = await openRuntime(config, log, { cursorSecret: tokenSecret }).catch(failStart);
+  // Traces only when OTEL_* ask for them: imported on demand, so with tracing off no OpenTelemetry SDK is loaded.
+  const tracing = config.tracing
+    ? (await import('./observability/tracing.js')).startTracing(config.tracing)
+    : undefined;
+  // Metrics only when METRICS_TOKEN or METRICS_PORT says where to serve them; prom-client is not loaded otherwise.
+  const metrics = config.metrics ? await startMetrics(config.metrics) : undefined;
+  const runtime = await openRuntime(config, log, {
+    cursorSecret: tokenSecret,
+    queryObservers: [...(tracing ? [tracing.queryObserver] : []), ...(metrics ? [metrics.collector.onQuery] : [])],
+  }).catch(failStart);
+  metrics?.collector.observe(runtime);
+  if (tracing) {
+    tracing.setDatabaseKind(runtime.database.kind);
+    tracing.traceHasher(runtime.hasher);
+  }
   if (config.migrateOnStart) {
     const applied = await runtime.migrator.up();
     if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
@@ -44,10 +63,14 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     bodyLimitBytes: config.bodyLimitBytes,
     // Fastify takes a hop count too (proxy-addr), though its types list only the other forms.
     trustProxy: config.trustProxy as AppDeps['trustProxy'],
-    logger: {
-      level: config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
-    },
+    logger: await loggerOptions(
+      { level: config.logLevel, format: config.logFormat },
+      tracing ? { mixin: tracing.mixin } : {},
+    ),
+    ...(tracing ? { tracing } : {}),
+    ...(metrics ? { metrics: { ...metrics, token: config.metrics?.token } } : {}),
+    overload: config.overload,
+    corsOrigins: config.corsOrigins,
   });
   const bootstrapped = await ensureFirstSuperuser(
     new UserService(runtime.database, runtime.hasher),
@@ -65,18 +88,9 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     1_000,
     Math.ceil(config.requestTimeoutMs / 10),
   );
-  let closing = false;
-  const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    await app.close();
-    await runtime.database.close();
-    app.log.info('stopped');
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // METRICS_PORT: this process's own listener; in a cluster the primary has it and sums the workers.
+  const metricsUrl = await metricsListener(config, metrics, app).catch(failStart);
+  stopGracefully(app, async () => runtime.database.close(), config.shutdownTimeoutMs);
   const address = await app.listen({ host: config.host, port: config.port }).catch(failStart);
   const base = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
   if (options.quiet) return app;
@@ -89,9 +103,83 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
       pending.length
         ? `  WARNING: ${pending.length} migration(s) pending: run "npm run migrate -- up"`
         : '  schema:   at head',
+      `  metrics:  ${metricsUrl ?? (config.metrics?.token ? `${base}/metrics (METRICS_TOKEN)` : 'off (set METRICS_TOKEN or METRICS_PORT)')}`,
       `  access:   ${config.access.authRequired ? 'sign-in required' : 'OPEN (AUTH_REQUIRED=false)'}; registration ${config.access.registration}; tokens ${config.access.jwtAlgorithm}`,
       ...warnings.map((warning) => `  ${warning}`),
     ].join('\n'),
   );
   return app;
+}
+
+/**
+ * How the process ends (close-with-grace): on SIGTERM, SIGINT (and SIGHUP...) it stops accepting connections,
+ * lets in-flight requests finish, closes the database and exits 0. On an uncaught exception or an unhandled
+ * rejection it logs the error at fatal with the ids of the requests in flight (the one that failed is among
+ * them), then stops the same way and exits 1, so a cluster primary starts a replacement. If stopping takes
+ * longer than SHUTDOWN_TIMEOUT_MS it logs that and exits 1 at once.
+ *
+ * In a cluster worker SIGINT and SIGTERM come twice when Ctrl-C reaches the whole process group and the primary
+ * forwards its own: the worker acts on the first and ignores the rest (the primary enforces its own deadline).
+ * A single process treats a second signal as "now": it exits 1 at once.
+ */
+export function stopGracefully(app: FastifyInstance, closeDatabase: () => Promise<void>, timeoutMs: number): void {
+  let workerSignal: NodeJS.Signals | undefined;
+  const grace = closeWithGrace(
+    {
+      delay: timeoutMs,
+      logger: { error: (message: unknown) => app.log.error(message) },
+      skip: cluster.isWorker ? ['SIGINT', 'SIGTERM'] : [],
+      onTimeout: (delay) =>
+        app.log.fatal(`shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${delay} ms): exiting with status 1`),
+      onSecondSignal: (signal) => app.log.warn({ signal }, 'second signal while shutting down: exiting now'),
+      onSecondError: (err) => app.log.fatal({ err }, 'another uncaught error while shutting down: exiting now'),
+    },
+    async ({ signal, err }) => {
+      if (err) {
+        app.log.fatal(
+          { err, requests_in_flight: app.requestsInFlight() },
+          'uncaught error: shutting down (the request that caused it, if any, is among requests_in_flight)',
+        );
+      } else {
+        app.log.info({ signal: signal ?? workerSignal }, 'shutting down: finishing in-flight requests');
+      }
+      await app.close();
+      await closeDatabase();
+      app.log.info('stopped');
+    },
+  );
+  if (cluster.isWorker) {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(signal, () => {
+        if (workerSignal) return;
+        workerSignal = signal;
+        grace.close();
+      });
+    }
+  }
+}
+
+/** The metrics collector and how this process answers a scrape (its own registry, or the cluster's sum). */
+async function startMetrics(_config: MetricsConfig): Promise<{ collector: ServiceMetrics; render: RenderMetrics }> {
+  const { ServiceMetrics } = await import('./observability/metrics.js');
+  const collector = new ServiceMetrics();
+  if (!cluster.isWorker) return { collector, render: () => collector.render() };
+  const { workerMetrics } = await import('./observability/cluster-metrics.js');
+  return { collector, render: workerMetrics(collector.registry) };
+}
+
+/** Starts the METRICS_PORT listener of a single-process server (closed with the app); its URL, if any. */
+async function metricsListener(
+  config: Config,
+  metrics: { render: RenderMetrics } | undefined,
+  app: FastifyInstance,
+): Promise<string | undefined> {
+  if (!metrics || config.metrics?.port === undefined || cluster.isWorker) return undefined;
+  const { listenForMetrics } = await import('./observability/metrics-listener.js');
+  const listener = await listenForMetrics(
+    { host: config.metrics.host, port: config.metrics.port, token: config.metrics.token },
+    metrics.render,
+  );
+  app.addHook('onClose', () => listener.close());
+  return listener.url;
 }
