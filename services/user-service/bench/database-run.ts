@@ -76,6 +76,8 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
     // and AUTH_REQUIRED=false (no credentials), for issue 9's comparison whichever --auth the workloads use.
     const secured = await start(startService(db.url, workers, 'bearer'));
     const open = await start(startService(db.url, workers, 'open'));
+    // Issue 10: the secured service again with Prometheus metrics collected, for what metrics cost get-by-id.
+    const metered = await start(startService(db.url, workers, 'bearer', { metrics: true }));
     const service = mainAccess === 'bearer' ? secured : open;
     const apiKeyHeaders = await createApiKey(secured);
     const fewer = new Map<number, Child>();
@@ -120,6 +122,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       },
     };
     for (const w of workloads) measures[w.name] = () => load(w.name, targetOf(w), w.next);
+    measures['get-by-id-metrics'] = () => load('get-by-id-metrics', metered, NEXT['get-by-id'](sample));
     for (const q of DB_QUERIES)
       measures[`db-${q}`] = () => measureDbLimit(db.url, q, sample, workers, o.connections, o.duration);
     for (const [w, child] of fewer)
@@ -129,7 +132,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
     const warm = Math.min(1, o.duration);
     for (const w of workloads) await load(`warm-up ${w.name}`, targetOf(w), w.next, o.connections, warm);
     for (const next of Object.values(httpNext)) await load('warm-up http', httpLimit, next, o.connections, warm);
-    for (const child of fewer.values())
+    for (const child of [...fewer.values(), metered])
       await load('warm-up get-by-id', child, NEXT['get-by-id'](sample), o.connections, warm);
 
     const groups = [
@@ -138,6 +141,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
         'get-by-id-open',
         'get-by-id-bearer',
         'get-by-id-api-key',
+        'get-by-id-metrics',
         'http-user',
         'db-by-id',
         ...[...fewer.keys()].map((w) => `get-by-id@${w}`),
@@ -151,7 +155,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       ['create', 'hasher'],
       ['create+reads'],
     ];
-    const settle = () => settleServices([secured.url, open.url, ...[...fewer.values()].map((c) => c.url)]);
+    const settle = () => settleServices([secured.url, open.url, metered.url, ...[...fewer.values()].map((c) => c.url)]);
     const results = await runRounds(groups, measures, o.rounds, log, settle);
     const rss = peakRss(service.pid);
     for (const c of children) collect(c);
@@ -192,6 +196,16 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       bearerRatio: perRound(bearerKey),
       apiKeyRatio: perRound('get-by-id-api-key'),
     };
+    // Issue 10: get by id (bearer) with metrics collected vs the same service without them.
+    const bearerWithout = o.auth === 'required' ? 'get-by-id' : 'get-by-id-bearer';
+    const observability: DbResult['observability'] = {
+      workers,
+      metricsOff: series(got(bearerWithout)),
+      metricsOn: series(got('get-by-id-metrics')),
+      metricsRatio: sig(
+        median(got('get-by-id-metrics').map((r, i) => r.rps / (got(bearerWithout)[i]?.rps ?? Number.NaN))),
+      ),
+    };
     const fewest = o.workers[0] ?? 1;
     const getById: Record<string, DbResult['limits'][string]> = { [workers]: series(got('get-by-id')) };
     for (const w of fewer.keys()) getById[w] = series(got(`get-by-id@${w}`));
@@ -220,6 +234,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       seed: seedRuns,
       workloads: workloadResults,
       access,
+      observability,
       limits,
       createWithReads: {
         create: series(got('create+reads/create')),

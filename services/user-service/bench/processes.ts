@@ -161,10 +161,15 @@ export async function startChild(spec: SpawnSpec): Promise<Child> {
 export type ServiceAccess = 'bearer' | 'open';
 
 /** The service as `npm start` runs it (see service-build.ts), migrating its database on start, warnings only. */
-export async function startService(databaseUrl: string, workers: number, access: ServiceAccess): Promise<Child> {
+export async function startService(
+  databaseUrl: string,
+  workers: number,
+  access: ServiceAccess,
+  options: { metrics?: boolean } = {},
+): Promise<Child> {
   const port = await freePort();
   const child = await startChild({
-    name: `service (WORKERS=${workers}${access === 'open' ? ', AUTH_REQUIRED=false' : ''})`,
+    name: `service (WORKERS=${workers}${access === 'open' ? ', AUTH_REQUIRED=false' : ''}${options.metrics ? ', metrics on' : ''})`,
     command: process.execPath,
     args: serviceEntry().args,
     env: {
@@ -184,6 +189,8 @@ export async function startService(databaseUrl: string, workers: number, access:
       ACCESS_TOKEN_EXPIRE_MINUTES: '120',
       // The benchmark logs in from one IP: the per-IP limit of the auth endpoints must not refuse it.
       AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
+      // Issue 10: metrics collected (on the API port behind this token); nobody scrapes during the run.
+      ...(options.metrics ? { METRICS_TOKEN: `bench-metrics-${randomBytes(12).toString('hex')}` } : {}),
     },
     expected: access === 'open' ? /AUTH_REQUIRED=false/ : undefined,
     port,

@@ -43,6 +43,26 @@ function accessSection(a: NonNullable<DbResult['access']>): string[] {
   ];
 }
 
+/** Issue 10: what collecting Prometheus metrics costs get-by-id. */
+function observabilitySection(o: NonNullable<DbResult['observability']>): string[] {
+  const row = (name: string, s: DbResult['limits'][string], ratio: number) => [
+    name,
+    n(s.median.rps),
+    lat(s.median.p50),
+    lat(s.median.p99),
+    `${Math.round(ratio * 100)}%`,
+    s.rounds.map((x) => n(x.rps)).join(' / '),
+  ];
+  return [
+    `### Metrics: get by id (bearer token) with and without Prometheus metrics (WORKERS=${o.workers}, medians)`,
+    table(
+      ['metrics', 'req/s', 'p50 ms', 'p99 ms', 'vs off', 'req/s by round'],
+      [row('off (a)', o.metricsOff, 1), row('on, METRICS_TOKEN set, not scraped (b)', o.metricsOn, o.metricsRatio)],
+    ),
+    'Issue 10 targets b >= 95% of a (ratio: median of the per-round ratios).',
+  ];
+}
+
 function section(r: DbResult): string {
   const o = r.options;
   const seeded = r.seed.reduce((s, x) => s + x.users, 0);
@@ -84,6 +104,7 @@ function section(r: DbResult): string {
       ]),
     ),
     ...(r.access ? accessSection(r.access) : []),
+    ...(r.observability ? observabilitySection(r.observability) : []),
     `Create under load with get-by-id alongside (${r.createWithReads.readConnections} of the connections): create ${n(r.createWithReads.create.median.rps)}/s, reads ${n(r.createWithReads.reads.median.rps)}/s with p50 ${lat(r.createWithReads.reads.median.p50)} ms, p99 ${lat(r.createWithReads.reads.median.p99)} ms.`,
     '### Limits (medians)',
     table(

@@ -73,6 +73,11 @@ export interface DbResult {
     bearerRatio: number;
     apiKeyRatio: number;
   };
+  /**
+   * Issue 10: get by id with a bearer token on a service collecting Prometheus metrics (METRICS_TOKEN set) and
+   * on the same service without; the ratio is the median of the per-round ratios. Absent before issue 10.
+   */
+  observability?: { workers: number; metricsOff: Series; metricsOn: Series; metricsRatio: number };
   limits: Record<string, Series>;
   /** Create at full load while get-by-id runs alongside on a quarter of the connections. */
   createWithReads: { create: Series; reads: Series; readConnections: number };

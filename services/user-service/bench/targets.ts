@@ -38,6 +38,13 @@ export function checkTargets(r: Omit<DbResult, 'targets'>): TargetResult[] {
       status: status(r.access.bearerRatio >= 0.8),
     });
   }
+  if (r.observability) {
+    out.push({
+      target: 'get by id with metrics collected: >= 95% of metrics off (issue 10)',
+      value: pct(r.observability.metricsRatio),
+      status: status(r.observability.metricsRatio >= 0.95),
+    });
+  }
   const largest = r.listScaling[r.listScaling.length - 1];
   const smallest = r.listScaling[0];
   if (largest && smallest) {

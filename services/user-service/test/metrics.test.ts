@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +154,20 @@ onEachDatabase('metrics', (tdb) => {
 
     for (const secret of [TEST_PASSWORD, 'not-the-password-42', refresh_token, headers.authorization, t.apiKey]) {
       assert.ok(!text.includes(secret.slice(7)), 'no secret in the metrics');
+    }
+  });
+
+  it('serves every series the Grafana dashboard in docs/ queries', async () => {
+    const dashboard = readFileSync(join(SERVICE_DIR, '../../docs/grafana-dashboard.json'), 'utf8');
+    const queried = new Set([...dashboard.matchAll(/([a-z_][a-z0-9_]*)\{job=~/g)].map((m) => m[1] as string));
+    assert.ok(queried.size >= 15, `the dashboard queries ${queried.size} series`);
+    // Every family is declared (# TYPE) even before its first labelled sample; histograms as their base name.
+    const families = new Map(
+      [...(await scrape()).text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1] as string, m[2] as string]),
+    );
+    for (const name of queried) {
+      const base = name.replace(/_(bucket|count|sum)$/, '');
+      assert.ok(families.has(name) || families.get(base) === 'histogram', `${name} is served`);
     }
   });
 
