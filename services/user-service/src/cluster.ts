@@ -10,6 +10,11 @@ const RESTART_FIRST_DELAY_MS = 500;
 const RESTART_MAX_DELAY_MS = 30_000;
 /** A worker that listened this long counts as healthy: its death restarts at once and resets the backoff. */
 const HEALTHY_AFTER_MS = 10_000;
+/**
+ * How long past SHUTDOWN_TIMEOUT_MS the primary waits for its workers when stopping: each worker enforces the
+ * deadline on itself; a worker still there after this margin is hung (or stopped) and is killed.
+ */
+export const SHUTDOWN_MARGIN_MS = 2_000;
 
 /**
  * The primary of a multi-process server: forks `config.workers` processes that share the listening port and
@@ -40,6 +45,20 @@ export async function runPrimary(config: Config): Promise<void> {
   const secret = config.jwtSecret ?? generatedTokenSecret(log);
   const fork = (): Worker => cluster.fork({ JWT_SECRET: secret });
 
+  // Metrics: the primary sums its workers' registries for every scrape; METRICS_PORT is its own listener.
+  if (config.metrics) {
+    const { primaryMetrics } = await import('./observability/cluster-metrics.js');
+    const render = primaryMetrics();
+    if (config.metrics.port !== undefined) {
+      const { listenForMetrics } = await import('./observability/metrics-listener.js');
+      const { url } = await listenForMetrics(
+        { host: config.metrics.host, port: config.metrics.port, token: config.metrics.token },
+        render,
+      );
+      log(`user-service primary ${process.pid}: metrics (sum over the workers) on ${url}`);
+    }
+  }
+
   // One worker first, the rest once it listens: the first gets the cores to itself and serves sooner, and the
   // others find the schema migrated.
   fork();
@@ -59,6 +78,13 @@ export async function runPrimary(config: Config): Promise<void> {
     const since = listeningSince.get(worker.id);
     listeningSince.delete(worker.id);
     if (stopping) {
+      // A worker that missed its deadline or failed while stopping makes the whole stop a failure.
+      if (code !== 0 || signal) {
+        log(
+          `worker ${worker.process.pid} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} while stopping`,
+        );
+        exitCode = 1;
+      }
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
       return;
     }
@@ -95,7 +121,19 @@ export async function runPrimary(config: Config): Promise<void> {
     const workers = Object.values(cluster.workers ?? {});
     if (workers.length === 0) process.exit(exitCode);
     for (const worker of workers) worker?.process.kill(signal);
+    // Each worker exits by SHUTDOWN_TIMEOUT_MS whatever happens to its requests; one that has not by then plus a
+    // margin is hung: kill what is left and say so with the exit status.
+    const deadline = config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS;
+    setTimeout(() => killRemaining(`workers still running ${deadline} ms after ${signal}`), deadline).unref();
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  const killRemaining = (why: string) => {
+    const left = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
+    log(`user-service primary ${process.pid}: ${why}: killing ${left.map((w) => w.process.pid).join(', ') || 'none'}`);
+    for (const worker of left) worker.process.kill('SIGKILL');
+    process.exit(1);
+  };
+  // A second signal (Ctrl-C twice) means now.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => (stopping ? killRemaining(`second ${signal}`) : stop(signal)));
+  }
 }

@@ -33,6 +33,17 @@ export class TooManyRequestsError extends DomainError {
   }
 }
 
+/** The process has more work queued than it will take on (e.g. password hashes): 503 with Retry-After. */
+export class OverloadedError extends DomainError {
+  override name = 'OverloadedError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 2,
+  ) {
+    super(message);
+  }
+}
+
 /** Input that passed the schema but breaks a rule, reported like a validation error on one field. */
 export class InvalidInputError extends DomainError {
   override name = 'InvalidInputError';

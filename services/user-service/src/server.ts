@@ -128,7 +128,8 @@ export function stopGracefully(app: FastifyInstance, closeDatabase: () => Promis
     {
       delay: timeoutMs,
       logger: { error: (message: unknown) => app.log.error(message) },
-      skip: cluster.isWorker ? ['SIGINT', 'SIGTERM'] : [],
+      // beforeExit: a server only gets there once closed by someone else (a test's app.close()).
+      skip: cluster.isWorker ? ['SIGINT', 'SIGTERM', 'beforeExit'] : ['beforeExit'],
       onTimeout: (delay) =>
         app.log.fatal(`shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${delay} ms): exiting with status 1`),
       onSecondSignal: (signal) => app.log.warn({ signal }, 'second signal while shutting down: exiting now'),
@@ -148,6 +149,8 @@ export function stopGracefully(app: FastifyInstance, closeDatabase: () => Promis
       app.log.info('stopped');
     },
   );
+  // Closed by its owner instead (tests that serve in-process): the process's handlers go with it.
+  app.addHook('onClose', async () => grace.uninstall());
   if (cluster.isWorker) {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.on(signal, () => {

@@ -1,4 +1,11 @@
-import { ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.js';
+import {
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  TooManyRequestsError,
+  UnauthorizedError,
+} from '../errors.js';
+import { publishLogin } from '../observability/channels.js';
 import { assertAcceptablePassword } from '../users/password-rules.js';
 import {
   normalizeEmail,
@@ -39,15 +46,27 @@ export class AuthService {
     // Failures count against the user (however it was named), else against the login as given, normalised;
     // the prefix keeps a login that spells some user's id from counting against that user.
     const account = row ? row.id : `login:${'email' in key ? key.email : key.username}`;
-    await this.guard.assertAllowed(account, ip);
-    this.dummyHash ??= this.hasher.hash('dummy password for timing');
+    await this.guard.assertAllowed(account, ip).catch((error: unknown) => {
+      if (error instanceof TooManyRequestsError) publishLogin('locked_out');
+      throw error;
+    });
+    // Made on first use; refused when the hash queue is full (503), in which case the next login tries again.
+    this.dummyHash ??= this.hasher.hash('dummy password for timing').catch((error: unknown) => {
+      this.dummyHash = undefined;
+      throw error;
+    });
     const result = await this.hasher.verify(password, row?.hashed_password ?? (await this.dummyHash));
     if (!row || !result.ok) {
       await this.guard.recordFailure(account, ip);
+      publishLogin('bad_credentials');
       throw new UnauthorizedError(BAD_CREDENTIALS);
     }
-    if (!row.is_active) throw new ForbiddenError('Inactive user');
+    if (!row.is_active) {
+      publishLogin('inactive');
+      throw new ForbiddenError('Inactive user');
+    }
     await this.guard.recordSuccess(account);
+    publishLogin('success');
     if (result.upgradedHash) await this.users.replaceHash(row.id, result.upgradedHash);
     return { user: withoutHash(row) };
   }

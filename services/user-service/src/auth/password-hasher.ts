@@ -2,6 +2,8 @@ import { availableParallelism } from 'node:os';
 import { type Algorithm, hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { OverloadedError } from '../errors.js';
+import { passwordHashObserved, publishPasswordHash } from '../observability/channels.js';
 
 export interface PasswordHashOptions {
   /** Argon2id memory in KiB (OWASP minimum: 19456 = 19 MiB). */
@@ -11,6 +13,11 @@ export interface PasswordHashOptions {
   parallelism: number;
   /** Hashes computed at once; more wait their turn so a sign-up burst cannot take every thread. */
   concurrency: number;
+  /**
+   * Hashes allowed to wait for a turn (PASSWORD_HASH_QUEUE_MAX); one more is refused at once with
+   * OverloadedError (503 + Retry-After) instead of waiting behind a queue that only grows under a login flood.
+   */
+  queueMax?: number;
 }
 
 export const DEFAULT_HASH_OPTIONS: PasswordHashOptions = {
@@ -18,6 +25,7 @@ export const DEFAULT_HASH_OPTIONS: PasswordHashOptions = {
   iterations: 2,
   parallelism: 1,
   concurrency: availableParallelism(),
+  queueMax: 256,
 };
 
 // Algorithm is an ambient const enum (not importable as a value under verbatimModuleSyntax); 2 is Argon2id.
@@ -45,26 +53,47 @@ export class PasswordHasher {
     this.limit = pLimit(Math.max(1, options.concurrency));
   }
 
-  hash(password: string): Promise<string> {
+  async hash(password: string): Promise<string> {
+    this.admit();
+    return this.computeHash(password);
+  }
+
+  /** Refuses new work while the queue is full (the hashes already admitted finish, upgrades included). */
+  private admit(): void {
+    const max = this.options.queueMax ?? Number.POSITIVE_INFINITY;
+    if (this.limit.pendingCount >= max) {
+      throw new OverloadedError('Too many sign-ins in progress; retry after the Retry-After delay');
+    }
+  }
+
+  private computeHash(password: string): Promise<string> {
     return this.limit(() =>
-      argonHash(password, {
-        algorithm: ARGON2ID_ALGORITHM,
-        memoryCost: this.options.memoryKib,
-        timeCost: this.options.iterations,
-        parallelism: this.options.parallelism,
-      }),
+      timed('hash', () =>
+        argonHash(password, {
+          algorithm: ARGON2ID_ALGORITHM,
+          memoryCost: this.options.memoryKib,
+          timeCost: this.options.iterations,
+          parallelism: this.options.parallelism,
+        }),
+      ),
     );
   }
 
   async verify(password: string, stored: string): Promise<VerifyResult> {
+    this.admit();
     if (BCRYPT.test(stored)) {
-      const ok = await this.limit(() => bcryptVerify(password, stored)).catch(() => false);
-      return ok ? { ok, upgradedHash: await this.hash(password) } : { ok };
+      const ok = await this.limit(() => timed('verify', () => bcryptVerify(password, stored))).catch(() => false);
+      return ok ? { ok, upgradedHash: await this.computeHash(password) } : { ok };
     }
     if (!stored.startsWith('$argon2')) return { ok: false };
-    const ok = await this.limit(() => argonVerify(stored, password)).catch(() => false);
+    const ok = await this.limit(() => timed('verify', () => argonVerify(stored, password))).catch(() => false);
     if (!ok) return { ok };
-    return this.isCurrent(stored) ? { ok } : { ok, upgradedHash: await this.hash(password) };
+    return this.isCurrent(stored) ? { ok } : { ok, upgradedHash: await this.computeHash(password) };
+  }
+
+  /** Hashes waiting for a turn and hashes running now (the metrics' queue gauges). */
+  queue(): { waiting: number; running: number } {
+    return { waiting: this.limit.pendingCount, running: this.limit.activeCount };
   }
 
   /** Whether a stored hash already meets the configured policy. */
@@ -76,5 +105,16 @@ export class PasswordHasher {
       Number(m[2]) >= this.options.iterations &&
       Number(m[3]) >= this.options.parallelism
     );
+  }
+}
+
+/** Runs one hash or verification, reporting its duration (queueing excluded) when someone observes them. */
+async function timed<T>(operation: 'hash' | 'verify', work: () => Promise<T>): Promise<T> {
+  if (!passwordHashObserved()) return work();
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    publishPasswordHash(operation, performance.now() - started);
   }
 }

@@ -45,7 +45,7 @@ const ERROR_TEXT: Record<ErrorCode, string> = {
   415: 'Unsupported media type: the body must be application/json',
   422: 'Validation error',
   429: 'Too many requests or failed logins; retry after the Retry-After delay',
-  503: 'Database unavailable; retry after the Retry-After delay',
+  503: 'Database unavailable or server overloaded; retry after the Retry-After delay',
 };
 
 /** Error responses for a route's OpenAPI entry (and its reply types), by status code. */

@@ -6,6 +6,7 @@ import {
   ForbiddenError,
   InvalidInputError,
   NotFoundError,
+  OverloadedError,
   TooManyRequestsError,
   UnauthorizedError,
 } from '../errors.js';
@@ -94,6 +95,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
         .code(503)
         .header('retry-after', String(RETRY_AFTER_SECONDS))
         .send({ detail: 'Service temporarily unavailable: the database cannot be reached' });
+    }
+    if (error instanceof OverloadedError) {
+      return reply.code(503).header('retry-after', String(error.retryAfterSeconds)).send({ detail: error.message });
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) return reply.code(status).send({ detail: error.message });

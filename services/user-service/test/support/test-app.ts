@@ -5,10 +5,11 @@ import { SCOPES } from '../../src/access/principal.js';
 import { ApiKeyRepository } from '../../src/api-keys/api-key.repository.js';
 import { ApiKeyService, hashApiKeySecret } from '../../src/api-keys/api-key.service.js';
 import { API_KEY_PREFIX_LENGTH } from '../../src/api-keys/api-key.table.js';
-import { buildApp } from '../../src/app.js';
-import { PasswordHasher } from '../../src/auth/password-hasher.js';
+import { type AppDeps, buildApp } from '../../src/app.js';
+import { PasswordHasher, type PasswordHashOptions } from '../../src/auth/password-hasher.js';
 import { type AccessConfig, defaultAccess } from '../../src/config.js';
 import { SERVICE_TABLES } from '../../src/declared-tables.js';
+import { ServiceMetrics } from '../../src/observability/metrics.js';
 import { MIGRATIONS_DIR } from '../../src/runtime.js';
 import { type User, UserService } from '../../src/users/user.service.js';
 
@@ -55,6 +56,17 @@ export interface TestAppOptions {
   defaultCredentials?: boolean;
   access?: Partial<AccessConfig>;
   tokenMinutes?: number;
+  /** Fastify's logger (off by default); the logs test passes the service's options with a capturing stream. */
+  logger?: AppDeps['logger'];
+  /** Load shedding (off by default). */
+  overload?: AppDeps['overload'];
+  corsOrigins?: AppDeps['corsOrigins'];
+  /** TOTAL_CACHE_MS (0 by default: every list counts). */
+  totalsTtlMs?: number;
+  /** Prometheus metrics with this METRICS_TOKEN (collector closed with the app); off by default. */
+  metrics?: { token: string };
+  /** Overrides of FAST_HASH (e.g. a tiny queueMax). */
+  hash?: Partial<PasswordHashOptions>;
 }
 
 /** Limits so high that no suite trips them by accident; the tests of the limits set their own. */
@@ -67,10 +79,14 @@ let counter = 0;
 
 /** A migrated database of the given kind and the app built on it, as main.ts builds it. */
 export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {}): Promise<TestApp> {
-  const database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
+  const collector = options.metrics ? new ServiceMetrics() : undefined;
+  const database = await openDatabase(requireUrl(tdb), {
+    connectAttempts: 1,
+    ...(collector ? { onQuery: collector.onQuery } : {}),
+  });
   const migrator = await Migrator.fromDirectory(database, MIGRATIONS_DIR);
   await migrator.up();
-  const hasher = new PasswordHasher(FAST_HASH);
+  const hasher = new PasswordHasher({ ...FAST_HASH, ...options.hash });
   const app = await buildApp({
     database,
     migrator,
@@ -78,8 +94,15 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     tokenSecret: TEST_TOKEN_SECRET,
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
     ...(options.tokenMinutes ? { tokenMinutes: options.tokenMinutes } : {}),
+    ...(options.totalsTtlMs ? { totalsTtlMs: options.totalsTtlMs } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.overload ? { overload: options.overload } : {}),
+    ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
+    ...(collector ? { metrics: { collector, render: () => collector.render(), token: options.metrics?.token } } : {}),
     access: { ...defaultAccess(), ...RELAXED, ...options.access },
   });
+  collector?.observe({ database, hasher });
+  app.addHook('onClose', async () => collector?.close());
   // Every response of every API test passes this guard: a password hash in any body fails the test.
   app.addHook('onSend', async (request, _reply, payload) => {
     if (typeof payload === 'string' && LEAKED_HASH.test(payload)) {
