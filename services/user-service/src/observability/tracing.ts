@@ -223,7 +223,8 @@ function registerHooks(app: FastifyInstance, shutdown: () => Promise<void>): voi
 /** A CLIENT span for one SQL statement, child of the active span (statements outside a request are not traced). */
 function querySpan(tracer: Tracer, dbSystem: string, event: QueryEvent): void {
   const parent = context.active();
-  if (!trace.getSpan(parent)) return;
+  // Outside a request, or in a request the sampler left out (its children would not be recorded either).
+  if (!trace.getSpan(parent)?.isRecording()) return;
   const operation =
     event.operation === 'other'
       ? (/^\s*([A-Za-z]+)/.exec(event.sql)?.[1] ?? 'SQL').toUpperCase()
@@ -271,8 +272,9 @@ async function inSpan<T>(
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
   const parent: Context = context.active();
-  // Outside a request (the first superuser at start-up) there is nothing to attach the span to.
-  if (!trace.getSpan(parent)) return work(trace.wrapSpanContext(INVALID_SPAN_CONTEXT));
+  // Outside a request (the first superuser at start-up) there is nothing to attach the span to; in a request the
+  // sampler left out, nothing would be recorded.
+  if (!trace.getSpan(parent)?.isRecording()) return work(trace.wrapSpanContext(INVALID_SPAN_CONTEXT));
   const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
   try {
     return await work(span);
