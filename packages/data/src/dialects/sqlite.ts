@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { Kysely, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 import {
   ConstraintViolationError,
@@ -14,12 +15,20 @@ import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
 import { introspectSqlite } from './sqlite-schema.js';
 
+// Which better-sqlite3: 12 is built on node::ObjectWrap, which since Node 24.19 aborts the process ("Assertion
+// failed: (env) != nullptr" in RemoveEnvironmentCleanupHook) when the garbage collector frees a statement outside
+// JavaScript: the test suite died of it on Node 24. 13 (Node-API, the same API, binaries in the package) does
+// not, but needs Node 22 and crashes on Node 20. So 13 on Node 22 and later, 12 on Node 20 (CI machines' Node).
+const BetterSqlite3: typeof Database = createRequire(import.meta.url)(
+  Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-13' : 'better-sqlite3',
+);
+
 function openSqlite(filename: string, pool: PoolOptions): Database.Database {
   if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
   // No query timeout here (PoolOptions.queryTimeoutMs): better-sqlite3 runs each statement synchronously in
   // this process, so there is no server that could freeze and no way to interrupt a statement. The one wait
   // that depends on anything else, the file lock held by another process, is bounded by busy_timeout.
-  const db = new Database(filename, { timeout: pool.busyTimeoutMs });
+  const db = new BetterSqlite3(filename, { timeout: pool.busyTimeoutMs });
   // WAL lets readers proceed while one writer writes; NORMAL sync is safe in WAL mode and much faster.
   if (filename !== ':memory:') db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
