@@ -11,6 +11,6 @@ if (file) {
   const require = createRequire(import.meta.url);
   process.on('exit', () => {
     const loaded = Object.keys(require.cache).filter((path) => path.includes('@opentelemetry'));
-    appendFileSync(file, loaded.map((path) => `require ${path}\n`).join('') + 'exit\n');
+    appendFileSync(file, `${loaded.map((path) => `require ${path}\n`).join('')}exit\n`);
   });
 }
