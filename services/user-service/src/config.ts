@@ -243,7 +243,9 @@ function metricsConfig(env: Env): MetricsConfig | undefined {
   }
   const port = env.METRICS_PORT?.trim() ? int(env, 'METRICS_PORT', 0, 1, 65_535) : undefined;
   if (port !== undefined && port === int(env, 'PORT', 8000, 0, 65_535)) {
-    throw new ConfigError(`METRICS_PORT must differ from PORT (both ${port}); to serve /metrics on PORT set METRICS_TOKEN`);
+    throw new ConfigError(
+      `METRICS_PORT must differ from PORT (both ${port}); to serve /metrics on PORT set METRICS_TOKEN`,
+    );
   }
   if (token === undefined && port === undefined) return undefined;
   return { token, port, host: env.METRICS_HOST?.trim() || '127.0.0.1' };
