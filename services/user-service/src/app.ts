@@ -24,7 +24,7 @@ import { registerErrorHandler, replyToClientError, replyToFrameworkError } from 
 import { type OverloadOptions, registerOverloadGuard } from './http/overload.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { validatorCompiler } from './http/validators.js';
-import { AccessLogController, registerAccessLog, trackRequestsInFlight } from './observability/access-log.js';
+import { AccessLogController, registerAccessLog } from './observability/access-log.js';
 import { registerHttpMetrics } from './observability/http-metrics.js';
 import type { ServiceMetrics } from './observability/metrics.js';
 import { metricsRoutes } from './observability/metrics.routes.js';
@@ -123,7 +123,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.metrics) registerHttpMetrics(app, deps.metrics.collector);
   deps.tracing?.register(app);
   registerAccessLog(app);
-  trackRequestsInFlight(app);
 
   const access: AccessConfig = { ...defaultAccess(), ...deps.access };
   const warn = deps.warn ?? (() => {});

@@ -70,6 +70,30 @@ onEachDatabase('overload', (tdb) => {
     });
   });
 
+  describe('the OpenAPI document', () => {
+    let t: TestApp;
+    before(async () => {
+      t = await openTestApp(tdb);
+    });
+    after(() => t.close());
+
+    it('documents the 503 wherever load shedding can answer it, and not on the health probes’ behalf', async () => {
+      const doc = (await t.app.inject('/openapi.json')).json() as {
+        paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+      };
+      for (const [path, method] of [
+        ['/api/v1/users', 'get'],
+        ['/api/v1/auth/login', 'post'],
+        ['/.well-known/jwks.json', 'get'],
+      ] as const) {
+        const answer = doc.paths[path]?.[method]?.responses['503'];
+        assert.ok(answer, `${method} ${path} documents 503`);
+        assert.match(answer.description, /overloaded/);
+      }
+      assert.equal(doc.paths['/health']?.get?.responses['503'], undefined);
+    });
+  });
+
   describe('the password hash queue', () => {
     let t: TestApp;
     let base: string;

@@ -5,7 +5,7 @@ import { pathOf } from './logger.js';
  * One line per request, at info, written when the response has been sent (Fastify's own "incoming request" and
  * "request completed" pair is turned off by AccessLogController):
  *
- *   {"level":30,"time":...,"reqId":"...","method":"GET","route":"/api/v1/users/:user_id",
+ *   {"level":30,"time":...,"reqId":"...","method":"GET","route":"/api/v1/users/:id",
  *    "path":"/api/v1/users/0193...","status":200,"duration_ms":1.42,"user_id":"0193...","ip":"127.0.0.1",
  *    "msg":"request"}
  *
@@ -14,12 +14,20 @@ import { pathOf } from './logger.js';
  * query string or a body.
  */
 export function registerAccessLog(app: FastifyInstance): void {
+  const inFlight = new RequestsInFlight();
+  app.addHook('onRequest', (request, _reply, done) => {
+    inFlight.add(request);
+    done();
+  });
+  // One hook for both: the request is no longer in flight, and its line is written.
   app.addHook('onResponse', (request, reply, done) => {
+    inFlight.delete(request);
     // Checked first: at LOG_LEVEL=warn the line costs nothing but this test.
     if ((request.log as unknown as LevelCheck).isLevelEnabled('info'))
       request.log.info(accessLine(request, reply), 'request');
     done();
   });
+  app.decorate('requestsInFlight', () => inFlight.ids());
 }
 
 /** pino's isLevelEnabled, which Fastify's logger type leaves out. */
@@ -73,28 +81,39 @@ export function accessLine(request: FastifyRequest, reply: FastifyReply): Access
 }
 
 /**
- * The ids of the requests this process is serving right now, so that a crash (an uncaught exception, an
- * unhandled rejection) can name the requests it may have come from. Node 20 cannot say which request an
- * uncaught error belongs to without AsyncLocalStorage, whose async hooks cost throughput on every request
- * (see the README's Logs section); the ids in flight are cheap and honest: the culprit is among them.
+ * The requests this process is serving right now, so that a crash (an uncaught exception, an unhandled
+ * rejection) can name the requests it may have come from. Node 20 cannot say which request an uncaught error
+ * belongs to without AsyncLocalStorage on every request (see the README's Logs section); the ids in flight are
+ * cheap and honest: the culprit is among them. The requests themselves are kept, not their ids (a caller's
+ * X-Request-Id may repeat). A request whose client went away may never reach onResponse: such requests are
+ * swept out when the set grows past what a process serves at once, instead of costing an extra hook (and a
+ * 'close' listener) on every request.
  */
-export function trackRequestsInFlight(app: FastifyInstance): void {
-  // The requests themselves, not their ids: a caller's X-Request-Id may repeat.
-  const inFlight = new Set<FastifyRequest>();
-  app.addHook('onRequest', (request, _reply, done) => {
-    inFlight.add(request);
-    done();
-  });
-  app.addHook('onResponse', (request, _reply, done) => {
-    inFlight.delete(request);
-    done();
-  });
-  // A client that goes away before its answer: onResponse may never run.
-  app.addHook('onRequestAbort', (request, done) => {
-    inFlight.delete(request);
-    done();
-  });
-  app.decorate('requestsInFlight', () => [...inFlight].map((request) => request.id));
+class RequestsInFlight {
+  private readonly requests = new Set<FastifyRequest>();
+  private sweepAt = 1024;
+
+  add(request: FastifyRequest): void {
+    if (this.requests.size >= this.sweepAt) this.sweep();
+    this.requests.add(request);
+  }
+
+  delete(request: FastifyRequest): void {
+    this.requests.delete(request);
+  }
+
+  ids(): string[] {
+    this.sweep();
+    return [...this.requests].map((request) => request.id);
+  }
+
+  private sweep(): void {
+    for (const request of this.requests) {
+      const socket = request.raw.socket as { destroyed?: boolean } | null;
+      if (!socket || socket.destroyed) this.requests.delete(request);
+    }
+    this.sweepAt = Math.max(1024, 2 * this.requests.size);
+  }
 }
 
 declare module 'fastify' {
