@@ -78,8 +78,9 @@ export async function runPrimary(config: Config): Promise<void> {
     const since = listeningSince.get(worker.id);
     listeningSince.delete(worker.id);
     if (stopping) {
-      // A worker that missed its deadline or failed while stopping makes the whole stop a failure.
-      if (code !== 0 || signal) {
+      // A worker that missed its deadline or failed while stopping makes the whole stop a failure. One ended by
+      // the very signal passed on was still starting (a worker handles that signal from before it listens).
+      if ((signal && signal !== stopSignal) || (!signal && code !== 0)) {
         log(
           `worker ${worker.process.pid} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} while stopping`,
         );
@@ -113,9 +114,11 @@ export async function runPrimary(config: Config): Promise<void> {
     restarts.add(timer);
   });
 
+  let stopSignal: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    stopSignal = signal;
     for (const timer of restarts) clearTimeout(timer);
     restarts.clear();
     const workers = Object.values(cluster.workers ?? {});
