@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs both packages' tests on another Node.js major (default 24) taken from the npm registry, after the
+# machine's own run and against the same installed tree: `bash scripts/test-on-node.sh 24`.
+#
+# - Node itself: the registry's node-linux-<arch> package (what `npx -p node@24` pulls), installed in a
+#   temporary directory and put first on PATH, so the test runner, every process a test spawns (the service,
+#   cluster workers, the CLI) and `npm start` in the tests run on it.
+# - Native modules: @node-rs/argon2, @node-rs/bcrypt and better-sqlite3 13 (what the SQLite dialect loads on
+#   Node 22 and later, see packages/data/src/dialects/sqlite.ts) are Node-API builds shipped in their packages
+#   and load on any Node; better-sqlite3 12, built in node_modules for the machine's Node 20, is not loaded.
+# - No coverage (the machine's run measures it): node --test with tsx, as each package's `test` script runs it.
+# Needs `npm ci` done first; CI=true (set by .ci/run) makes every database really run.
+set -euo pipefail
+major="${1:-24}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/node${major}-tests.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+arch="$(node -p process.arch)"
+step() { echo "[node $major] $1 ($(date +%T))"; }
+
+step "installing node-linux-${arch}@${major} from the npm registry"
+npm install --prefix "$work" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+  "node-linux-${arch}@${major}" >/dev/null
+export PATH="$work/node_modules/node-linux-${arch}/bin:$PATH"
+test "$(node -p 'process.versions.node.split(".")[0]')" = "$major"
+step "using $(node -v) at $(command -v node)"
+(cd "$root/packages/data" && node -e "
+  const db = new (require('better-sqlite3-13'))(':memory:');
+  console.log('better-sqlite3-13 loads: SQLite', db.prepare('select sqlite_version() as v').get().v);")
+
+status=0
+for pkg in packages/data services/user-service; do
+  step "testing $pkg"
+  (cd "$root/$pkg" && node --import tsx --test --test-reporter=spec test/*.test.ts) || status=1
+done
+step "done (exit $status)"
+exit "$status"
