@@ -6,10 +6,10 @@
  * holds secrets in its properties.
  */
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { loggerOptions } from '../src/observability/logger.js';
+import { loggerOptions, prettyLogs, serializeError } from '../src/observability/logger.js';
 import { openTestApp, type SignedIn, TEST_PASSWORD, type TestApp } from './support/test-app.js';
 
 interface Line {
@@ -250,5 +250,34 @@ onEachDatabase('logs: one access line per request, never a secret', (tdb) => {
     assert.equal(failure.err?.code, 'E_TEST_FAILURE');
     assert.match(String(failure.err?.message), /^hashing failed for Bearer \[REDACTED\] and key \[REDACTED\]$/);
     assert.deepEqual(Object.keys(failure.err ?? {}).sort(), ['code', 'message', 'stack', 'type']);
+  });
+});
+
+describe('logger options', () => {
+  it('LOG_FORMAT: pretty or json as asked; auto is pretty only on a terminal', async () => {
+    assert.equal(prettyLogs('pretty'), true);
+    assert.equal(prettyLogs('json'), false);
+    assert.equal(prettyLogs('auto'), process.stdout.isTTY === true);
+    assert.ok((await loggerOptions({ level: 'info', format: 'pretty' })).stream, 'pino-pretty stream');
+    assert.equal((await loggerOptions({ level: 'info', format: 'json' })).stream, undefined, 'pino on stdout');
+    const mixin = () => ({ trace_id: 't' });
+    assert.equal((await loggerOptions({ level: 'info' }, { mixin })).mixin, mixin, 'the tracing mixin is passed on');
+  });
+
+  it('an error is logged as class, message, stack, code and cause only, credential shapes scrubbed', () => {
+    const cause = Object.assign(
+      new Error('driver said $2b$12$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0'),
+      {
+        parameters: ['secret'],
+      },
+    );
+    const error = Object.assign(new TypeError('usk_abcdef123 was refused', { cause }), { statusCode: 503, sql: 'x' });
+    const logged = serializeError(error);
+    assert.deepEqual(Object.keys(logged).sort(), ['cause', 'message', 'stack', 'statusCode', 'type']);
+    assert.equal(logged.type, 'TypeError');
+    assert.equal(logged.message, '[REDACTED] was refused');
+    assert.deepEqual(Object.keys(logged.cause ?? {}).sort(), ['message', 'stack', 'type']);
+    assert.equal(logged.cause?.message, 'driver said [REDACTED]');
+    assert.deepEqual(serializeError('a string'), { type: 'string', message: 'a string' });
   });
 });

@@ -71,7 +71,7 @@ export function scrubSecrets(text: string): string {
   return out;
 }
 
-interface LoggedError {
+export interface LoggedError {
   type: string;
   message: string;
   stack?: string;
@@ -138,7 +138,13 @@ export async function loggerOptions(
   else if (prettyLogs(settings.format)) {
     // Loaded only when used: JSON deployments never load the prettifier.
     const { default: pretty } = await import('pino-pretty');
-    options.stream = pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', sync: true });
+    options.stream = pretty({
+      colorize: process.stdout.isTTY === true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      singleLine: true,
+      sync: true,
+    });
   }
   return options;
 }
