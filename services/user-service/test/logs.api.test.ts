@@ -265,12 +265,9 @@ describe('logger options', () => {
   });
 
   it('an error is logged as class, message, stack, code and cause only, credential shapes scrubbed', () => {
-    const cause = Object.assign(
-      new Error('driver said $2b$12$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0'),
-      {
-        parameters: ['secret'],
-      },
-    );
+    const cause = Object.assign(new Error('driver said $2b$12$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0'), {
+      parameters: ['secret'],
+    });
     const error = Object.assign(new TypeError('usk_abcdef123 was refused', { cause }), { statusCode: 503, sql: 'x' });
     const logged = serializeError(error);
     assert.deepEqual(Object.keys(logged).sort(), ['cause', 'message', 'stack', 'statusCode', 'type']);
