@@ -25,7 +25,7 @@ onEachDatabase('overload', (tdb) => {
     let base: string;
     before(async () => {
       t = await openTestApp(tdb, {
-        overload: { maxEventLoopDelayMs: 50, maxEventLoopUtilization: 0, sampleIntervalMs: 50 },
+        overload: { maxEventLoopDelayMs: 80, maxEventLoopUtilization: 0, sampleIntervalMs: 50 },
       });
       base = await t.app.listen({ host: '127.0.0.1', port: 0 });
     });
@@ -35,11 +35,11 @@ onEachDatabase('overload', (tdb) => {
       const headers = { 'x-api-key': t.apiKey };
       assert.equal((await fetch(`${base}/api/v1/users`, { headers })).status, 200);
 
-      // A sustained lag: the loop is blocked 150 ms out of every ~150 ms for 3 s; requests still get turns.
+      // A sustained lag: the loop is blocked 200 ms at a time, with a turn for I/O in between; requests still get turns.
       let hogging = true;
       const hog = (async () => {
         while (hogging) {
-          busy(150);
+          busy(200);
           await new Promise((resolve) => setImmediate(resolve));
         }
       })();
@@ -62,7 +62,7 @@ onEachDatabase('overload', (tdb) => {
       }
       // Free again: after a sample or two the API answers again.
       let status = 0;
-      for (let i = 0; i < 40 && status !== 200; i++) {
+      for (let i = 0; i < 80 && status !== 200; i++) {
         await sleep(50);
         status = (await fetch(`${base}/api/v1/users`, { headers })).status;
       }
@@ -98,8 +98,8 @@ onEachDatabase('overload', (tdb) => {
     let t: TestApp;
     let base: string;
     before(async () => {
-      // One hash at a time, at most two waiting, each slow enough for the flood to pile up.
-      t = await openTestApp(tdb, { hash: { concurrency: 1, queueMax: 2, memoryKib: 8192, iterations: 8 } });
+      // One hash at a time, at most two waiting, each slow enough (~0.1 s) for the whole flood to arrive meanwhile.
+      t = await openTestApp(tdb, { hash: { concurrency: 1, queueMax: 2, memoryKib: 8192, iterations: 40 } });
       base = await t.app.listen({ host: '127.0.0.1', port: 0 });
     });
     after(() => t.close());
