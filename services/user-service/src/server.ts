@@ -111,6 +111,9 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
   return app;
 }
 
+/** Signals of a native crash: left to their default action (see stopGracefully). */
+const FATAL_SIGNALS = ['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGABRT', 'SIGTRAP'] as const;
+
 /**
  * How the process ends (close-with-grace): on SIGTERM, SIGINT (and SIGHUP...) it stops accepting connections,
  * lets in-flight requests finish, closes the database and exits 0. On an uncaught exception or an unhandled
@@ -128,8 +131,10 @@ export function stopGracefully(app: FastifyInstance, closeDatabase: () => Promis
     {
       delay: timeoutMs,
       logger: { error: (message: unknown) => app.log.error(message) },
-      // beforeExit: a server only gets there once closed by someone else (a test's app.close()).
-      skip: cluster.isWorker ? ['SIGINT', 'SIGTERM', 'beforeExit'] : ['beforeExit'],
+      // Not these: a real SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT/SIGTRAP (a native crash) leaves no state safe to run
+      // JavaScript in; with a listener the process could hang instead of dying and being replaced. beforeExit: a
+      // server only gets there once closed by someone else (a test's app.close()).
+      skip: [...FATAL_SIGNALS, 'beforeExit', ...(cluster.isWorker ? (['SIGINT', 'SIGTERM'] as const) : [])],
       onTimeout: (delay) =>
         app.log.fatal(`shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${delay} ms): exiting with status 1`),
       onSecondSignal: (signal) => app.log.warn({ signal }, 'second signal while shutting down: exiting now'),
