@@ -72,6 +72,7 @@ onEachDatabase('CORS', (tdb) => {
       assert.equal(anonymous.headers['access-control-allow-origin'], APP);
       assert.equal(anonymous.headers['access-control-allow-credentials'], 'true');
       assert.match(String(anonymous.headers['access-control-expose-headers']), /x-request-id/);
+      assert.match(String(anonymous.headers['access-control-expose-headers']), /traceresponse/);
       const ok = await t.app.inject({ url: '/api/v1/users', headers: { origin: APP, 'x-api-key': t.apiKey } });
       assert.equal(ok.statusCode, 200);
       assert.equal(ok.headers['access-control-allow-origin'], APP);

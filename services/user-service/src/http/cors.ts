@@ -10,8 +10,11 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 
-/** Answer headers a browser script may read besides the simple ones. */
-const EXPOSED = ['location', 'retry-after', 'www-authenticate', 'x-request-id'];
+/**
+ * Answer headers a browser script may read besides the simple ones (traceresponse: the request's trace, when
+ * tracing is on, see observability/tracing.ts).
+ */
+const EXPOSED = ['location', 'retry-after', 'traceresponse', 'www-authenticate', 'x-request-id'];
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**
