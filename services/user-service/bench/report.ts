@@ -19,9 +19,9 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-/** Issue 9: what checking credentials costs get-by-id. */
-function accessSection(a: NonNullable<DbResult['access']>): string[] {
-  const row = (name: string, s: DbResult['limits'][string], ratio: number) => [
+/** One variant of a request next to its baseline: medians, the ratio to the baseline, each round's req/s. */
+function ratioRow(name: string, s: DbResult['limits'][string], ratio: number): string[] {
+  return [
     name,
     n(s.median.rps),
     lat(s.median.p50),
@@ -29,14 +29,18 @@ function accessSection(a: NonNullable<DbResult['access']>): string[] {
     `${Math.round(ratio * 100)}%`,
     s.rounds.map((x) => n(x.rps)).join(' / '),
   ];
+}
+
+/** Issue 9: what checking credentials costs get-by-id. */
+function accessSection(a: NonNullable<DbResult['access']>): string[] {
   return [
     `### Access: get by id with and without credentials (WORKERS=${a.workers}, medians)`,
     table(
       ['credentials', 'req/s', 'p50 ms', 'p99 ms', 'vs open', 'req/s by round'],
       [
-        row('none, AUTH_REQUIRED=false (a)', a.open, 1),
-        row('bearer token: JWT verify + user and session reads (b)', a.bearer, a.bearerRatio),
-        row('API key: one indexed read (c)', a.apiKey, a.apiKeyRatio),
+        ratioRow('none, AUTH_REQUIRED=false (a)', a.open, 1),
+        ratioRow('bearer token: JWT verify + user and session reads (b)', a.bearer, a.bearerRatio),
+        ratioRow('API key: one indexed read (c)', a.apiKey, a.apiKeyRatio),
       ],
     ),
     'Ratios are medians of the per-round ratios; issue 9 targets b >= 80% of a.',
@@ -45,19 +49,14 @@ function accessSection(a: NonNullable<DbResult['access']>): string[] {
 
 /** Issue 10: what collecting Prometheus metrics costs get-by-id. */
 function observabilitySection(o: NonNullable<DbResult['observability']>): string[] {
-  const row = (name: string, s: DbResult['limits'][string], ratio: number) => [
-    name,
-    n(s.median.rps),
-    lat(s.median.p50),
-    lat(s.median.p99),
-    `${Math.round(ratio * 100)}%`,
-    s.rounds.map((x) => n(x.rps)).join(' / '),
-  ];
   return [
     `### Metrics: get by id (bearer token) with and without Prometheus metrics (WORKERS=${o.workers}, medians)`,
     table(
       ['metrics', 'req/s', 'p50 ms', 'p99 ms', 'vs off', 'req/s by round'],
-      [row('off (a)', o.metricsOff, 1), row('on, METRICS_TOKEN set, not scraped (b)', o.metricsOn, o.metricsRatio)],
+      [
+        ratioRow('off (a)', o.metricsOff, 1),
+        ratioRow('on, METRICS_TOKEN set, not scraped (b)', o.metricsOn, o.metricsRatio),
+      ],
     ),
     'Issue 10 targets b >= 95% of a (ratio: median of the per-round ratios).',
   ];
