@@ -308,7 +308,7 @@ describe('traces (OpenTelemetry) from the service process', () => {
       assert.match(String(attr(userSelect, 'db.query.text')), /^select .*\?/i, 'SQL with placeholders');
       // Within 5 ms: the SDK anchors a live span's clock to Date.now() (whole ms) when it starts, while a query span
       // is placed after the fact from performance.timeOrigin + performance.now(); the two clocks agree only to
-      // about a millisecond (and drift apart as the wall clock is slewed), which once put a query 0.3 ms early.
+      // about a millisecond (and drift apart as the wall clock is slewed).
       const skew = 5_000_000n;
       assert.ok(
         BigInt(userSelect.startTimeUnixNano) >= BigInt(getSpan.startTimeUnixNano) - skew &&
