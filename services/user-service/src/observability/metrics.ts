@@ -44,7 +44,7 @@ export class ServiceMetrics {
   private readonly queryChildren = new Map<string, Child>();
   private readonly subscriptions: [string, (message: unknown) => void][] = [];
   private sources: { database?: Database; hasher?: PasswordHasher } = {};
-  private requestsInFlight = 0;
+  private requestsInFlight: () => number = () => 0;
 
   constructor() {
     const registers = [this.registry];
@@ -62,7 +62,7 @@ export class ServiceMetrics {
       help: 'HTTP requests received and not yet answered',
       registers,
       collect() {
-        this.set(self.requestsInFlight);
+        this.set(self.requestsInFlight());
       },
     });
     this.queryDuration = new Histogram({
@@ -172,12 +172,9 @@ export class ServiceMetrics {
     if (event.error !== undefined) this.queryErrors.inc({ operation: event.operation, table });
   };
 
-  requestStarted(): void {
-    this.requestsInFlight++;
-  }
-
-  requestEnded(): void {
-    this.requestsInFlight--;
+  /** Where the in-flight gauge reads its value when scraped. */
+  countRequestsInFlight(count: () => number): void {
+    this.requestsInFlight = count;
   }
 
   /** One answered request; `route` is the template (`/api/v1/users/:id`), never the concrete path. */
