@@ -75,6 +75,8 @@ const ROWS: Row[] = [
   { route: 'GET /health', request: () => get('/health'), expect: PUB(200) },
   { route: 'GET /health/ready', request: () => get('/health/ready'), expect: PUB(200) },
   { route: 'GET /.well-known/jwks.json', request: () => get('/.well-known/jwks.json'), expect: PUB(200) },
+  // Only METRICS_TOKEN opens it (metrics.test.ts sends the token): no user, superuser or API key does.
+  { route: 'GET /metrics', request: () => get('/metrics'), expect: [401, 401, 401, 401, 401, 401] },
   { route: 'GET /docs', request: () => get('/docs'), expect: PUB(200) },
   { route: 'GET /docs/static/index.html', request: () => get('/docs/static/index.html'), expect: PUB(302) },
   {
@@ -449,7 +451,10 @@ onEachDatabase('access policy', (tdb) => {
   }
 
   before(async () => {
-    ({ t, routes } = await openRecordingRoutes(tdb, { defaultCredentials: false }));
+    ({ t, routes } = await openRecordingRoutes(tdb, {
+      defaultCredentials: false,
+      metrics: { token: 'policy-table-metrics-token' },
+    }));
     await emptyTables(t.database);
     root = await t.signUp({ superuser: true });
     alice = await person();
