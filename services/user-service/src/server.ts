@@ -4,7 +4,7 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { type AppDeps, buildApp } from './app.js';
 import { ensureFirstSuperuser } from './auth/first-superuser.js';
-import { type Config, ConfigError, type MetricsConfig } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
 import { loggerOptions } from './observability/logger.js';
 import type { ServiceMetrics } from './observability/metrics.js';
@@ -38,7 +38,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     ? (await import('./observability/tracing.js')).startTracing(config.tracing)
     : undefined;
   // Metrics only when METRICS_TOKEN or METRICS_PORT says where to serve them; prom-client is not loaded otherwise.
-  const metrics = config.metrics ? await startMetrics(config.metrics) : undefined;
+  const metrics = config.metrics ? await startMetrics() : undefined;
   const runtime = await openRuntime(config, log, {
     cursorSecret: tokenSecret,
     queryObservers: [...(tracing ? [tracing.queryObserver] : []), ...(metrics ? [metrics.collector.onQuery] : [])],
