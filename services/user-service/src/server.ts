@@ -168,7 +168,7 @@ export function stopGracefully(app: FastifyInstance, closeDatabase: () => Promis
 }
 
 /** The metrics collector and how this process answers a scrape (its own registry, or the cluster's sum). */
-async function startMetrics(_config: MetricsConfig): Promise<{ collector: ServiceMetrics; render: RenderMetrics }> {
+async function startMetrics(): Promise<{ collector: ServiceMetrics; render: RenderMetrics }> {
   const { ServiceMetrics } = await import('./observability/metrics.js');
   const collector = new ServiceMetrics();
   if (!cluster.isWorker) return { collector, render: () => collector.render() };
