@@ -74,6 +74,26 @@ export interface Config {
   trustProxy: boolean | number | string[];
   /** Traces (OpenTelemetry): undefined = off, and the SDK is never loaded (see tracing() below). */
   tracing: TracingConfig | undefined;
+  /** Mail (verification, password reset) and the outbox that delivers it. */
+  mail: MailConfig;
+  /** AUDIT_RETENTION_DAYS: audit events older than this are pruned by the service once a day; 0 keeps them all. */
+  auditRetentionDays: number;
+}
+
+/** How mail leaves the service (src/mail/). */
+export interface MailConfig {
+  /** SMTP_URL (smtp:// or smtps://, credentials in the URL); undefined = mails are logged, never sent. */
+  smtpUrl: string | undefined;
+  /** MAIL_FROM: the sender address. */
+  from: string;
+  /** PUBLIC_URL: where users reach the service; the base of the links in mails (no trailing slash). */
+  publicUrl: string;
+  /** OUTBOX_MAX_ATTEMPTS: sends tried before a mail is marked failed (`outbox retry` sends it again). */
+  maxAttempts: number;
+  /** OUTBOX_POLL_MS: how often each process looks for mails due (retries, and those other processes left). */
+  pollMs: number;
+  /** OUTBOX_RETRY_BASE_MS: the first retry's delay; each next one doubles (capped at an hour), with jitter. */
+  retryBaseMs: number;
 }
 
 /** Sign-in, tokens, sessions and login protection (the access issue). */
@@ -95,6 +115,12 @@ export interface AccessConfig {
   login: LoginLimits;
   /** Requests per minute per client IP on /api/v1/auth/* (@fastify/rate-limit). */
   authRateLimitPerMinute: number;
+  /** REQUIRE_VERIFIED_EMAIL: an unverified user cannot log in (403). */
+  requireVerifiedEmail: boolean;
+  /** VERIFY_TOKEN_EXPIRE_HOURS: how long an email-verification link works. */
+  verifyTokenHours: number;
+  /** RESET_TOKEN_EXPIRE_MINUTES: how long a password-reset link works. */
+  resetTokenMinutes: number;
 }
 
 export interface LoginLimits {
@@ -233,6 +259,46 @@ export function loadConfig(env: Env = process.env): Config {
     access: accessConfig(env),
     trustProxy: trustProxy(env),
     tracing: tracing(env),
+    mail: mailConfig(env, int(env, 'PORT', 8000, 0, 65_535)),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0, 36_500),
+  };
+}
+
+function mailConfig(env: Env, port: number): MailConfig {
+  const smtpUrl = env.SMTP_URL?.trim() || undefined;
+  if (smtpUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(smtpUrl);
+    } catch {
+      url = undefined;
+    }
+    // The value is not echoed: it may carry the SMTP password.
+    if (!url || !['smtp:', 'smtps:'].includes(url.protocol) || !url.hostname) {
+      throw new ConfigError('SMTP_URL must be smtp://[user:password@]host[:port] or smtps://...');
+    }
+  }
+  const from = text(env, 'MAIL_FROM', 'user-service <no-reply@localhost>');
+  if (!/^[^\r\n]*@[^\r\n]+$/.test(from)) {
+    throw new ConfigError(`MAIL_FROM must be an address like "Name <no-reply@example.com>", got "${from}"`);
+  }
+  const publicUrl = text(env, 'PUBLIC_URL', `http://localhost:${port}`).replace(/\/+$/, '');
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(publicUrl);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) {
+    throw new ConfigError(`PUBLIC_URL must be an http(s) URL like https://users.example.com, got "${publicUrl}"`);
+  }
+  return {
+    smtpUrl,
+    from,
+    publicUrl,
+    maxAttempts: int(env, 'OUTBOX_MAX_ATTEMPTS', 10, 1, 1000),
+    pollMs: int(env, 'OUTBOX_POLL_MS', 5_000, 50, 3_600_000),
+    retryBaseMs: int(env, 'OUTBOX_RETRY_BASE_MS', 1_000, 10, 3_600_000),
   };
 }
 
@@ -342,6 +408,9 @@ function accessConfig(env: Env): AccessConfig {
       windowMinutes: int(env, 'LOGIN_LOCKOUT_MINUTES', 15, 1, 1440),
     },
     authRateLimitPerMinute: int(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
+    requireVerifiedEmail: bool(env, 'REQUIRE_VERIFIED_EMAIL', false),
+    verifyTokenHours: int(env, 'VERIFY_TOKEN_EXPIRE_HOURS', 48, 1, 8760),
+    resetTokenMinutes: int(env, 'RESET_TOKEN_EXPIRE_MINUTES', 30, 1, 10_080),
   };
 }
 

@@ -1,4 +1,5 @@
 import { type SchemaOf, tableMap } from '@user-service/data';
+import { auditEventsTable } from './audit/audit-event.table.js';
 import { apiKeysTable } from './api-keys/api-key.table.js';
 import { loginFailuresTable } from './auth/login-failure.table.js';
 import { signingKeysTable } from './auth/signing-key.table.js';
@@ -19,6 +20,7 @@ export const SERVICE_TABLES = tableMap({
   api_keys: apiKeysTable,
   login_failures: loginFailuresTable,
   signing_keys: signingKeysTable,
+  audit_events: auditEventsTable,
 });
 
 export const DECLARED_TABLES = Object.values(SERVICE_TABLES);
