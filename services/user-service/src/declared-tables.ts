@@ -1,6 +1,6 @@
 import { type SchemaOf, tableMap } from '@user-service/data';
-import { auditEventsTable } from './audit/audit-event.table.js';
 import { apiKeysTable } from './api-keys/api-key.table.js';
+import { auditEventsTable } from './audit/audit-event.table.js';
 import { loginFailuresTable } from './auth/login-failure.table.js';
 import { signingKeysTable } from './auth/signing-key.table.js';
 import { personasTable } from './personas/persona.table.js';
