@@ -21,6 +21,7 @@ export { type CheckResult, type MigrationStatus, Migrator } from './migrations/m
 export { diffSnapshots, type SchemaSnapshot } from './migrations/schema-snapshot.js';
 export type { PoolStats, QueryEvent, QueryObserver } from './observe.js';
 export type {
+  ClaimOptions,
   Condition,
   DataStore,
   Filters,

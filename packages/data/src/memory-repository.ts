@@ -6,6 +6,7 @@
 import { InvalidQueryError, UniqueViolationError } from './errors.js';
 import { CursorCodec } from './pagination.js';
 import type {
+  ClaimOptions,
   Condition,
   DataStore,
   Filters,
@@ -239,6 +240,37 @@ class MemoryRepository<Row extends object, Optional extends keyof Row, Secret ex
     for (const id of ids) this.checkUnique(staged, staged.get(id) as Record<string, unknown>, id);
     for (const id of ids) rows.set(id, staged.get(id) as Record<string, unknown>);
     return ids.length;
+  }
+
+  /** Synchronous from check to write, so it is atomic here without locks: no other call can interleave. */
+  async claim(options: ClaimOptions<Row, Secret>): Promise<Visible<Row, Secret>[]> {
+    const { filters, patch } = options;
+    assertBulkFilters(this.info, filters, 'claim');
+    const { column, direction, limit } = resolvePaging(this.info, options, this.cursors);
+    if (!Object.values(patch).some((v) => v !== undefined)) {
+      throw new InvalidQueryError('claim needs a patch that marks the rows it claims');
+    }
+    const values = preparePatch(this.info, patch as object, new Date().toISOString());
+    const pk = this.info.pk;
+    const sign = direction === 'asc' ? 1 : -1;
+    const rows = this.rows;
+    const candidates = [...rows.values()].filter((r) => matches(r, filters, this.info));
+    candidates.sort((a, b) => {
+      if ((a[column] === null) !== (b[column] === null)) return a[column] === null ? 1 : -1;
+      return sign * (compare(a[column], b[column]) || compare(a[pk], b[pk]));
+    });
+    const ids = candidates.slice(0, limit).map((r) => String(r[pk]));
+    // All rows or none, as the SQL claim's transaction: check uniqueness against the table as it would be after.
+    const staged = new Map(rows);
+    for (const id of ids) staged.set(id, { ...(rows.get(id) as Record<string, unknown>), ...values });
+    for (const id of ids) this.checkUnique(staged, staged.get(id) as Record<string, unknown>, id);
+    const claimed: Visible<Row, Secret>[] = [];
+    for (const id of ids) {
+      const row = staged.get(id) as Record<string, unknown>;
+      rows.set(id, row);
+      claimed.push(withoutSecrets(this.info, row) as Visible<Row, Secret>);
+    }
+    return claimed;
   }
 
   async delete(id: string): Promise<boolean> {

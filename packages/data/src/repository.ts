@@ -44,6 +44,18 @@ export interface ListOptions<Row> {
   sortable?: readonly string[];
 }
 
+/** What `Repository.claim` takes: which rows, in which order, how many, and the patch that marks them claimed. */
+export interface ClaimOptions<Row extends object, Secret extends keyof Row = never> {
+  /** Conditions a claimable row meets; the patch should make a claimed row stop meeting them (see claim). */
+  filters: Filters<Visible<Row, Secret>>;
+  /** Rows are claimed in this column's order (nulls last, as in list), then by primary key. */
+  orderBy?: OrderBy<Visible<Row, Secret>>;
+  /** At most this many rows (a positive integer). */
+  limit: number;
+  /** Applied to every claimed row as `update` applies it; must write at least one column. */
+  patch: RowPatch<Row>;
+}
+
 export interface Page<Row> {
   items: Row[];
   /** Opaque cursor for the page after this one, or null when this page is the last. */
@@ -119,6 +131,22 @@ export interface Repository<
    * returns 1 to exactly one of several concurrent callers and 0 to the others.
    */
   updateWhere(filters: Filters<Visible<Row, Secret>>, patch: RowPatch<Row>): Promise<number>;
+  /**
+   * Claims up to `limit` rows matching `filters`, in `orderBy` order (then primary key), and applies `patch` to
+   * them; returns the claimed rows as updated (secrets left out), in that order. Rows another transaction is
+   * claiming at the same moment are skipped, never returned to two callers: on PostgreSQL and MySQL/MariaDB the
+   * candidates are selected `FOR UPDATE SKIP LOCKED`; on SQLite (a single writer) claims never interleave
+   * within a process (one connection), and a claim racing one in another process fails with
+   * DatabaseUnavailableError (its snapshot went stale) rather than take the same rows. Each row is also
+   * updated compare-and-set (its filters re-checked in the UPDATE), so even without row locks a row goes to
+   * exactly one caller. The patch should make a claimed row stop matching `filters` (a `locked_until` moved
+   * into the future, a status changed); otherwise the next claim takes it again.
+   * Inside a unit of work it joins that transaction, and the rows stay locked until it ends; called on the
+   * database it runs in a transaction of its own. Empty filters are refused as in updateWhere, an empty patch
+   * too. On MySQL/MariaDB give the order an index (or leave `orderBy` out): a sort no index serves reads, and
+   * so locks, every matching row, and concurrent callers then skip them all and come back short.
+   */
+  claim(options: ClaimOptions<Row, Secret>): Promise<Visible<Row, Secret>[]>;
   /** True when a row was deleted. */
   delete(id: string): Promise<boolean>;
   /** Deletes every row matching the filters and returns how many; empty filters are refused as in updateWhere. */

@@ -3,6 +3,7 @@ import type { Dialect } from './dialects/dialect.js';
 import { DataError, InvalidQueryError } from './errors.js';
 import type { CursorCodec } from './pagination.js';
 import type {
+  ClaimOptions,
   Condition,
   Filters,
   ListOptions,
@@ -220,6 +221,50 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
         .executeTakeFirst(),
     );
     return Number(result.numUpdatedRows);
+  }
+
+  /**
+   * SELECT the candidates (locked by the dialect where it can), then UPDATE each one compare-and-set, then
+   * read the claimed rows back as `update` does. One UPDATE per row, not one for all: its matched count tells
+   * exactly which rows this caller got, without RETURNING (which MySQL/MariaDB lack for UPDATE).
+   */
+  async claim(options: ClaimOptions<Row, Secret>): Promise<Visible<Row, Secret>[]> {
+    const { filters, patch } = options;
+    assertBulkFilters(this.info, filters, 'claim');
+    const { column, direction, nullable, limit } = resolvePaging(this.info, options, this.cursors);
+    if (!Object.values(patch).some((v) => v !== undefined)) {
+      throw new InvalidQueryError('claim needs a patch that marks the rows it claims');
+    }
+    const values = this.encodeRow(preparePatch(this.info, patch as object, new Date().toISOString()));
+    const { pk } = this.info;
+    const columns = this.info.visible;
+    const run = async (db: Kysely<any>): Promise<Visible<Row, Secret>[]> => {
+      let query = db
+        .selectFrom(this.info.name)
+        .select(pk)
+        .where((eb) => this.where(eb, filters));
+      if (nullable) query = query.orderBy(sql`(${sql.ref(column)} is null)`, 'asc');
+      query = query.orderBy(column, direction);
+      if (column !== pk) query = query.orderBy(pk, direction);
+      const candidates = await this.dialect.lockForClaim(query.limit(limit)).execute();
+      const claimed: string[] = [];
+      for (const candidate of candidates) {
+        const id = String(candidate[pk]);
+        const result = await db
+          .updateTable(this.info.name)
+          .set(values)
+          .where((eb) => eb.and([eb(eb.ref(pk), '=', id), this.where(eb, filters)]))
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 1) claimed.push(id);
+      }
+      if (claimed.length === 0) return [];
+      const rows = await db.selectFrom(this.info.name).select(columns).where(pk, 'in', claimed).execute();
+      const byId = new Map(rows.map((r) => [String(r[pk]), r]));
+      return claimed.map((id) => this.decodeRow<Visible<Row, Secret>>(byId.get(id) ?? {}, columns));
+    };
+    // Candidates stay locked, and the compare-and-set holds, only until the transaction ends: a unit of work's
+    // own, which the caller may keep open while sending, or one just for this claim.
+    return this.guard(() => (this.db.isTransaction ? run(this.db) : this.db.transaction().execute(run)));
   }
 
   async deleteWhere(filters: Filters<Visible<Row, Secret>>): Promise<number> {

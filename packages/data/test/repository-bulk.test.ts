@@ -1,6 +1,6 @@
 /**
- * The repository contract's bulk writes (updateWhere, deleteWhere) and lookups by a secret column, on every
- * database and the in-memory store. A file of its own so it gets its own databases (see onEachDatabase).
+ * The repository contract's bulk writes (updateWhere, deleteWhere, claim) and lookups by a secret column, on
+ * every database and the in-memory store. A file of its own so it gets its own databases (see onEachDatabase).
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
@@ -140,6 +140,212 @@ onEachDatabase(
         assert.equal((await repo.get(row.id))?.name, `winner-${results.indexOf(1)}`, 'the winner wrote the row');
         assert.equal(await repo.updateWhere({ id: row.id, name: null }, { name: 'late' }), 0);
       }
+    });
+
+    it('claim takes at most `limit` matching rows in order, patches them and returns them as updated', async () => {
+      const created = await repo.createMany([
+        { email: 'a@x.io', is_active: true },
+        { email: 'b@x.io', is_active: false },
+        { email: 'c@x.io', is_active: true },
+        { email: 'd@x.io', is_active: true },
+        { email: 'e@x.io', is_active: true },
+      ]);
+      await sleep(5);
+      const claimed = await repo.claim({
+        filters: { is_active: true },
+        orderBy: { column: 'email', direction: 'desc' },
+        limit: 3,
+        patch: { is_active: false, name: 'claimed' },
+      });
+      assert.deepEqual(
+        claimed.map((r) => r.email),
+        ['e@x.io', 'd@x.io', 'c@x.io'],
+        'in orderBy order, at most limit',
+      );
+      for (const row of claimed) {
+        assert.equal(row.name, 'claimed', `${row.email}: the patch is returned`);
+        assert.equal(row.is_active, false, `${row.email}: booleans converted per dialect`);
+        assert.ok(row.updated_at > (created[0]?.updated_at ?? ''), `${row.email}: updated_at moves forward`);
+        assert.deepEqual(await repo.get(row.id), row, `${row.email}: returned as stored`);
+      }
+      const rows = await byEmail();
+      assert.deepEqual(
+        Object.values(rows).map((r) => [r.email, r.name, r.is_active]),
+        [
+          ['a@x.io', null, true],
+          ['b@x.io', null, false],
+          ['c@x.io', 'claimed', false],
+          ['d@x.io', 'claimed', false],
+          ['e@x.io', 'claimed', false],
+        ],
+        'rows outside the claim are left alone',
+      );
+      // Without orderBy the order is the primary key's; more room than matches returns what there is.
+      const rest = await repo.claim({ filters: { is_active: true }, limit: 10, patch: { is_active: false } });
+      assert.deepEqual(
+        rest.map((r) => r.email),
+        ['a@x.io'],
+      );
+      assert.deepEqual(await repo.claim({ filters: { is_active: true }, limit: 10, patch: { is_active: false } }), []);
+      const byId = await repo.createMany([{ email: 'p@x.io' }, { email: 'q@x.io' }, { email: 'r@x.io' }]);
+      const ids = byId.map((r) => r.id).sort();
+      const inPkOrder = await repo.claim({
+        filters: { email: { in: ['p@x.io', 'q@x.io', 'r@x.io'] } },
+        limit: 3,
+        patch: { score: 1 },
+      });
+      assert.deepEqual(
+        inPkOrder.map((r) => r.id),
+        ids,
+        'then by primary key',
+      );
+    });
+
+    it('claim leases rows: a second claim with the same filters skips the rows already claimed', async () => {
+      await repo.createMany(Array.from({ length: 6 }, (_, i) => ({ email: `lease${i}@x.io`, score: 0 })));
+      // `score` plays a locked-until time: claimable when it is in the past, pushed into the future by a claim.
+      const now = 100;
+      const lease = () => repo.claim({ filters: { score: { lt: now } }, limit: 4, patch: { score: now + 60 } });
+      const first = await lease();
+      const second = await lease();
+      assert.equal(first.length, 4);
+      assert.equal(second.length, 2, 'only what is left');
+      const ids = [...first, ...second].map((r) => r.id);
+      assert.equal(new Set(ids).size, 6, 'no row claimed twice');
+      assert.deepEqual(await lease(), []);
+      // A lease that runs out makes its row claimable again.
+      assert.equal(await repo.updateWhere({ email: 'lease0@x.io' }, { score: now - 1 }), 1);
+      assert.deepEqual(
+        (await lease()).map((r) => r.email),
+        ['lease0@x.io'],
+      );
+    });
+
+    it('claim inside a unit of work joins its transaction: a rollback releases the claim', async () => {
+      await repo.createMany([{ email: 'a@x.io' }, { email: 'b@x.io' }]);
+      await assert.rejects(
+        store.unitOfWork(async (uow) => {
+          const got = await uow.repository(authors).claim({ filters: { score: 0 }, limit: 5, patch: { score: 1 } });
+          assert.equal(got.length, 2);
+          throw new Error('send failed');
+        }),
+        /send failed/,
+      );
+      assert.equal(await repo.count({ score: 0 }), 2, 'rolled back with the unit of work');
+      const committed = await store.unitOfWork((uow) =>
+        uow.repository(authors).claim({ filters: { score: 0 }, limit: 5, patch: { score: 1 } }),
+      );
+      assert.equal(committed.length, 2);
+      assert.equal(await repo.count({ score: 1 }), 2, 'committed with the unit of work');
+    });
+
+    it('claim refuses empty filters, an empty patch, a bad limit or order, and writes nothing', async () => {
+      await repo.createMany([{ email: 'a@x.io' }, { email: 'b@x.io' }]);
+      for (const filters of [{}, { id: undefined }, { $or: [{}] }]) {
+        await assert.rejects(repo.claim({ filters, limit: 5, patch: { name: 'all' } }), InvalidQueryError);
+      }
+      const filters = { score: 0 };
+      for (const patch of [{}, { name: undefined }]) {
+        await assert.rejects(repo.claim({ filters, limit: 5, patch }), InvalidQueryError, JSON.stringify(patch));
+      }
+      for (const limit of [0, -1, 1.5, Number.NaN]) {
+        await assert.rejects(repo.claim({ filters, limit, patch: { name: 'x' } }), InvalidQueryError, String(limit));
+      }
+      await assert.rejects(
+        repo.claim({ filters, limit: 5, patch: { name: 'x' }, orderBy: { column: 'nope' as never } }),
+        InvalidQueryError,
+      );
+      await assert.rejects(
+        repo.claim({ filters: { nope: 1 } as never, limit: 5, patch: { name: 'x' } }),
+        InvalidQueryError,
+      );
+      await assert.rejects(repo.claim({ filters, limit: 5, patch: { id: 'other' } }), InvalidQueryError);
+      // Both rows would get the same email: the claim fails whole.
+      await assert.rejects(repo.claim({ filters, limit: 5, patch: { email: 'same@x.io' } }), UniqueViolationError);
+      assert.equal(await repo.count({ score: 0, name: null }), 2);
+      assert.deepEqual(Object.keys(await byEmail()), ['a@x.io', 'b@x.io']);
+    });
+
+    it('claim never returns, filters or sorts by a secret column', async () => {
+      const guarded = store.repository(defineTable<Author, AuthorOptional, 'email'>({ ...authors, secret: ['email'] }));
+      await guarded.createMany([
+        { email: 'hash-a', name: 'A' },
+        { email: 'hash-b', name: 'B' },
+      ]);
+      const claimed = await guarded.claim({
+        filters: { score: 0 },
+        orderBy: { column: 'name' },
+        limit: 5,
+        patch: { score: 1 },
+      });
+      assert.deepEqual(
+        claimed.map((r) => r.name),
+        ['A', 'B'],
+      );
+      for (const row of claimed) {
+        assert.ok(!('email' in row), 'the secret is left out');
+        // @ts-expect-error the type has no secret column either
+        void row.email;
+      }
+      await assert.rejects(
+        // @ts-expect-error a secret column in claim filters
+        guarded.claim({ filters: { email: 'hash-a' }, limit: 1, patch: { score: 2 } }),
+        InvalidQueryError,
+      );
+      await assert.rejects(
+        // @ts-expect-error a secret column as the claim order
+        guarded.claim({ filters: { score: 1 }, orderBy: { column: 'email' }, limit: 1, patch: { score: 2 } }),
+        InvalidQueryError,
+      );
+      assert.equal(await guarded.count({ score: 2 }), 0);
+      // A secret column may still be written by the patch, as update writes it.
+      const [rewritten] = await guarded.claim({ filters: { name: 'A' }, limit: 1, patch: { email: 'hash-new' } });
+      assert.ok(rewritten && !('email' in rewritten));
+      assert.equal((await guarded.get(rewritten.id, { secrets: ['email'] }))?.email, 'hash-new');
+    });
+
+    it('concurrent claims on the database never return a row twice', async () => {
+      await repo.createMany(Array.from({ length: 40 }, (_, i) => ({ email: `c${String(i).padStart(2, '0')}@x.io` })));
+      // Eight claims in flight at once, each in a transaction of its own (a pooled connection each on servers).
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => repo.claim({ filters: { score: 0 }, limit: 5, patch: { score: 1 } })),
+      );
+      const ids = results.flat().map((r) => r.id);
+      assert.equal(new Set(ids).size, ids.length, 'no row returned to two callers');
+      assert.equal(ids.length, await repo.count({ score: 1 }), 'every claimed row was returned');
+      assert.ok(ids.length > 0);
+    });
+
+    // MemoryStore gives units of work no isolation from one another (each works on its own copy of the tables).
+    const noIsolation = db.kind === 'memory' ? 'the in-memory store has no isolation between units of work' : false;
+    it('concurrent claims in units of work held open after claiming split the rows', {
+      skip: noIsolation,
+    }, async () => {
+      await repo.createMany(Array.from({ length: 40 }, (_, i) => ({ email: `u${String(i).padStart(2, '0')}@x.io` })));
+      // Eight senders in parallel, each claiming 5 of the 40 rows and holding its transaction (and so its row
+      // locks) open while it "sends". On PostgreSQL and MariaDB they overlap and must skip each other's locked
+      // rows; on SQLite the one connection runs them one after another.
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          store.unitOfWork(async (uow) => {
+            const got = await uow
+              .repository(authors)
+              .claim({ filters: { score: { lt: 1 } }, limit: 5, patch: { score: 1 } });
+            await sleep(20);
+            return got;
+          }),
+        ),
+      );
+      const ids = results.flat().map((r) => r.id);
+      assert.equal(new Set(ids).size, ids.length, `no row returned to two callers: ${ids.length} returned`);
+      assert.deepEqual(
+        results.map((r) => r.length),
+        [5, 5, 5, 5, 5, 5, 5, 5],
+        'each caller gets a full batch: locked rows are skipped, not waited for or counted',
+      );
+      const all = (await repo.list({ limit: 1000 })).items;
+      assert.deepEqual(new Set(ids), new Set(all.map((r) => r.id)), 'together they claim every row');
+      assert.ok(all.every((r) => r.score === 1));
     });
 
     it('deleteWhere deletes the matching rows and returns how many', async () => {

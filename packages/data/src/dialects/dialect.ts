@@ -1,4 +1,4 @@
-import type { ColumnDataType, Expression, Kysely } from 'kysely';
+import type { ColumnDataType, Expression, Kysely, SelectQueryBuilder } from 'kysely';
 import type { DialectKind, ParsedDatabaseUrl } from '../database-url.js';
 import type { DataError } from '../errors.js';
 import type { SchemaSnapshot } from '../migrations/schema-snapshot.js';
@@ -81,6 +81,13 @@ export interface Dialect {
   isPermanentError(error: unknown): boolean;
   encodeBoolean(value: boolean): unknown;
   encodeTimestamp(iso: string): unknown;
+  /**
+   * The candidate SELECT of Repository.claim, made to lock the rows it returns and to pass over rows another
+   * transaction holds (`FOR UPDATE SKIP LOCKED`), so concurrent claimers each get different rows without
+   * waiting for one another. Where the database has no row locks it is returned unchanged: the claim's
+   * compare-and-set UPDATE alone keeps a row from going to two callers.
+   */
+  lockForClaim<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /**
    * Run `fn` holding a lock that other processes migrating the same database wait for. On databases with
    * transactional DDL `fn` runs inside one transaction: it commits as a whole or not at all. Queries inside

@@ -211,6 +211,9 @@ export const mysqlDialect: Dialect = {
   // mysql2 writes a Date as UTC 'YYYY-MM-DD HH:MM:SS.mmm' with timezone 'Z'; an ISO string with 'T...Z' is
   // rejected by strict mode.
   encodeTimestamp: (iso) => new Date(iso),
+  // MySQL 8 and MariaDB 10.6+. InnoDB locks rows as it reads them, before a sort: an order no index serves
+  // locks every matching row, not only the `limit` returned (see Repository.claim).
+  lockForClaim: (query) => query.forUpdate().skipLocked(),
 
   async withMigrationLock(kysely, fn) {
     // GET_LOCK belongs to the session, so lock, migrate and unlock on one connection.

@@ -188,6 +188,8 @@ export const postgresDialect: Dialect = {
 
   encodeBoolean: (value) => value,
   encodeTimestamp: (iso) => iso,
+  // Row locks are taken after ORDER BY and LIMIT are applied, so only the rows returned are locked.
+  lockForClaim: (query) => query.forUpdate().skipLocked(),
 
   async withMigrationLock(kysely, fn) {
     // The transaction-scoped advisory lock is released by COMMIT or ROLLBACK, never left behind.

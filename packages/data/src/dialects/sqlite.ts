@@ -116,6 +116,10 @@ export const sqliteDialect: Dialect = {
   encodeBoolean: (value) => (value ? 1 : 0),
   // ISO strings with a fixed format sort in time order, so comparisons and keyset paging stay correct.
   encodeTimestamp: (iso) => iso,
+  // No row locks, and no need within a process: its one connection runs one transaction at a time. Another
+  // process's claim that commits between this one's SELECT and UPDATE makes the UPDATE fail (SQLITE_BUSY:
+  // the WAL snapshot is stale), so the rows still go to one caller only.
+  lockForClaim: (query) => query,
 
   async withMigrationLock(kysely, fn) {
     // BEGIN IMMEDIATE takes the file's write lock: a second process waits (busy timeout) and then sees the
