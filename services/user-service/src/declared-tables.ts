@@ -3,6 +3,7 @@ import { apiKeysTable } from './api-keys/api-key.table.js';
 import { auditEventsTable } from './audit/audit-event.table.js';
 import { loginFailuresTable } from './auth/login-failure.table.js';
 import { signingKeysTable } from './auth/signing-key.table.js';
+import { outboxTable } from './mail/outbox.table.js';
 import { personasTable } from './personas/persona.table.js';
 import { refreshTokensTable } from './sessions/refresh-token.table.js';
 import { sessionsTable } from './sessions/session.table.js';
@@ -21,6 +22,7 @@ export const SERVICE_TABLES = tableMap({
   login_failures: loginFailuresTable,
   signing_keys: signingKeysTable,
   audit_events: auditEventsTable,
+  outbox: outboxTable,
 });
 
 export const DECLARED_TABLES = Object.values(SERVICE_TABLES);
