@@ -56,9 +56,13 @@ onEachDatabase('users API', (tdb) => {
       'id',
       'is_active',
       'is_superuser',
+      'is_verified',
       'updated_at',
       'username',
+      'verified_at',
     ]);
+    assert.equal(user.is_verified, false, 'a new user has not verified their email');
+    assert.equal(user.verified_at, null);
     const stored = await t.database.kysely.selectFrom('users').select('hashed_password').executeTakeFirstOrThrow();
     assert.match(String(stored.hashed_password), /^\$argon2id\$/);
     const slash = await app.inject({

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../access/principal.js';
+import { auditContext } from '../audit/audit-context.js';
 import { UnauthorizedError } from '../errors.js';
 import { errors, refTo } from '../http/common.schemas.js';
 import type { SessionService } from '../sessions/session.service.js';
@@ -73,7 +74,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       },
     },
     async (request, reply) => {
-      const created = await users.create({ ...request.body, is_superuser: false });
+      const created = await users.create(
+        { ...request.body, is_superuser: false },
+        { context: auditContext(request), registered: true },
+      );
       return reply.code(201).header('location', `/api/v1/users/${created.id}`).send(created);
     },
   );

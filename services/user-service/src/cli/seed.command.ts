@@ -57,7 +57,10 @@ function random(seed: number): () => number {
 const pick = <T>(list: readonly T[], r: number): T => list[Math.floor(r * list.length)] as T;
 
 /** Generated user number `i` (0-based): realistic, distinct, and the same on every run. */
-export function seedUser(i: number, hashedPassword: string): Omit<UserRow, 'is_active' | 'is_superuser'> {
+export function seedUser(
+  i: number,
+  hashedPassword: string,
+): Omit<UserRow, 'is_active' | 'is_superuser' | 'is_verified' | 'verified_at'> {
   const next = random(Math.imul(i + 1, 2_654_435_761));
   const first = pick(FIRST_NAMES, next());
   const last = pick(LAST_NAMES, next());

@@ -15,6 +15,8 @@ export interface SessionPrincipalRow {
   full_name: string | null;
   is_active: boolean;
   is_superuser: boolean;
+  is_verified: boolean;
+  verified_at: string | null;
   /** The user's. */
   created_at: string;
   updated_at: string;
@@ -33,6 +35,8 @@ export const sessionPrincipalsView = defineTable<SessionPrincipalRow, never>({
     full_name: 'string?',
     is_active: 'boolean',
     is_superuser: 'boolean',
+    is_verified: 'boolean',
+    verified_at: 'timestamp?',
     created_at: 'timestamp',
     updated_at: 'timestamp',
   },

@@ -151,6 +151,8 @@ export class SessionService {
       full_name: row.full_name,
       is_active: row.is_active,
       is_superuser: row.is_superuser,
+      is_verified: row.is_verified,
+      verified_at: row.verified_at,
       created_at: row.created_at,
       updated_at: row.updated_at,
     };

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { auditContext } from '../audit/audit-context.js';
 import { signedIn } from '../auth/auth.routes.js';
 import type { AuthService } from '../auth/auth.service.js';
 import { errors, refTo } from '../http/common.schemas.js';
@@ -57,11 +58,15 @@ export const meRoutes: FastifyPluginAsyncTypebox<MeRouteOptions> = async (app, {
     },
     async (request) => {
       const { email, username, full_name } = request.body;
-      return users.update(signedIn(request).user.id, {
-        ...(email !== undefined ? { email } : {}),
-        ...(username !== undefined ? { username } : {}),
-        ...(full_name !== undefined ? { full_name } : {}),
-      });
+      return users.update(
+        signedIn(request).user.id,
+        {
+          ...(email !== undefined ? { email } : {}),
+          ...(username !== undefined ? { username } : {}),
+          ...(full_name !== undefined ? { full_name } : {}),
+        },
+        { context: auditContext(request) },
+      );
     },
   );
 
@@ -80,7 +85,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<MeRouteOptions> = async (app, {
     async (request, reply) => {
       const id = signedIn(request).user.id;
       await auth.confirmPassword(id, request.body.password);
-      await users.delete(id);
+      await users.delete(id, auditContext(request));
       return reply.code(204).send(null);
     },
   );

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Principal } from '../access/principal.js';
+import { auditContext } from '../audit/audit-context.js';
 import { ForbiddenError } from '../errors.js';
 import { errors, refTo } from '../http/common.schemas.js';
 import {
@@ -56,7 +57,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
       },
     },
     async (request, reply) => {
-      const created = await users.create(request.body);
+      const created = await users.create(request.body, { context: auditContext(request) });
       return reply.code(201).header('location', `/api/v1/users/${created.id}`).send(created);
     },
   );
@@ -187,11 +188,17 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
         if (request.body.is_superuser !== undefined && !isSuperuser(principal)) {
           throw new ForbiddenError('Only a superuser can grant or revoke the superuser role');
         }
+        if (request.body.is_verified !== undefined && !isSuperuser(principal)) {
+          throw new ForbiddenError('Only a superuser can mark an email verified or unverified');
+        }
         await mayManage(request.principal, request.params.id);
         // The caller changing their own password keeps the session they are using.
         const keep =
           principal.kind === 'user' && principal.user.id === request.params.id ? principal.sessionId : undefined;
-        return users.update(request.params.id, request.body, keep ? { keepSession: keep } : {});
+        return users.update(request.params.id, request.body, {
+          context: auditContext(request),
+          ...(keep ? { keepSession: keep } : {}),
+        });
       },
     );
   }
@@ -212,7 +219,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
       },
       async (request) => {
         await mayManage(request.principal, request.params.id);
-        return users.setActive(request.params.id, active);
+        return users.setActive(request.params.id, active, auditContext(request));
       },
     );
   }
@@ -230,7 +237,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     },
     async (request, reply) => {
       await mayManage(request.principal, request.params.id);
-      await users.delete(request.params.id);
+      await users.delete(request.params.id, auditContext(request));
       return reply.code(204).send(null);
     },
   );

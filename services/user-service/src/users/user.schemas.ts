@@ -64,6 +64,9 @@ export const UserAdminUpdate = Type.Object(
     is_superuser: Type.Optional(
       Type.Boolean({ description: 'Grants or revokes the superuser role (superusers only; 409 for the last one)' }),
     ),
+    is_verified: Type.Optional(
+      Type.Boolean({ description: 'Marks the email verified (now) or not (superusers only, not API keys)' }),
+    ),
   },
   { description: 'Fields not listed here are ignored (never stored), as FastAPI ignores them.' },
 );
@@ -92,6 +95,8 @@ export const UserPublic = Type.Object(
     full_name: Nullable(Type.String()),
     is_active: Type.Boolean(),
     is_superuser: Type.Boolean(),
+    is_verified: Type.Boolean({ description: 'Whether the user confirmed their email address (POST /auth/verify)' }),
+    verified_at: Nullable(Timestamp),
     created_at: Timestamp,
     updated_at: Timestamp,
   },

@@ -1,4 +1,5 @@
 import type { DataStore, Filters, RepositoryProvider, RowPatch } from '@user-service/data';
+import { type AuditContext, type AuditEventName, recordAudit } from '../audit/audit-events.js';
 import { ConflictError, conflictOn, NotFoundError } from '../errors.js';
 import { PERSONA_CONFLICTS, PersonaRepository, personaRow } from '../personas/persona.repository.js';
 import type { PersonaCreate } from '../personas/persona.schemas.js';
@@ -33,6 +34,31 @@ export interface UserChanges {
   /** Superusers only (the policy and the admin schema decide who may send these). */
   is_active?: boolean;
   is_superuser?: boolean;
+  /** Superusers only: true marks the email verified now, false clears it. */
+  is_verified?: boolean;
+}
+
+/** How a change was asked for, besides what changes. */
+export interface UpdateOptions {
+  /** The session of a user changing their own password: it stays, their others end. */
+  keepSession?: string;
+  /** Who and where, for the audit log. */
+  context?: AuditContext | undefined;
+  /** The new password comes from a reset link (recorded as `password.reset`, not `password.changed`). */
+  passwordReset?: boolean;
+}
+
+/**
+ * What happens alongside a user change, inside its unit of work (account tokens and their mails, in
+ * auth/account.service.ts): committed with the change or not at all.
+ */
+export interface UserLifecycle {
+  /** The user was created (`registered`: through POST /auth/register). */
+  created(uow: RepositoryProvider, user: User, context: AuditContext | undefined): Promise<void>;
+  /** The email changed (verification already cleared). */
+  emailChanged(uow: RepositoryProvider, user: User, context: AuditContext | undefined): Promise<void>;
+  /** The password changed, whichever way: tokens still out are void. */
+  passwordChanged(uow: RepositoryProvider, userId: string): Promise<void>;
 }
 
 export interface UserListOptions {
@@ -76,6 +102,7 @@ export const USER_CONFLICTS = {
 export class UserService {
   private readonly totals: CountCache;
   private readonly users: UserRepository;
+  private lifecycle: UserLifecycle | undefined;
 
   /** `totalsTtlMs`: how old a list's `total` may be (see CountCache); 0 counts on every request. */
   constructor(
@@ -87,8 +114,20 @@ export class UserService {
     this.users = new UserRepository(store);
   }
 
-  /** Creates the user and its initial personas in one unit of work: all of them or nothing. */
-  async create(input: NewUser): Promise<User> {
+  /** Set once by the app: what else a creation, an email change or a password change sets in motion. */
+  setLifecycle(lifecycle: UserLifecycle): void {
+    this.lifecycle = lifecycle;
+  }
+
+  /**
+   * Creates the user and its initial personas in one unit of work: all of them or nothing, with the audit event
+   * (`user.registered` when `registered`, else `user.created`) and what the lifecycle adds (the first
+   * verification mail).
+   */
+  async create(
+    input: NewUser,
+    options: { context?: AuditContext | undefined; registered?: boolean } = {},
+  ): Promise<User> {
     // Hash before the transaction opens, so no connection or lock is held during the slow part.
     assertAcceptablePassword(input.password, ['body', 'password']);
     const hashed_password = await this.hasher.hash(input.password);
@@ -104,6 +143,12 @@ export class UserService {
         if (input.personas?.length) {
           await new PersonaRepository(uow).insertMany(input.personas.map((p) => personaRow(created.id, p)));
         }
+        await recordAudit(uow, options.context, {
+          event: options.registered ? 'user.registered' : 'user.created',
+          target: created.id,
+          ...(created.is_superuser ? { detail: { is_superuser: true } } : {}),
+        });
+        await this.lifecycle?.created(uow, created, options.context);
         return created;
       })
       .catch((error: unknown) => conflictOn(error, { ...USER_CONFLICTS, ...PERSONA_CONFLICTS }));
@@ -187,10 +232,11 @@ export class UserService {
 
   /**
    * Applies the changes. A new password is hashed and ends the user's other sessions (all of them, or all but
-   * `keepSession`: the one of the user changing their own password); deactivation ends every session; the
-   * last active superuser cannot be demoted or deactivated (409).
+   * `keepSession`: the one of the user changing their own password); deactivation ends every session; a new
+   * email clears verification; the last active superuser cannot be demoted or deactivated (409). Each change
+   * is recorded in the audit log in the same unit of work.
    */
-  async update(id: string, changes: UserChanges, options: { keepSession?: string } = {}): Promise<User> {
+  async update(id: string, changes: UserChanges, options: UpdateOptions = {}): Promise<User> {
     const patch: RowPatch<UserRow> = {};
     if (changes.email !== undefined) patch.email = normalizeEmail(changes.email);
     if (changes.username !== undefined) patch.username = changes.username ? normalizeUsername(changes.username) : null;
@@ -203,19 +249,23 @@ export class UserService {
     if (changes.is_superuser !== undefined) patch.is_superuser = changes.is_superuser;
     const user = await this.store
       .unitOfWork(async (uow) => {
+        const users = new UserRepository(uow);
+        const before = await users.get(id);
+        if (!before) return undefined;
         if (changes.is_active === false || changes.is_superuser === false) await this.keepASuperuser(uow, id);
-        const updated = await new UserRepository(uow).update(id, patch);
-        if (updated && changes.password !== undefined) {
-          await new SessionRepository(uow).revokeAll(
-            id,
-            new Date().toISOString(),
-            'password_changed',
-            options.keepSession,
-          );
+        const emailChanged = patch.email !== undefined && patch.email !== before.email;
+        if (emailChanged) {
+          patch.is_verified = false;
+          patch.verified_at = null;
         }
-        if (updated && changes.is_active === false) {
-          await new SessionRepository(uow).revokeAll(id, new Date().toISOString(), 'deactivated');
+        if (changes.is_verified !== undefined && !emailChanged && changes.is_verified !== before.is_verified) {
+          patch.is_verified = changes.is_verified;
+          patch.verified_at = changes.is_verified ? new Date().toISOString() : null;
         }
+        const updated = await users.update(id, patch);
+        if (!updated) return undefined;
+        await this.recordChanges(uow, before, updated, changes, options);
+        if (emailChanged) await this.lifecycle?.emailChanged(uow, updated, options.context);
         return updated;
       })
       .catch((error: unknown) => conflictOn(error, USER_CONFLICTS));
@@ -223,8 +273,37 @@ export class UserService {
     return this.found(user);
   }
 
-  async setActive(id: string, isActive: boolean): Promise<User> {
-    return this.update(id, { is_active: isActive });
+  /** The audit events of one update, and the sessions a password change or a deactivation ends. */
+  private async recordChanges(
+    uow: RepositoryProvider,
+    before: User,
+    after: User,
+    changes: UserChanges,
+    options: UpdateOptions,
+  ): Promise<void> {
+    const audit = (event: AuditEventName, detail?: Record<string, string | number | boolean | string[]>) =>
+      recordAudit(uow, options.context, { event, target: after.id, ...(detail ? { detail } : {}) });
+    const sessions = new SessionRepository(uow);
+    const now = new Date().toISOString();
+    if (after.email !== before.email) await audit('email.changed');
+    if (changes.password !== undefined) {
+      const ended = await sessions.revokeAll(after.id, now, 'password_changed', options.keepSession);
+      await audit(options.passwordReset ? 'password.reset' : 'password.changed', { sessions_ended: ended });
+      await this.lifecycle?.passwordChanged(uow, after.id);
+    }
+    if (after.is_active !== before.is_active) {
+      if (after.is_active) await audit('user.activated');
+      else await audit('user.deactivated', { sessions_ended: await sessions.revokeAll(after.id, now, 'deactivated') });
+    }
+    if (after.is_superuser !== before.is_superuser) await audit(after.is_superuser ? 'user.promoted' : 'user.demoted');
+    const fields = (['username', 'full_name', 'is_verified'] as const).filter(
+      (field) => after[field] !== before[field],
+    );
+    if (fields.length > 0) await audit('user.updated', { fields });
+  }
+
+  async setActive(id: string, isActive: boolean, context?: AuditContext): Promise<User> {
+    return this.update(id, { is_active: isActive }, { context });
   }
 
   /**
@@ -242,10 +321,12 @@ export class UserService {
   }
 
   /** Deletes the user; its personas go with it (ON DELETE CASCADE on every database). */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, context?: AuditContext): Promise<void> {
     const deleted = await this.store.unitOfWork(async (uow) => {
       await this.keepASuperuser(uow, id);
-      return new UserRepository(uow).delete(id);
+      const gone = await new UserRepository(uow).delete(id);
+      if (gone) await recordAudit(uow, context, { event: 'user.deleted', target: id });
+      return gone;
     });
     this.totals.clear();
     if (!deleted) throw new NotFoundError('User not found');

@@ -16,11 +16,21 @@ export interface UserRow {
   hashed_password: string;
   is_active: boolean;
   is_superuser: boolean;
+  /** Whether the user proved they read mail at `email` (POST /auth/verify); cleared when the email changes. */
+  is_verified: boolean;
+  verified_at: string | null;
   created_at: string;
   updated_at: string;
 }
 
-export type UserOptional = 'id' | 'is_active' | 'is_superuser' | 'created_at' | 'updated_at';
+export type UserOptional =
+  | 'id'
+  | 'is_active'
+  | 'is_superuser'
+  | 'is_verified'
+  | 'verified_at'
+  | 'created_at'
+  | 'updated_at';
 
 export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>({
   name: 'users',
@@ -33,13 +43,15 @@ export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>(
     hashed_password: 'string',
     is_active: 'boolean',
     is_superuser: 'boolean',
+    is_verified: 'boolean',
+    verified_at: 'timestamp?',
     created_at: 'timestamp',
     updated_at: 'timestamp',
   },
   // Time-ordered ids keep inserts at the end of the primary-key index and make id order creation order.
   generateId: uuidv7,
   timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
-  defaults: { is_active: true, is_superuser: false },
+  defaults: { is_active: true, is_superuser: false, is_verified: false, verified_at: null },
   unique: { uq_users_email: ['email'], uq_users_username: ['username'] },
   // Never a filter, sort key or cursor column: the data layer refuses it, so no list can order users by hash.
   secret: ['hashed_password'],
@@ -53,6 +65,8 @@ export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>(
       hashed_password: types.string(HASHED_PASSWORD_MAX_LENGTH),
       is_active: types.boolean,
       is_superuser: types.boolean,
+      is_verified: { type: types.boolean, default: false },
+      verified_at: types.timestamp,
       created_at: types.timestamp,
       updated_at: types.timestamp,
     },
