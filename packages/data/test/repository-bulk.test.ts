@@ -316,11 +316,12 @@ onEachDatabase(
       assert.ok(ids.length > 0);
     });
 
-    // MemoryStore gives units of work no isolation from one another (each works on its own copy of the tables).
-    const noIsolation = db.kind === 'memory' ? 'the in-memory store has no isolation between units of work' : false;
-    it('concurrent claims in units of work held open after claiming split the rows', {
-      skip: noIsolation,
-    }, async () => {
+    // Only on real databases: MemoryStore gives units of work no isolation from one another (each works on its own
+    // copy of the tables), so there is nothing to test there; not registered rather than reported skipped.
+    const onRealDatabase = (name: string, fn: () => Promise<void>) => {
+      if (db.kind !== 'memory') it(name, fn);
+    };
+    onRealDatabase('concurrent claims in units of work held open after claiming split the rows', async () => {
       await repo.createMany(Array.from({ length: 40 }, (_, i) => ({ email: `u${String(i).padStart(2, '0')}@x.io` })));
       // Eight senders in parallel, each claiming 5 of the 40 rows and holding its transaction (and so its row
       // locks) open while it "sends". On PostgreSQL and MariaDB they overlap and must skip each other's locked
