@@ -22,6 +22,11 @@ export class UnauthorizedError extends DomainError {
   override name = 'UnauthorizedError';
 }
 
+/** A request the service understood but cannot act on (e.g. an emailed token that is unknown, spent or expired). */
+export class BadRequestError extends DomainError {
+  override name = 'BadRequestError';
+}
+
 /** Too many attempts: refused until `retryAfterSeconds` have passed (429 with Retry-After). */
 export class TooManyRequestsError extends DomainError {
   override name = 'TooManyRequestsError';

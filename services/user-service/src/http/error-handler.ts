@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { DatabaseUnavailableError, InvalidCursorError, InvalidQueryError } from '@user-service/data';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  BadRequestError,
   ConflictError,
   ForbiddenError,
   InvalidInputError,
@@ -73,6 +74,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
         .code(413)
         .send({ detail: `Request body too large: the limit is ${app.initialConfig.bodyLimit} bytes` });
     }
+    if (error instanceof BadRequestError) return reply.code(400).send({ detail: error.message });
     if (error instanceof NotFoundError) return reply.code(404).send({ detail: error.message });
     if (error instanceof ConflictError) return reply.code(409).send({ detail: error.message });
     if (error instanceof ForbiddenError) return reply.code(403).send({ detail: error.message });

@@ -46,6 +46,11 @@ export interface UpdateOptions {
   context?: AuditContext | undefined;
   /** The new password comes from a reset link (recorded as `password.reset`, not `password.changed`). */
   passwordReset?: boolean;
+  /**
+   * Runs in the change's unit of work, before the change is recorded; what it throws rolls the change back
+   * (a reset spends its token here, so two resets with one token cannot both change the password).
+   */
+  within?: (uow: RepositoryProvider, user: User) => Promise<void>;
 }
 
 /**
@@ -264,6 +269,7 @@ export class UserService {
         }
         const updated = await users.update(id, patch);
         if (!updated) return undefined;
+        await options.within?.(uow, updated);
         await this.recordChanges(uow, before, updated, changes, options);
         if (emailChanged) await this.lifecycle?.emailChanged(uow, updated, options.context);
         return updated;
