@@ -8,6 +8,9 @@ import { registerAccessControl } from './access/access-control.js';
 import { authenticator } from './access/authenticate.js';
 import { apiKeyRoutes } from './api-keys/api-key.routes.js';
 import { ApiKeyService } from './api-keys/api-key.service.js';
+import { auditRoutes } from './audit/audit.routes.js';
+import { AuditService } from './audit/audit.service.js';
+import { registerAuditRetention } from './audit/audit-retention.js';
 import { AccessTokens } from './auth/access-tokens.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { AuthService } from './auth/auth.service.js';
@@ -72,6 +75,8 @@ export interface AppDeps {
   corsOrigins?: readonly string[] | '*';
   /** Traces (observability/tracing.ts), only when OTEL_* turn them on: no hook or wrapper otherwise. */
   tracing?: RequestTracing;
+  /** AUDIT_RETENTION_DAYS: prune older audit events at start and daily; 0 or absent keeps them all (the tests). */
+  auditRetentionDays?: number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -135,6 +140,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     secret: deps.tokenSecret,
   });
   const apiKeys = new ApiKeyService(deps.database);
+  const audit = new AuditService(deps.database);
+  if (deps.auditRetentionDays) registerAuditRetention(app, audit, deps.auditRetentionDays);
   // A key's last use is recorded without the request waiting; at shutdown, wait for those writes to land.
   app.addHook('onClose', async () => apiKeys.settled());
   const tokenMinutes = deps.tokenMinutes ?? 15;
@@ -150,7 +157,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     warn,
   );
-  const auth = new AuthService(users, deps.hasher, new LoginGuard(deps.database, access.login));
+  const auth = new AuthService(users, deps.hasher, new LoginGuard(deps.database, access.login), deps.database, {
+    requireVerifiedEmail: access.requireVerifiedEmail,
+  });
   if (!access.authRequired) {
     warn('WARNING: AUTH_REQUIRED=false: the users and personas API is open to anyone who can reach it');
   }
@@ -182,6 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'personas', description: "A user's personas" },
         { name: 'auth', description: 'Log in, who am I, change password' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'audit', description: 'The audit log: security and administrative events' },
       ],
       components: {
         securitySchemes: {
@@ -218,5 +228,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes, { prefix: '/api/v1', auth, users, sessions, tokens });
   await app.register(apiKeyRoutes, { prefix: '/api/v1', apiKeys });
   await app.register(userSessionsRoutes, { prefix: '/api/v1', users, sessions });
+  await app.register(auditRoutes, { prefix: '/api/v1', audit });
   return app;
 }

@@ -71,6 +71,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     ...(metrics ? { metrics: { ...metrics, token: config.metrics?.token } } : {}),
     overload: config.overload,
     corsOrigins: config.corsOrigins,
+    auditRetentionDays: config.auditRetentionDays,
   });
   const bootstrapped = await ensureFirstSuperuser(
     new UserService(runtime.database, runtime.hasher),

@@ -158,6 +158,11 @@ const ROWS: Row[] = [
   },
   { route: `GET ${API}/users/me/personas`, request: () => get(`${API}/users/me/personas`), expect: USER(200) },
   {
+    route: `GET ${API}/users/me/audit-events`,
+    request: () => get(`${API}/users/me/audit-events?limit=5`),
+    expect: USER(200),
+  },
+  {
     route: `POST ${API}/users/me/personas`,
     request: () => ({ method: 'POST', url: `${API}/users/me/personas`, payload: persona() }),
     expect: USER(201),
@@ -357,6 +362,7 @@ const ROWS: Row[] = [
     request: async (c) => ({ method: 'DELETE', url: `${API}/api-keys/${await c.throwAwayKey()}` }),
     expect: SUPER(204),
   },
+  { route: `GET ${API}/audit-events`, request: () => get(`${API}/audit-events?limit=5`), expect: SUPER(200) },
 ];
 
 /**

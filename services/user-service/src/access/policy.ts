@@ -64,6 +64,8 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   [`PUT ${API}/users/me/personas/:persona_id`]: USER,
   [`PATCH ${API}/users/me/personas/:persona_id`]: USER,
   [`DELETE ${API}/users/me/personas/:persona_id`]: USER,
+  // The security events of one's own account (sign-ins, passwords, sessions).
+  [`GET ${API}/users/me/audit-events`]: USER,
 
   // Users: administration, except reading one's own record.
   [`POST ${API}/users`]: admin('users:write'),
@@ -96,6 +98,9 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   [`GET ${API}/api-keys`]: SUPERUSER,
   [`GET ${API}/api-keys/:id`]: SUPERUSER,
   [`DELETE ${API}/api-keys/:id`]: SUPERUSER,
+
+  // The audit log: superusers only (API keys have no audit scope; the log shows where everyone signs in from).
+  [`GET ${API}/audit-events`]: SUPERUSER,
 };
 
 /** Swagger UI's own pages and assets (registered by @fastify/swagger-ui under /docs): public, as the document is. */
