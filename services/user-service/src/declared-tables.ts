@@ -1,6 +1,7 @@
 import { type SchemaOf, tableMap } from '@user-service/data';
 import { apiKeysTable } from './api-keys/api-key.table.js';
 import { auditEventsTable } from './audit/audit-event.table.js';
+import { accountTokensTable } from './auth/account-token.table.js';
 import { loginFailuresTable } from './auth/login-failure.table.js';
 import { signingKeysTable } from './auth/signing-key.table.js';
 import { outboxTable } from './mail/outbox.table.js';
@@ -23,6 +24,7 @@ export const SERVICE_TABLES = tableMap({
   signing_keys: signingKeysTable,
   audit_events: auditEventsTable,
   outbox: outboxTable,
+  account_tokens: accountTokensTable,
 });
 
 export const DECLARED_TABLES = Object.values(SERVICE_TABLES);
