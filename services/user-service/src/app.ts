@@ -17,7 +17,7 @@ import { AuthService } from './auth/auth.service.js';
 import { jwksRoutes } from './auth/jwks.routes.js';
 import { LoginGuard } from './auth/login-guard.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
-import { type AccessConfig, defaultAccess } from './config.js';
+import { type AccessConfig, defaultAccess, loadConfig, type MailConfig } from './config.js';
 import { healthRoutes } from './health/health.routes.js';
 import { registerAuthRateLimit } from './http/auth-rate-limit.js';
 import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
@@ -27,6 +27,9 @@ import { registerErrorHandler, replyToClientError, replyToFrameworkError } from 
 import { type OverloadOptions, registerOverloadGuard } from './http/overload.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { validatorCompiler } from './http/validators.js';
+import { createMailTransport } from './mail/mail-transport.js';
+import { Outbox } from './mail/outbox.js';
+import { OutboxSender } from './mail/outbox-sender.js';
 import { AccessLogController, registerAccessLog } from './observability/access-log.js';
 import { registerHttpMetrics } from './observability/http-metrics.js';
 import type { ServiceMetrics } from './observability/metrics.js';
@@ -75,6 +78,11 @@ export interface AppDeps {
   corsOrigins?: readonly string[] | '*';
   /** Traces (observability/tracing.ts), only when OTEL_* turn them on: no hook or wrapper otherwise. */
   tracing?: RequestTracing;
+  /**
+   * Mail and the outbox sender (config.ts MailConfig); what is not given is as with nothing set in the
+   * environment: no SMTP_URL (mails are logged without their body, never sent), the default from and public URL.
+   */
+  mail?: Partial<MailConfig>;
   /** AUDIT_RETENTION_DAYS: prune older audit events at start and daily; 0 or absent keeps them all (the tests). */
   auditRetentionDays?: number;
 }
@@ -144,6 +152,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.auditRetentionDays) registerAuditRetention(app, audit, deps.auditRetentionDays);
   // A key's last use is recorded without the request waiting; at shutdown, wait for those writes to land.
   app.addHook('onClose', async () => apiKeys.settled());
+  // One outbox and one sender per process; every process sends (the sender's claim keeps that safe).
+  const mail: MailConfig = { ...loadConfig({}).mail, ...deps.mail };
+  const outbox = new Outbox(mail, deps.database);
+  const outboxSender = new OutboxSender({
+    config: mail,
+    store: deps.database,
+    outbox,
+    transport: createMailTransport(mail, app.log),
+    log: app.log,
+  });
+  app.addHook('onReady', async () => outboxSender.start());
+  // At shutdown: no new claim, the send in flight finishes, mails claimed but not tried are given back.
+  app.addHook('onClose', async () => outboxSender.close());
   const tokenMinutes = deps.tokenMinutes ?? 15;
   const tokens = await AccessTokens.open(
     deps.database,

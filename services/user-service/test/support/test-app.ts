@@ -7,7 +7,7 @@ import { ApiKeyService, hashApiKeySecret } from '../../src/api-keys/api-key.serv
 import { API_KEY_PREFIX_LENGTH } from '../../src/api-keys/api-key.table.js';
 import { type AppDeps, buildApp } from '../../src/app.js';
 import { PasswordHasher, type PasswordHashOptions } from '../../src/auth/password-hasher.js';
-import { type AccessConfig, defaultAccess } from '../../src/config.js';
+import { type AccessConfig, defaultAccess, type MailConfig } from '../../src/config.js';
 import { SERVICE_TABLES } from '../../src/declared-tables.js';
 import { ServiceMetrics } from '../../src/observability/metrics.js';
 import { MIGRATIONS_DIR } from '../../src/runtime.js';
@@ -67,6 +67,10 @@ export interface TestAppOptions {
   metrics?: { token: string };
   /** Overrides of FAST_HASH (e.g. a tiny queueMax). */
   hash?: Partial<PasswordHashOptions>;
+  /** Mail settings over TEST_MAIL (no SMTP_URL: mails are logged, never sent; a quick poll). */
+  mail?: Partial<MailConfig>;
+  /** AUDIT_RETENTION_DAYS (off by default): the app prunes the audit log once ready, then daily. */
+  auditRetentionDays?: number;
 }
 
 /** Limits so high that no suite trips them by accident; the tests of the limits set their own. */
@@ -74,6 +78,9 @@ const RELAXED: Partial<AccessConfig> = {
   authRateLimitPerMinute: 1_000_000,
   login: { accountMaxFailures: 1_000_000, ipMaxFailures: 1_000_000, windowMinutes: 15 },
 };
+
+/** Tests' mail: nothing sent unless a test gives an SMTP_URL, and a sender that polls every 100 ms. */
+const TEST_MAIL: Partial<MailConfig> = { smtpUrl: undefined, pollMs: 100, retryBaseMs: 50 };
 
 let counter = 0;
 
@@ -98,8 +105,10 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.overload ? { overload: options.overload } : {}),
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
+    ...(options.auditRetentionDays ? { auditRetentionDays: options.auditRetentionDays } : {}),
     ...(collector ? { metrics: { collector, render: () => collector.render(), token: options.metrics?.token } } : {}),
     access: { ...defaultAccess(), ...RELAXED, ...options.access },
+    mail: { ...TEST_MAIL, ...options.mail },
   });
   collector?.observe({ database, hasher });
   app.addHook('onClose', async () => collector?.close());
