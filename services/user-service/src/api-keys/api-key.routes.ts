@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Principal } from '../access/principal.js';
+import { auditContext } from '../audit/audit-context.js';
 import { errors, refTo } from '../http/common.schemas.js';
 import {
   API_KEY_SCHEMAS,
@@ -45,7 +46,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }>
       },
     },
     async (request, reply) => {
-      const created = await apiKeys.create(request.body, creatorOf(request.principal));
+      const created = await apiKeys.create(request.body, creatorOf(request.principal), auditContext(request));
       return reply.code(201).header('location', `/api/v1/api-keys/${created.id}`).send(created);
     },
   );
@@ -90,7 +91,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }>
       },
     },
     async (request, reply) => {
-      await apiKeys.revoke(request.params.id);
+      await apiKeys.revoke(request.params.id, auditContext(request));
       return reply.code(204).send(null);
     },
   );

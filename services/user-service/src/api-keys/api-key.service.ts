@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type DataStore, ForeignKeyViolationError } from '@user-service/data';
 import { type ApiKeyIdentity, SCOPES, type Scope } from '../access/principal.js';
+import { type AuditContext, recordAudit } from '../audit/audit-events.js';
 import { ConflictError, conflictOn, InvalidInputError, NotFoundError } from '../errors.js';
 import { type ApiKey, ApiKeyRepository } from './api-key.repository.js';
 import { API_KEY_NAME_MAX_LENGTH, API_KEY_PREFIX_LENGTH } from './api-key.table.js';
@@ -47,27 +48,38 @@ export class ApiKeyService {
   private readonly lastRecorded = new Map<string, number>();
   private readonly writes = new Set<Promise<void>>();
 
-  constructor(store: DataStore, options: { now?: () => Date } = {}) {
+  constructor(
+    private readonly store: DataStore,
+    options: { now?: () => Date } = {},
+  ) {
     this.keys = new ApiKeyRepository(store);
     this.now = options.now ?? (() => new Date());
   }
 
   /** Creates a key with a new random secret; the answer carries the secret, which is never stored or shown again. */
-  async create(input: NewApiKeyInput, createdBy: string | null): Promise<CreatedApiKey> {
+  async create(input: NewApiKeyInput, createdBy: string | null, context?: AuditContext): Promise<CreatedApiKey> {
     const now = this.now();
     const name = checkedName(input.name);
     const scopes = checkedScopes(input.scopes);
     const expires_at = checkedExpiry(input.expires_at, now);
     const secret = `${API_KEY_SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64url')}`;
-    const key = await this.keys
-      .create({
-        name,
-        prefix: secret.slice(0, API_KEY_PREFIX_LENGTH),
-        key_hash: hashApiKeySecret(secret),
-        scopes,
-        created_by: createdBy,
-        created_at: now.toISOString(),
-        expires_at,
+    const key = await this.store
+      .unitOfWork(async (uow) => {
+        const created = await new ApiKeyRepository(uow).create({
+          name,
+          prefix: secret.slice(0, API_KEY_PREFIX_LENGTH),
+          key_hash: hashApiKeySecret(secret),
+          scopes,
+          created_by: createdBy,
+          created_at: now.toISOString(),
+          expires_at,
+        });
+        // The key's id and name, never its secret or prefix.
+        await recordAudit(uow, context, {
+          event: 'api_key.created',
+          detail: { api_key_id: created.id, name, scopes: [...created.scopes] },
+        });
+        return created;
       })
       .catch((error: unknown) => {
         // The creating user was deleted between signing in and this insert.
@@ -90,8 +102,12 @@ export class ApiKeyService {
   }
 
   /** Revokes the key from now on, on every process (each use reads the row). Revoking again keeps the first time. */
-  async revoke(id: string): Promise<ApiKey> {
-    await this.keys.revoke(id, this.now().toISOString());
+  async revoke(id: string, context?: AuditContext): Promise<ApiKey> {
+    await this.store.unitOfWork(async (uow) => {
+      if (await new ApiKeyRepository(uow).revoke(id, this.now().toISOString())) {
+        await recordAudit(uow, context, { event: 'api_key.revoked', detail: { api_key_id: id } });
+      }
+    });
     this.lastRecorded.delete(id);
     return this.get(id);
   }

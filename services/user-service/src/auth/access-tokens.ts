@@ -15,6 +15,7 @@
  * (a process that had not yet noticed the rotation may have signed with it until then), then leaves the JWKS
  * and is deleted by the next rotation or start.
  */
+
 import { randomUUID, webcrypto } from 'node:crypto';
 import type { Database } from '@user-service/data';
 import {
@@ -27,6 +28,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
+import { type AuditContext, recordAudit } from '../audit/audit-events.js';
 import type { Config } from '../config.js';
 import { UnauthorizedError } from '../errors.js';
 import { openPrivateKey, sealPrivateKey } from './key-encryption.js';
@@ -121,7 +123,11 @@ async function newKeyRow(createdAt: string, keyEncryptionSecret: string | undefi
  * keys whose tokens have all expired. Does not read any private key, so it works after KEY_ENCRYPTION_SECRET was
  * lost or changed: the new key is encrypted with the current secret. Used by `rotate()` and `keys rotate`.
  */
-export async function rotateSigningKey(database: Database, options: AccessTokenOptions): Promise<{ kid: string }> {
+export async function rotateSigningKey(
+  database: Database,
+  options: AccessTokenOptions,
+  context?: AuditContext,
+): Promise<{ kid: string }> {
   if (options.algorithm !== 'EdDSA') {
     throw new Error('signing keys are for JWT_ALGORITHM=EdDSA; HS256 tokens are signed with JWT_SECRET');
   }
@@ -133,6 +139,8 @@ export async function rotateSigningKey(database: Database, options: AccessTokenO
     const keys = new SigningKeyRepository(uow);
     await keys.create(row);
     for (const old of await keys.activeBefore(now)) await keys.retire(old.kid, now);
+    // The kid is public (the JWKS lists it); the key material never leaves the table.
+    await recordAudit(uow, context, { event: 'signing_key.rotated', detail: { kid: row.kid } });
   });
   await pruneExpiredKeys(database, options.lifetimeSeconds);
   return { kid: row.kid };

@@ -102,8 +102,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         },
       },
       async (request, reply) => {
-        const { user } = await auth.authenticate(request.body.username, request.body.password, request.ip);
-        const started = await sessions.start(user.id, clientOf(request));
+        const context = auditContext(request);
+        const { user } = await auth.authenticate(request.body.username, request.body.password, request.ip, context);
+        const started = await sessions.start(user.id, clientOf(request), context);
         return tokenPair(reply, user.id, started.session.id, started.refreshToken);
       },
     );
@@ -122,7 +123,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         },
       },
       async (request, reply) => {
-        const { session, refreshToken } = await sessions.refresh(request.body.refresh_token);
+        const { session, refreshToken } = await sessions.refresh(request.body.refresh_token, auditContext(request));
         const user = await users.find(session.user_id);
         if (!user?.is_active) throw new UnauthorizedError('Invalid or expired refresh token');
         return tokenPair(reply, user.id, session.id, refreshToken);
@@ -144,9 +145,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
     async (request, reply) => {
       const { user, sessionId } = signedIn(request);
       const scope = request.query.scope;
-      if (scope === 'current') await sessions.revoke(user.id, sessionId, 'logout');
-      else if (scope === 'others') await sessions.revokeAll(user.id, 'logout_others', sessionId);
-      else await sessions.revokeAll(user.id, 'logout_all');
+      const context = auditContext(request);
+      if (scope === 'current') await sessions.revoke(user.id, sessionId, 'logout', context);
+      else if (scope === 'others') await sessions.revokeAll(user.id, 'logout_others', sessionId, context);
+      else await sessions.revokeAll(user.id, 'logout_all', undefined, context);
       return reply.code(204).send(null);
     },
   );
@@ -179,7 +181,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       },
     },
     async (request, reply) => {
-      await sessions.revoke(signedIn(request).user.id, request.params.session_id, 'revoked');
+      await sessions.revoke(signedIn(request).user.id, request.params.session_id, 'revoked', auditContext(request));
       return reply.code(204).send(null);
     },
   );
@@ -211,7 +213,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
     },
     async (request, reply) => {
       const { user, sessionId } = signedIn(request);
-      await auth.changePassword(user.id, request.body.current_password, request.body.new_password, sessionId);
+      await auth.changePassword(
+        user.id,
+        request.body.current_password,
+        request.body.new_password,
+        sessionId,
+        auditContext(request),
+      );
       return reply.code(204).send(null);
     },
   );

@@ -15,7 +15,7 @@
  * for nothing and are pruned (see `prune`).
  */
 import { createHash } from 'node:crypto';
-import type { DataStore } from '@user-service/data';
+import type { DataStore, RepositoryProvider } from '@user-service/data';
 import type { LoginLimits } from '../config.js';
 import { TooManyRequestsError } from '../errors.js';
 import { LoginFailureRepository } from './login-failure.repository.js';
@@ -57,18 +57,33 @@ export class LoginGuard {
     }
   }
 
-  /** Counts one failed attempt against the account and the IP; now and then prunes expired rows. */
-  async recordFailure(account: string, ip: string): Promise<void> {
+  /**
+   * Counts one failed attempt against the account and the IP, in `within` when given (the unit of work that
+   * also records the audit event); now and then prunes expired rows (outside it: a unit of work on SQLite holds
+   * the only connection, so nothing else may run on the pool inside it).
+   */
+  async recordFailure(account: string, ip: string, within?: RepositoryProvider): Promise<void> {
     const now = this.now();
     const at = new Date(now).toISOString();
-    await Promise.all([
-      this.failures.record('account', subjectKey(account), at),
-      this.failures.record('ip', ipKey(ip), at),
-    ]);
-    if (now - this.lastPrune >= PRUNE_INTERVAL_MS) {
-      this.lastPrune = now;
-      await this.prune();
-    }
+    const failures = within ? new LoginFailureRepository(within) : this.failures;
+    await failures.record('account', subjectKey(account), at);
+    await failures.record('ip', ipKey(ip), at);
+    if (!within) await this.pruneNowAndThen();
+  }
+
+  /** Prunes expired rows, at most once a PRUNE_INTERVAL_MS per process; call after recording failures. */
+  async pruneNowAndThen(): Promise<void> {
+    const now = this.now();
+    if (now - this.lastPrune < PRUNE_INTERVAL_MS) return;
+    this.lastPrune = now;
+    await this.prune();
+  }
+
+  /** Whether the account is locked right now (just after a failure: whether that failure locked it). */
+  async accountLocked(account: string): Promise<boolean> {
+    const now = this.now();
+    const until = await this.refusedUntil('account', subjectKey(account), this.limits.accountMaxFailures, now);
+    return until !== undefined && until > now;
   }
 
   /** A successful login: the account's failures are forgotten (the IP's stay counted). */

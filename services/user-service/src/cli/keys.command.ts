@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { CLI_CONTEXT } from '../audit/audit-context.js';
 import { accessTokenOptions, retiredGraceMs, rotateSigningKey } from '../auth/access-tokens.js';
 import { SigningKeyRepository } from '../auth/signing-key.repository.js';
 import { loadConfig } from '../config.js';
@@ -21,7 +22,7 @@ export function keysCommand(): Command {
       const config = loadConfig();
       const runtime = await openRuntime(config);
       try {
-        const { kid } = await rotateSigningKey(runtime.database, accessTokenOptions(config));
+        const { kid } = await rotateSigningKey(runtime.database, accessTokenOptions(config), CLI_CONTEXT);
         process.stdout.write(`${kid}\n`);
         process.stderr.write(
           `new signing key ${kid}: running services sign with it within 30 s; the previous keys verify ` +

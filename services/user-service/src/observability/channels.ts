@@ -6,7 +6,7 @@ import { channel } from 'node:diagnostics_channel';
  * service with metrics off does no work for them. Messages never carry a secret or a personal detail.
  */
 
-export type LoginOutcome = 'success' | 'bad_credentials' | 'locked_out' | 'inactive';
+export type LoginOutcome = 'success' | 'bad_credentials' | 'locked_out' | 'inactive' | 'unverified';
 
 /** One password login attempt and how it ended (a refusal while locked out is a lockout). */
 export const loginChannel = channel('user-service:login');

@@ -113,7 +113,7 @@ export class ServiceMetrics {
     });
     this.logins = new Counter({
       name: 'auth_login_attempts_total',
-      help: 'Password logins by outcome: success, bad_credentials, inactive, locked_out (refused by a lockout)',
+      help: 'Password logins by outcome: success, bad_credentials, inactive, unverified (REQUIRE_VERIFIED_EMAIL), locked_out (refused by a lockout)',
       labelNames: ['outcome'],
       registers,
     });
@@ -135,7 +135,8 @@ export class ServiceMetrics {
       registers,
     });
     // Zero series up front, so a dashboard shows 0 rather than "no data" before the first event.
-    for (const outcome of ['success', 'bad_credentials', 'inactive', 'locked_out']) this.logins.inc({ outcome }, 0);
+    for (const outcome of ['success', 'bad_credentials', 'inactive', 'unverified', 'locked_out'])
+      this.logins.inc({ outcome }, 0);
     for (const result of ['hit', 'miss']) this.countCache.inc({ result }, 0);
     this.refreshReuse.inc(0);
 

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { auditContext } from '../audit/audit-context.js';
 import { errors, refTo } from '../http/common.schemas.js';
 import {
   PersonaCreate,
@@ -94,7 +95,7 @@ export const personaRoutes: FastifyPluginAsyncTypebox<{ personas: PersonaService
       },
     },
     async (request, reply) => {
-      await personas.delete(request.params.user_id, request.params.persona_id);
+      await personas.delete(request.params.user_id, request.params.persona_id, auditContext(request));
       return reply.code(204).send(null);
     },
   );

@@ -1,4 +1,5 @@
 import { type DataStore, ForeignKeyViolationError } from '@user-service/data';
+import { type AuditContext, recordAudit } from '../audit/audit-events.js';
 import { conflictOn, NotFoundError } from '../errors.js';
 import { PERSONA_CONFLICTS, PersonaRepository } from './persona.repository.js';
 import type { PersonaCreate, PersonaUpdate } from './persona.schemas.js';
@@ -24,7 +25,7 @@ export class PersonaService {
   private readonly personas: PersonaRepository;
 
   constructor(
-    store: DataStore,
+    private readonly store: DataStore,
     private readonly users: UserDirectory,
   ) {
     this.personas = new PersonaRepository(store);
@@ -63,8 +64,17 @@ export class PersonaService {
     return row;
   }
 
-  async delete(userId: string, personaId: string): Promise<void> {
+  /** Deletes the persona, recorded in the audit log in the same unit of work. */
+  async delete(userId: string, personaId: string, context?: AuditContext): Promise<void> {
     await this.get(userId, personaId);
-    await this.personas.delete(personaId);
+    await this.store.unitOfWork(async (uow) => {
+      if (await new PersonaRepository(uow).delete(personaId)) {
+        await recordAudit(uow, context, {
+          event: 'persona.deleted',
+          target: userId,
+          detail: { persona_id: personaId },
+        });
+      }
+    });
   }
 }

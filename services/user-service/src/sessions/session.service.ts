@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import type { DataStore } from '@user-service/data';
+import type { DataStore, RepositoryProvider } from '@user-service/data';
+import { type AuditContext, type AuditEntry, recordAudit } from '../audit/audit-events.js';
 import { NotFoundError, UnauthorizedError } from '../errors.js';
 import { publishRefreshReuse } from '../observability/channels.js';
 import type { User } from '../users/user.repository.js';
@@ -69,8 +70,8 @@ export class SessionService {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Starts a session for a user who has just proved who they are. */
-  async start(userId: string, client: ClientInfo = {}): Promise<IssuedSession> {
+  /** Starts a session for a user who has just proved who they are (recorded as `login.succeeded`). */
+  async start(userId: string, client: ClientInfo = {}, context?: AuditContext): Promise<IssuedSession> {
     const now = this.now();
     const refreshToken = randomBytes(32).toString('base64url');
     return this.store.unitOfWork(async (uow) => {
@@ -90,6 +91,7 @@ export class SessionService {
         created_at: now.toISOString(),
         expires_at: this.tokenExpiry(now, session),
       });
+      await recordAudit(uow, context, { event: 'login.succeeded', target: userId, detail: { session_id: session.id } });
       return { session, refreshToken };
     });
   }
@@ -98,7 +100,7 @@ export class SessionService {
    * Uses a refresh token up and returns its session with the next token. Any token that is unknown, expired,
    * of an ended session, or reused after the grace window is refused with 401 (a reuse also ends the session).
    */
-  async refresh(refreshToken: string): Promise<IssuedSession> {
+  async refresh(refreshToken: string, context?: AuditContext): Promise<IssuedSession> {
     if (!REFRESH_TOKEN.test(refreshToken)) throw new UnauthorizedError(INVALID_REFRESH);
     const now = this.now();
     const token = await this.sessions.tokenByHash(sha256(refreshToken));
@@ -108,7 +110,7 @@ export class SessionService {
       throw new UnauthorizedError(INVALID_REFRESH);
     }
     const successor = this.successorOf(refreshToken);
-    if (token.used_at !== null) return this.reused(session, successor, token.used_at, now);
+    if (token.used_at !== null) return this.reused(session, successor, token.used_at, now, context);
     const rotated = await this.store.unitOfWork(async (uow) => {
       const sessions = new SessionRepository(uow);
       // Compare-and-set: of two requests presenting the same token at once, exactly one rotates it.
@@ -126,11 +128,24 @@ export class SessionService {
     return { session: rotated, refreshToken: successor };
   }
 
-  private async reused(session: SessionRow, successor: string, usedAt: string, now: Date): Promise<IssuedSession> {
+  private async reused(
+    session: SessionRow,
+    successor: string,
+    usedAt: string,
+    now: Date,
+    context: AuditContext | undefined,
+  ): Promise<IssuedSession> {
     if (now.getTime() - Date.parse(usedAt) <= this.options.refreshReuseGraceSeconds * 1000) {
       return { session, refreshToken: successor };
     }
-    await this.sessions.revoke(session.id, now.toISOString(), 'refresh_reuse');
+    await this.store.unitOfWork(async (uow) => {
+      const ended = await new SessionRepository(uow).revoke(session.id, now.toISOString(), 'refresh_reuse');
+      await recordAudit(uow, context, {
+        event: 'refresh_token.reused',
+        target: session.user_id,
+        detail: { session_id: session.id, session_ended: ended },
+      });
+    });
     publishRefreshReuse();
     throw new UnauthorizedError('Refresh token reuse detected: the session has been ended; log in again');
   }
@@ -163,18 +178,45 @@ export class SessionService {
     return this.sessions.live(userId, this.now().toISOString());
   }
 
-  /** Ends one of the user's sessions; 404 when it is not theirs or already over (existence not revealed). */
-  async revoke(userId: string, sessionId: string, reason: RevokeReason): Promise<void> {
+  /**
+   * Ends one of the user's sessions; 404 when it is not theirs or already over (existence not revealed).
+   * Recorded as `logout` (reason logout) or `session.revoked`, in the same unit of work.
+   */
+  async revoke(userId: string, sessionId: string, reason: RevokeReason, context?: AuditContext): Promise<void> {
     const session = await this.sessions.get(sessionId);
     if (!session || session.user_id !== userId || !this.isLive(session, this.now())) {
       throw new NotFoundError('Session not found');
     }
-    await this.sessions.revoke(sessionId, this.now().toISOString(), reason);
+    await this.store.unitOfWork(async (uow) => {
+      const ended = await new SessionRepository(uow).revoke(sessionId, this.now().toISOString(), reason);
+      if (ended) await this.audit(uow, context, userId, reason, { session_id: sessionId });
+    });
   }
 
-  /** Ends every live session of the user but `except` (the caller's own, when it should stay). */
-  revokeAll(userId: string, reason: RevokeReason, except?: string): Promise<number> {
-    return this.sessions.revokeAll(userId, this.now().toISOString(), reason, except);
+  /** Ends every live session of the user but `except` (the caller's own, when it should stay); recorded. */
+  revokeAll(userId: string, reason: RevokeReason, except?: string, context?: AuditContext): Promise<number> {
+    return this.store.unitOfWork(async (uow) => {
+      const ended = await new SessionRepository(uow).revokeAll(userId, this.now().toISOString(), reason, except);
+      await this.audit(uow, context, userId, reason, { sessions_ended: ended });
+      return ended;
+    });
+  }
+
+  /** A logout is the user's own (`logout`, with its scope); any other ending is `session.revoked`. */
+  private audit(
+    uow: RepositoryProvider,
+    context: AuditContext | undefined,
+    userId: string,
+    reason: RevokeReason,
+    detail: Record<string, string | number>,
+  ): Promise<void> {
+    const scope = { logout: 'current', logout_others: 'others', logout_all: 'all' } as Partial<
+      Record<RevokeReason, string>
+    >;
+    const entry: AuditEntry = scope[reason]
+      ? { event: 'logout', target: userId, detail: { scope: scope[reason], ...detail } }
+      : { event: 'session.revoked', target: userId, detail: { reason, ...detail } };
+    return recordAudit(uow, context, entry, this.now());
   }
 
   private isLive(session: SessionRow, now: Date): boolean {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { auditContext } from '../audit/audit-context.js';
 import { SessionListPublic } from '../auth/auth.schemas.js';
 import { errors } from '../http/common.schemas.js';
 import { UserIdParams } from '../users/user.schemas.js';
@@ -50,7 +51,7 @@ export const userSessionsRoutes: FastifyPluginAsyncTypebox<UserSessionsRouteOpti
     },
     async (request, reply) => {
       const user = await users.get(request.params.id);
-      await sessions.revokeAll(user.id, 'revoked');
+      await sessions.revokeAll(user.id, 'revoked', undefined, auditContext(request));
       return reply.code(204).send(null);
     },
   );

@@ -167,7 +167,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<MeRouteOptions> = async (app, {
       },
     },
     async (request, reply) => {
-      await personas.delete(signedIn(request).user.id, request.params.persona_id);
+      await personas.delete(signedIn(request).user.id, request.params.persona_id, auditContext(request));
       return reply.code(204).send(null);
     },
   );
