@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { CLI_CONTEXT } from '../audit/audit-context.js';
 import { loadConfig } from '../config.js';
 import { bodyValidator } from '../http/validators.js';
 import { openRuntime } from '../runtime.js';
@@ -42,7 +43,7 @@ export function createUserCommand(): Command {
           // (making the first superuser) works; a server database is migrated on purpose (npm run migrate).
           if (config.migrateOnStart) await runtime.migrator.up();
           const users = new UserService(runtime.database, runtime.hasher);
-          const user = await users.create({ ...input, is_superuser: options.superuser });
+          const user = await users.create({ ...input, is_superuser: options.superuser }, { context: CLI_CONTEXT });
           process.stdout.write(`${JSON.stringify(user)}\n`);
         } finally {
           await runtime.database.close();
