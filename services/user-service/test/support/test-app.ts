@@ -178,5 +178,6 @@ export async function emptyTables(database: Database): Promise<void> {
     await db.deleteFrom('personas').execute();
     await db.deleteFrom('users').execute();
     await db.deleteFrom('login_failures').execute();
+    await db.deleteFrom('audit_events').execute();
   });
 }
