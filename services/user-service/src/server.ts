@@ -6,6 +6,7 @@ import { type AppDeps, buildApp } from './app.js';
 import { ensureFirstSuperuser } from './auth/first-superuser.js';
 import { type Config, ConfigError } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
+import { describeMail } from './mail/mail-transport.js';
 import { loggerOptions } from './observability/logger.js';
 import type { ServiceMetrics } from './observability/metrics.js';
 import type { RenderMetrics } from './observability/metrics-listener.js';
@@ -72,6 +73,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     overload: config.overload,
     corsOrigins: config.corsOrigins,
     auditRetentionDays: config.auditRetentionDays,
+    mail: config.mail,
   });
   const bootstrapped = await ensureFirstSuperuser(
     new UserService(runtime.database, runtime.hasher),
@@ -105,6 +107,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
         ? `  WARNING: ${pending.length} migration(s) pending: run "npm run migrate -- up"`
         : '  schema:   at head',
       `  metrics:  ${metricsUrl ?? (config.metrics?.token ? `${base}/metrics (METRICS_TOKEN)` : 'off (set METRICS_TOKEN or METRICS_PORT)')}`,
+      `  mail:     ${describeMail(config.mail)}`,
       `  access:   ${config.access.authRequired ? 'sign-in required' : 'OPEN (AUTH_REQUIRED=false)'}; registration ${config.access.registration}; tokens ${config.access.jwtAlgorithm}`,
       ...warnings.map((warning) => `  ${warning}`),
     ].join('\n'),

@@ -8,6 +8,7 @@ import { exportCommand } from './export.command.js';
 import { importCommand } from './import.command.js';
 import { keysCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
+import { outboxCommand } from './outbox.command.js';
 import { seedCommand } from './seed.command.js';
 import { serveCommand } from './serve.command.js';
 
@@ -21,7 +22,8 @@ const program = new Command('user-service')
   .addCommand(seedCommand())
   .addCommand(importCommand())
   .addCommand(exportCommand())
-  .addCommand(keysCommand());
+  .addCommand(keysCommand())
+  .addCommand(outboxCommand());
 
 try {
   await program.parseAsync(process.argv);
