@@ -12,6 +12,8 @@ import { auditRoutes } from './audit/audit.routes.js';
 import { AuditService } from './audit/audit.service.js';
 import { registerAuditRetention } from './audit/audit-retention.js';
 import { AccessTokens } from './auth/access-tokens.js';
+import { accountRoutes } from './auth/account.routes.js';
+import { AccountService } from './auth/account.service.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { AuthService } from './auth/auth.service.js';
 import { jwksRoutes } from './auth/jwks.routes.js';
@@ -165,6 +167,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onReady', async () => outboxSender.start());
   // At shutdown: no new claim, the send in flight finishes, mails claimed but not tried are given back.
   app.addHook('onClose', async () => outboxSender.close());
+  // Verification and reset tokens; UserService calls it on each creation, email change and password change.
+  const accounts = new AccountService(deps.database, users, outbox, {
+    verifyTokenHours: access.verifyTokenHours,
+    resetTokenMinutes: access.resetTokenMinutes,
+    onError: (error) => app.log.error({ err: error }, 'queued verification or reset request failed'),
+  });
+  users.setLifecycle(accounts);
+  // A mail queued inside a user change (registration, a new email) is committed once the answer goes out.
+  app.addHook('onResponse', async () => accounts.mailQueued());
+  // Mail requests already answered 202 are handled before the database closes.
+  app.addHook('onClose', async () => accounts.settled());
   const tokenMinutes = deps.tokenMinutes ?? 15;
   const tokens = await AccessTokens.open(
     deps.database,
@@ -210,7 +223,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       tags: [
         { name: 'users', description: 'Create, find, list, search, update and delete users' },
         { name: 'personas', description: "A user's personas" },
-        { name: 'auth', description: 'Log in, who am I, change password' },
+        { name: 'auth', description: 'Log in, who am I, change password, verify the email, reset the password' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'audit', description: 'The audit log: security and administrative events' },
       ],
@@ -247,6 +260,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(userRoutes, { prefix: '/api/v1', users });
   await app.register(personaRoutes, { prefix: '/api/v1', personas });
   await app.register(authRoutes, { prefix: '/api/v1', auth, users, sessions, tokens });
+  await app.register(accountRoutes, { prefix: '/api/v1', accounts });
   await app.register(apiKeyRoutes, { prefix: '/api/v1', apiKeys });
   await app.register(userSessionsRoutes, { prefix: '/api/v1', users, sessions });
   await app.register(auditRoutes, { prefix: '/api/v1', audit });

@@ -6,11 +6,14 @@
  * policy's and not the validator's; the cells that destroy something get their own throw-away fixtures.
  */
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { onEachDatabase, type TestDatabase } from '@user-service/data/testing';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { SCOPES, type Scope } from '../src/access/principal.js';
+import { AccountTokenRepository } from '../src/auth/account-token.repository.js';
+import type { AccountTokenKind } from '../src/auth/account-token.table.js';
 import {
   emptyTables,
   openTestApp,
@@ -43,6 +46,8 @@ interface Cell {
   refreshToken(): Promise<string>;
   /** An API key created for this cell alone. */
   throwAwayKey(): Promise<string>;
+  /** A live emailed token of this kind for `target`, stored as the service stores one (the mail is not the point). */
+  accountToken(kind: AccountTokenKind): Promise<string>;
 }
 
 interface Row {
@@ -142,6 +147,49 @@ const ROWS: Row[] = [
     route: `DELETE ${API}/auth/sessions/:session_id`,
     request: async (c) => ({ method: 'DELETE', url: `${API}/auth/sessions/${await c.extraSession()}` }),
     expect: USER(204, 404),
+  },
+  // Public: the mailed token is the credential. Each request cell from its own client IP (the mail routes allow
+  // a few requests a minute per IP); a reset ends the user's sessions, so its cells get their own users.
+  {
+    route: `POST ${API}/auth/request-verify-token`,
+    request: (c) => ({
+      method: 'POST',
+      url: `${API}/auth/request-verify-token`,
+      remoteAddress: `10.9.0.${++unique % 250}`,
+      payload: { email: c.target.user.email },
+    }),
+    expect: PUB(202),
+  },
+  {
+    route: `POST ${API}/auth/verify`,
+    request: async (c) => ({
+      method: 'POST',
+      url: `${API}/auth/verify`,
+      payload: { token: await c.accountToken('verify') },
+    }),
+    expect: PUB(200),
+    // Users of its own: a verification request still queued for the shared ones would void the planted token.
+    fresh: true,
+  },
+  {
+    route: `POST ${API}/auth/forgot-password`,
+    request: (c) => ({
+      method: 'POST',
+      url: `${API}/auth/forgot-password`,
+      remoteAddress: `10.9.1.${++unique % 250}`,
+      payload: { email: c.target.user.email },
+    }),
+    expect: PUB(202),
+  },
+  {
+    route: `POST ${API}/auth/reset-password`,
+    request: async (c) => ({
+      method: 'POST',
+      url: `${API}/auth/reset-password`,
+      payload: { token: await c.accountToken('reset'), password: TEST_PASSWORD },
+    }),
+    expect: PUB(204),
+    fresh: true,
   },
 
   { route: `GET ${API}/users/me`, request: () => get(`${API}/users/me`), expect: USER(200) },
@@ -515,6 +563,19 @@ onEachDatabase('access policy', (tdb) => {
           },
           async refreshToken() {
             return (await login(user.user.email)).refresh_token;
+          },
+          async accountToken(kind) {
+            const token = randomBytes(32).toString('base64url');
+            const now = Date.now();
+            await new AccountTokenRepository(t.database).create({
+              user_id: user.user.id,
+              kind,
+              token_hash: createHash('sha256').update(token).digest('hex'),
+              email: user.user.email,
+              created_at: new Date(now).toISOString(),
+              expires_at: new Date(now + 600_000).toISOString(),
+            });
+            return token;
           },
           async throwAwayKey() {
             return (await createKey(['personas:read'])).id;

@@ -53,6 +53,11 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   [`POST ${API}/auth/password`]: USER,
   [`GET ${API}/auth/sessions`]: USER,
   [`DELETE ${API}/auth/sessions/:session_id`]: USER,
+  // Email verification and password reset: the token from the mail is the credential.
+  [`POST ${API}/auth/request-verify-token`]: PUBLIC,
+  [`POST ${API}/auth/verify`]: PUBLIC,
+  [`POST ${API}/auth/forgot-password`]: PUBLIC,
+  [`POST ${API}/auth/reset-password`]: PUBLIC,
 
   // The signed-in user's own account and personas.
   [`GET ${API}/users/me`]: USER,
