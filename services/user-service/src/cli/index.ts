@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { loadDotEnv } from '../config.js';
 import { VERSION } from '../version.js';
+import { auditCommand } from './audit.command.js';
 import { createUserCommand } from './create-user.command.js';
 import { exportCommand } from './export.command.js';
 import { importCommand } from './import.command.js';
@@ -23,6 +24,7 @@ const program = new Command('user-service')
   .addCommand(importCommand())
   .addCommand(exportCommand())
   .addCommand(keysCommand())
+  .addCommand(auditCommand())
   .addCommand(outboxCommand());
 
 try {
