@@ -239,6 +239,47 @@ onEachDatabase('audit log API', (tdb) => {
     assert.equal(ownByKey.statusCode, 403, ownByKey.body);
   });
 
+  it('records real actions with who, where and which request, and shows them to the right readers', async () => {
+    // Now, not the 2031 windows of the other tests.
+    const since = new Date(Date.now() - 1000).toISOString();
+    const until = new Date(Date.now() + 60_000).toISOString();
+    const headers = { 'user-agent': 'audit-e2e/2.0', 'x-request-id': 'audit-e2e-login' };
+    const failed = await send({
+      method: 'POST',
+      url: `${API}/auth/login`,
+      headers,
+      payload: { username: alice.user.email, password: 'not-her-password-at-all' },
+    });
+    assert.equal(failed.statusCode, 401, failed.body);
+    const login = await send({
+      method: 'POST',
+      url: `${API}/auth/login`,
+      headers,
+      payload: { username: alice.user.email, password: TEST_PASSWORD },
+    });
+    assert.equal(login.statusCode, 200, login.body);
+    secrets.push(login.json().refresh_token, login.json().access_token);
+    const patched = await send({
+      method: 'PATCH',
+      url: `${API}/users/${alice.user.id}`,
+      headers: root.headers,
+      payload: { full_name: 'Alice Audited' },
+    });
+    assert.equal(patched.statusCode, 200, patched.body);
+
+    const own = await list(`${API}/users/me/audit-events?from=${since}&to=${until}`, alice);
+    const ok = own.audit_events.find((e) => e.event === 'login.succeeded');
+    assert.equal(ok?.user_agent, 'audit-e2e/2.0');
+    assert.equal(ok?.request_id, 'audit-e2e-login');
+    assert.ok(ok?.ip, 'the client address is recorded');
+    assert.ok(own.audit_events.some((e) => e.event === 'login.failed'));
+    assert.ok(!own.audit_events.some((e) => e.event === 'user.updated'), 'administrative events are not listed');
+
+    const all = await list(`${API}/audit-events?from=${since}&to=${until}&user_id=${alice.user.id}&event=user.updated`);
+    assert.equal(all.audit_events.length, 1, JSON.stringify(all));
+    assert.equal(all.audit_events[0]?.actor_user_id, root.user.id);
+  });
+
   it("/users/me/audit-events shows the caller's own security events only", async () => {
     const w = newWindow();
     await record(w.at(1), { event: 'login.succeeded', target: alice.user.id }, { ip: '198.51.100.1' });
