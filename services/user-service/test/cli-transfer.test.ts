@@ -77,6 +77,8 @@ describe('user-service import and export', { concurrency: true }, () =>
                 full_name: 'Ada, "the first" Lovelace\r\nsecond line',
                 hashed_password: argonHash,
                 is_superuser: true,
+                is_verified: true,
+                verified_at: '2019-05-07T00:00:00.250Z',
                 created_at: '2019-05-06T07:08:09.123Z',
                 updated_at: '2021-01-01T00:00:00.000Z',
               },
@@ -114,6 +116,8 @@ describe('user-service import and export', { concurrency: true }, () =>
             // Each user line nests its personas, with a fixed set of fields and no user_id.
             const adaLine = lines.map((l) => JSON.parse(l)).find((u) => u.email === 'ada@example.com');
             assert.equal(adaLine.personas.length, 3);
+            assert.equal(adaLine.is_verified, true);
+            assert.equal(adaLine.verified_at, '2019-05-07T00:00:00.250Z');
             assert.deepEqual(Object.keys(adaLine.personas[0]), [
               'id',
               'name',
@@ -169,9 +173,16 @@ describe('user-service import and export', { concurrency: true }, () =>
             '',
             ndjson([
               { email: 'good2@example.com', username: 'Good.Two', hashed_password: bcrypt, is_superuser: 'true' },
-              { email: 'good3@example.com', hashed_password: argonHash, created_at: '2020-02-29T12:00:00Z' },
+              {
+                email: 'good3@example.com',
+                hashed_password: argonHash,
+                created_at: '2020-02-29T12:00:00Z',
+                is_verified: 'true',
+                verified_at: '2020-03-01T00:00:00+01:00',
+              },
               // Columns shifted by a broken export: the hash lands in email and must not be echoed.
               { email: bcrypt, username: argonHash, hashed_password: 'user@example.com' },
+              { email: 'unsure@example.com', hashed_password: bcrypt, is_verified: 'yes', verified_at: 'soon' },
             ]),
           ].join('\n'),
         );
@@ -179,7 +190,7 @@ describe('user-service import and export', { concurrency: true }, () =>
         // Batches of two: the batch holding line 3 hits the unique email and falls back to row by row.
         const result = await cli(db, ['import', file, '--errors', report, '--batch-size', '2']);
         assert.equal(result.code, 1);
-        assert.match(result.stdout, /imported 3, failed 5, skipped 1/);
+        assert.match(result.stdout, /imported 3, failed 6, skipped 1/);
         assertNoHash(result, [argonHash, bcrypt, badHash]);
         assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
 
@@ -196,6 +207,7 @@ describe('user-service import and export', { concurrency: true }, () =>
             [4, 'bad-hash@example.com'],
             [5, 'good1@example.com'],
             [9, null],
+            [10, 'unsure@example.com'],
           ],
         );
         // Field rules are the API's, with the API's messages (see import-rules.test.ts).
@@ -204,6 +216,10 @@ describe('user-service import and export', { concurrency: true }, () =>
         assert.match(errors[2]!.error, /hashed_password is not an argon2id or bcrypt/);
         assert.match(errors[3]!.error, /appears earlier in the file \(line 1\)/);
         assert.match(errors[4]!.error, /^email: value is not a valid email address; username: String should /);
+        assert.equal(
+          errors[5]!.error,
+          'is_verified must be true, false, 1 or 0; verified_at "soon" is not an ISO-8601 timestamp',
+        );
         assert.ok(!readFileSync(report, 'utf8').includes(badHash));
         for (const e of errors) assert.match(result.stderr, new RegExp(`^line ${e.line}\\b.*`, 'm'));
 
@@ -217,7 +233,13 @@ describe('user-service import and export', { concurrency: true }, () =>
         const good2 = users.find((u) => u.email === 'good2@example.com');
         assert.equal(good2?.username, 'good.two');
         assert.equal(good2?.is_superuser, true);
-        assert.equal(users.find((u) => u.email === 'good3@example.com')?.created_at, '2020-02-29T12:00:00.000Z');
+        const good3 = users.find((u) => u.email === 'good3@example.com');
+        assert.equal(good3?.created_at, '2020-02-29T12:00:00.000Z');
+        assert.equal(good3?.is_verified, true);
+        assert.equal(good3?.verified_at, '2020-02-29T23:00:00.000Z');
+        // A record without the field is not verified.
+        assert.equal(good2?.is_verified, false);
+        assert.equal(good2?.verified_at, null);
       });
 
       it('checks personas with the API rules: a bad one rejects its user line, reported with the line', async () => {
@@ -440,6 +462,9 @@ describe('user-service import and export', { concurrency: true }, () =>
           hashed_password: bcrypt,
           is_active: true,
           is_superuser: false,
+          // The predecessors had no verification: such a file's users are not verified.
+          is_verified: false,
+          verified_at: null,
           // Naive timestamps are UTC, as the predecessor stored them; offsets are honoured; microseconds cut.
           created_at: '2022-03-04T05:06:07.891Z',
           updated_at: '2022-03-04T03:06:07.000Z',

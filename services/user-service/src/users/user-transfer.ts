@@ -40,6 +40,9 @@ export const TRANSFER_FIELDS = [
   'hashed_password',
   'is_active',
   'is_superuser',
+  // Absent from older exports and from the predecessors' files: such users import as not verified.
+  'is_verified',
+  'verified_at',
   'created_at',
   'updated_at',
 ] as const satisfies readonly (keyof UserRow)[];
@@ -309,14 +312,14 @@ export function validateUser(fields: Record<string, unknown>): ValidationResult 
     if (typeof id === 'string' && UUID.test(id.trim())) user.id = id.trim().toLowerCase();
     else problems.push(`id ${quote(id)} is not a UUID`);
   }
-  for (const flag of ['is_active', 'is_superuser'] as const) {
+  for (const flag of ['is_active', 'is_superuser', 'is_verified'] as const) {
     const value = fields[flag];
     if (value === undefined || value === null) continue;
     const parsed = parseBoolean(value);
     if (parsed === undefined) problems.push(`${flag} must be true, false, 1 or 0`);
     else user[flag] = parsed;
   }
-  for (const stamp of ['created_at', 'updated_at'] as const) {
+  for (const stamp of ['created_at', 'updated_at', 'verified_at'] as const) {
     const value = fields[stamp];
     if (value === undefined || value === null) continue;
     const parsed = typeof value === 'string' ? parseTimestamp(value) : undefined;
