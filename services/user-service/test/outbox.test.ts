@@ -6,14 +6,16 @@
  * delivered once; without SMTP_URL only a log line without the token.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
-import { after, afterEach, before, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Database, Migrator, openDatabase } from '@user-service/data';
 import { onEachDatabase, requireUrl } from '@user-service/data/testing';
 import { loadConfig, type MailConfig } from '../src/config.js';
 import { createMailTransport, type MailLogger } from '../src/mail/mail-transport.js';
 import { Outbox, type OutgoingMail } from '../src/mail/outbox.js';
+import { OutboxRepository } from '../src/mail/outbox.repository.js';
 import { type OutboxRow, outboxTable } from '../src/mail/outbox.table.js';
 import { OutboxSender } from '../src/mail/outbox-sender.js';
 import { MIGRATIONS_DIR } from '../src/runtime.js';
@@ -42,247 +44,311 @@ function capturingLog(): MailLogger & { lines: string[] } {
 let counter = 0;
 const address = (label: string) => `${label}-${Date.now()}-${++counter}@example.com`;
 
-onEachDatabase('outbox', (tdb) => {
-  let database: Database;
-  const senders: OutboxSender[] = [];
-  const extraDatabases: Database[] = [];
+// The three databases side by side: most of the time is spent waiting (polls, retries, the CLI's start).
+describe('outbox', { concurrency: 3 }, () => {
+  onEachDatabase('outbox', (tdb) => {
+    // One test at a time on a database (the parent's concurrency would be inherited): each test's senders
+    // would take the others' mails.
+    describe('sender, SMTP and CLI', { concurrency: 1 }, () => {
+      let database: Database;
+      const senders: OutboxSender[] = [];
+      const extraDatabases: Database[] = [];
 
-  before(async () => {
-    database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
-    await (await Migrator.fromDirectory(database, MIGRATIONS_DIR)).up();
-  });
-  // Each test's senders stop with it, so none of them takes the next test's mails.
-  afterEach(async () => {
-    for (const sender of senders.splice(0)) await sender.close();
-  });
-  after(async () => {
-    for (const extra of extraDatabases) await extra.close();
-    await database.close();
-  });
-
-  /** An outbox and a started sender on `store` (this suite's database unless given). */
-  function mailer(mail: Partial<MailConfig>, options: { store?: Database; log?: MailLogger; batchSize?: number } = {}) {
-    const config: MailConfig = {
-      ...loadConfig({}).mail,
-      from: FROM,
-      publicUrl: PUBLIC_URL,
-      pollMs: 100,
-      retryBaseMs: 50,
-      ...mail,
-    };
-    const store = options.store ?? database;
-    const log = options.log ?? capturingLog();
-    const outbox = new Outbox(config, store);
-    const sender = new OutboxSender({
-      config,
-      store,
-      outbox,
-      transport: createMailTransport(config, log),
-      log,
-      ...(options.batchSize ? { batchSize: options.batchSize } : {}),
-    });
-    senders.push(sender);
-    sender.start();
-    return { outbox, sender };
-  }
-
-  /** Queues mails in one unit of work, then wakes the sender, as the account service does. */
-  async function enqueue(outbox: Outbox, ...mails: OutgoingMail[]): Promise<void> {
-    await database.unitOfWork(async (uow) => {
-      for (const mail of mails) await outbox.enqueue(uow, mail);
-    });
-    outbox.sendSoon();
-  }
-
-  const reset = (to: string, token = `tok-${counter}-Ab_9`): OutgoingMail => ({
-    to,
-    template: 'reset-password',
-    name: null,
-    token,
-    expiresInMinutes: 30,
-  });
-
-  /** The outbox row sent to `to`, bodies included (the test reads what only the sender may). */
-  async function row(to: string): Promise<OutboxRow> {
-    const found = await database.repository(outboxTable).getBy({ to_address: to });
-    assert.ok(found, `an outbox row for ${to}`);
-    const full = await database.repository(outboxTable).get(found.id, { secrets: ['text_body', 'html_body'] });
-    assert.ok(full);
-    return full;
-  }
-
-  /** Polls the row for `to` until `check` holds (10 s at most). */
-  async function rowWhen(to: string, check: (r: OutboxRow) => boolean, what: string): Promise<OutboxRow> {
-    let last: OutboxRow | undefined;
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      last = await row(to);
-      if (check(last)) return last;
-      await sleep(25);
-    }
-    assert.fail(`${what}; the row is ${JSON.stringify(last)}`);
-  }
-
-  const to = (mail: ReceivedMail, recipient: string) => mail.envelopeTo.includes(recipient);
-
-  it('delivers a mail over SMTP: from, to, subject, the link with the token, the name escaped, a stable Message-ID; the bodies are then deleted', async () => {
-    const smtp = await startTestSmtp();
-    try {
-      const { outbox } = mailer({ smtpUrl: smtp.url });
-      const recipient = address('deliver');
-      const name = '<script>alert("x")</script> & Ada';
-      await enqueue(outbox, {
-        to: recipient,
-        template: 'verify-email',
-        name,
-        token: 'Tok_en-123',
-        expiresInMinutes: 2880,
+      before(async () => {
+        database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
+        await (await Migrator.fromDirectory(database, MIGRATIONS_DIR)).up();
       });
-      const mail = await smtp.next((m) => to(m, recipient));
-      assert.equal(mail.from, 'no-reply@example.com');
-      assert.deepEqual(mail.to, [recipient]);
-      assert.equal(mail.subject, 'Confirm your email address');
-      assert.equal(linkToken(mail, '/verify-email'), 'Tok_en-123');
-      assert.match(mail.text, /https:\/\/users\.example\.com\/verify-email#token=Tok_en-123/);
-      assert.match(mail.text, /48 hours/);
-      assert.match(mail.html, /href="https:\/\/users\.example\.com\/verify-email#token=Tok_en-123"/);
-      assert.ok(mail.html.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Ada'), mail.html);
-      assert.ok(!mail.html.includes('<script>'), 'the name arrives escaped in the HTML body');
+      // Each test's senders stop with it, so none of them takes the next test's mails.
+      afterEach(async () => {
+        for (const sender of senders.splice(0)) await sender.close();
+      });
+      after(async () => {
+        for (const extra of extraDatabases) await extra.close();
+        await database.close();
+      });
 
-      const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'the row is marked sent');
-      assert.equal(mail.messageId, `<${sent.id}@example.com>`);
-      assert.equal(sent.text_body, null);
-      assert.equal(sent.html_body, null);
-      assert.equal(sent.attempts, 1);
-      assert.equal(sent.locked_until, null);
-      assert.ok(sent.sent_at);
-    } finally {
-      await smtp.close();
-    }
-  });
+      /** An outbox and a started sender on `store` (this suite's database unless given). */
+      function mailer(
+        mail: Partial<MailConfig>,
+        options: { store?: Database; log?: MailLogger; batchSize?: number } = {},
+      ) {
+        const config: MailConfig = {
+          ...loadConfig({}).mail,
+          from: FROM,
+          publicUrl: PUBLIC_URL,
+          pollMs: 100,
+          retryBaseMs: 50,
+          ...mail,
+        };
+        const store = options.store ?? database;
+        const log = options.log ?? capturingLog();
+        const outbox = new Outbox(config, store);
+        const sender = new OutboxSender({
+          config,
+          store,
+          outbox,
+          transport: createMailTransport(config, log),
+          log,
+          ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+        });
+        senders.push(sender);
+        sender.start();
+        return { outbox, sender };
+      }
 
-  it('a mail queued in a unit of work that rolls back is never written nor sent', async () => {
-    const smtp = await startTestSmtp();
-    try {
-      const { outbox } = mailer({ smtpUrl: smtp.url });
-      const recipient = address('rolled-back');
-      await assert.rejects(
-        database.unitOfWork(async (uow) => {
-          await outbox.enqueue(uow, reset(recipient));
-          throw new Error('the request failed after queueing its mail');
-        }),
-        /the request failed/,
-      );
-      outbox.sendSoon();
-      assert.equal(await database.repository(outboxTable).getBy({ to_address: recipient }), undefined);
-      const control = address('control');
-      await enqueue(outbox, reset(control));
-      await smtp.next((m) => to(m, control));
-      assert.equal(smtp.mails.filter((m) => to(m, recipient)).length, 0);
-    } finally {
-      await smtp.close();
-    }
-  });
+      /** Queues mails in one unit of work, then wakes the sender, as the account service does. */
+      async function enqueue(outbox: Outbox, ...mails: OutgoingMail[]): Promise<void> {
+        await database.unitOfWork(async (uow) => {
+          for (const mail of mails) await outbox.enqueue(uow, mail);
+        });
+        outbox.sendSoon();
+      }
 
-  it('SMTP down: the mail stays pending with its attempts and an error without credentials, then arrives once the server is back, exactly once', async () => {
-    const port = await freePort();
-    const smtpUrl = `smtp://mailer:S3cret-Pass@127.0.0.1:${port}`;
-    const log = capturingLog();
-    const { outbox } = mailer({ smtpUrl, retryBaseMs: 50, maxAttempts: 1000 }, { log });
-    const recipient = address('outage');
-    await enqueue(outbox, reset(recipient, 'outage-token-XYZ'));
-    const waiting = await rowWhen(recipient, (r) => r.attempts >= 2, 'two failed tries');
-    assert.equal(waiting.status, 'pending');
-    assert.match(waiting.last_error ?? '', /ECONNREFUSED|ECONNECTION/);
-    assert.ok(waiting.text_body?.includes('outage-token-XYZ'), 'the body is kept for the next try');
-    for (const text of [waiting.last_error ?? '', ...log.lines]) {
-      assert.ok(!text.includes('S3cret-Pass') && !text.includes('mailer:'), `no credentials in ${text}`);
-      assert.ok(!text.includes('outage-token-XYZ'), `no token in ${text}`);
-    }
+      const reset = (to: string, token = `tok-${counter}-Ab_9`): OutgoingMail => ({
+        to,
+        template: 'reset-password',
+        name: null,
+        token,
+        expiresInMinutes: 30,
+      });
 
-    const smtp = await startTestSmtp({ port, auth: { user: 'mailer', pass: 'S3cret-Pass' } });
-    try {
-      const mail = await smtp.next((m) => to(m, recipient));
-      assert.equal(linkToken(mail, '/reset-password'), 'outage-token-XYZ');
-      const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'the row is marked sent');
-      assert.ok(sent.attempts >= 3);
-      // Five more polls (100 ms each), then still one copy.
-      await sleep(500);
-      assert.equal(smtp.mails.filter((m) => to(m, recipient)).length, 1);
-    } finally {
-      await smtp.close();
-    }
-  });
+      /** The outbox row sent to `to`, bodies included (the test reads what only the sender may). */
+      async function row(to: string): Promise<OutboxRow> {
+        const found = await database.repository(outboxTable).getBy({ to_address: to });
+        assert.ok(found, `an outbox row for ${to}`);
+        const full = await database.repository(outboxTable).get(found.id, { secrets: ['text_body', 'html_body'] });
+        assert.ok(full);
+        return full;
+      }
 
-  it('spent attempts mark the mail failed; `outbox` lists it without its body, `outbox retry` sends it again', async () => {
-    const port = await freePort();
-    const { outbox } = mailer({ smtpUrl: `smtp://127.0.0.1:${port}`, retryBaseMs: 10, maxAttempts: 2 });
-    const recipient = address('failed');
-    await enqueue(outbox, reset(recipient, 'failed-token-QRS'));
-    const failed = await rowWhen(recipient, (r) => r.status === 'failed', 'the mail fails after two tries');
-    assert.equal(failed.attempts, 2);
+      /** Polls the row for `to` until `check` holds (10 s at most). */
+      async function rowWhen(to: string, check: (r: OutboxRow) => boolean, what: string): Promise<OutboxRow> {
+        let last: OutboxRow | undefined;
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          last = await row(to);
+          if (check(last)) return last;
+          await sleep(25);
+        }
+        assert.fail(`${what}; the row is ${JSON.stringify(last)}`);
+      }
 
-    const listed = await cli(tdb, ['outbox']);
-    assert.equal(listed.code, 0, listed.stderr);
-    assert.ok(!listed.stdout.includes('failed-token-QRS') && !listed.stdout.includes('#token='), 'no token listed');
-    const [header, ...lines] = listed.stdout.trim().split('\n');
-    assert.equal(header, 'id\tstatus\tto\tsubject\tattempts\tnext_try\tlast_error');
-    const entry = lines.map((line) => line.split('\t')).find((cells) => cells[0] === failed.id);
-    assert.ok(entry, listed.stdout);
-    assert.deepEqual(entry.slice(1, 6), ['failed', recipient, 'Reset your password', '2', '-']);
-    assert.match(entry[6] ?? '', /ECONNREFUSED|ECONNECTION/);
+      const to = (mail: ReceivedMail, recipient: string) => mail.envelopeTo.includes(recipient);
 
-    const smtp = await startTestSmtp({ port });
-    try {
-      const retried = await cli(tdb, ['outbox', 'retry', failed.id]);
-      assert.equal(retried.code, 0, retried.stderr);
-      assert.match(retried.stdout, /1 mail/);
-      const mail = await smtp.next((m) => to(m, recipient));
-      assert.equal(linkToken(mail, '/reset-password'), 'failed-token-QRS');
-      const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'sent after the retry');
-      assert.equal(sent.attempts, 1, 'the retry started the count again');
-    } finally {
-      await smtp.close();
-    }
-  });
+      it('delivers a mail over SMTP: from, to, subject, the link with the token, the name escaped, a stable Message-ID; the bodies are then deleted', async () => {
+        const smtp = await startTestSmtp();
+        try {
+          const { outbox } = mailer({ smtpUrl: smtp.url });
+          const recipient = address('deliver');
+          const name = '<script>alert("x")</script> & Ada';
+          await enqueue(outbox, {
+            to: recipient,
+            template: 'verify-email',
+            name,
+            token: 'Tok_en-123',
+            expiresInMinutes: 2880,
+          });
+          const mail = await smtp.next((m) => to(m, recipient));
+          assert.equal(mail.from, 'no-reply@example.com');
+          assert.deepEqual(mail.to, [recipient]);
+          assert.equal(mail.subject, 'Confirm your email address');
+          assert.equal(linkToken(mail, '/verify-email'), 'Tok_en-123');
+          assert.match(mail.text, /https:\/\/users\.example\.com\/verify-email#token=Tok_en-123/);
+          assert.match(mail.text, /48 hours/);
+          assert.match(mail.html, /href="https:\/\/users\.example\.com\/verify-email#token=Tok_en-123"/);
+          assert.ok(mail.html.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Ada'), mail.html);
+          assert.ok(!mail.html.includes('<script>'), 'the name arrives escaped in the HTML body');
 
-  it('two senders on two connection pools share 30 mails: each is delivered exactly once', async () => {
-    const smtp = await startTestSmtp();
-    try {
-      const second = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
-      extraDatabases.push(second);
-      const a = mailer({ smtpUrl: smtp.url }, { batchSize: 3 });
-      const b = mailer({ smtpUrl: smtp.url }, { store: second, batchSize: 3 });
-      const recipients = Array.from({ length: 30 }, (_, i) => address(`pair-${i}`));
-      await enqueue(a.outbox, ...recipients.map((r) => reset(r)));
-      a.outbox.sendSoon();
-      b.outbox.sendSoon();
-      for (const recipient of recipients) await smtp.next((m) => to(m, recipient), 20_000);
-      for (const recipient of recipients) await rowWhen(recipient, (r) => r.status === 'sent', `${recipient} sent`);
-      await sleep(500);
-      const counts = recipients.map((r) => smtp.mails.filter((m) => to(m, r)).length);
-      assert.deepEqual(
-        counts,
-        recipients.map(() => 1),
-      );
-    } finally {
-      await smtp.close();
-    }
-  });
+          const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'the row is marked sent');
+          assert.equal(mail.messageId, `<${sent.id}@example.com>`);
+          assert.equal(sent.text_body, null);
+          assert.equal(sent.html_body, null);
+          assert.equal(sent.attempts, 1);
+          assert.equal(sent.locked_until, null);
+          assert.ok(sent.sent_at);
+        } finally {
+          await smtp.close();
+        }
+      });
 
-  it('without SMTP_URL the mail is logged at info (to, subject, template), never its body or token', async () => {
-    const log = capturingLog();
-    const { outbox } = mailer({ smtpUrl: undefined }, { log });
-    const recipient = address('logged');
-    await enqueue(outbox, reset(recipient, 'logged-token-LMN'));
-    const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'the logged mail counts as sent');
-    assert.equal(sent.text_body, null);
-    const line = log.lines.find((l) => l.includes(recipient) && l.includes('"level":"info"'));
-    assert.ok(line, log.lines.join('\n'));
-    assert.match(line, /"subject":"Reset your password"/);
-    assert.match(line, /"template":"reset-password"/);
-    for (const text of log.lines) {
-      assert.ok(!text.includes('logged-token-LMN') && !text.includes('#token='), `no token in ${text}`);
-    }
+      it('a mail queued in a unit of work that rolls back is never written nor sent', async () => {
+        const smtp = await startTestSmtp();
+        try {
+          const { outbox } = mailer({ smtpUrl: smtp.url });
+          const recipient = address('rolled-back');
+          await assert.rejects(
+            database.unitOfWork(async (uow) => {
+              await outbox.enqueue(uow, reset(recipient));
+              throw new Error('the request failed after queueing its mail');
+            }),
+            /the request failed/,
+          );
+          outbox.sendSoon();
+          assert.equal(await database.repository(outboxTable).getBy({ to_address: recipient }), undefined);
+          const control = address('control');
+          await enqueue(outbox, reset(control));
+          await smtp.next((m) => to(m, control));
+          assert.equal(smtp.mails.filter((m) => to(m, recipient)).length, 0);
+        } finally {
+          await smtp.close();
+        }
+      });
+
+      it('SMTP down: the mail stays pending with its attempts and an error without credentials, then arrives once the server is back, exactly once', async () => {
+        const port = await freePort();
+        const smtpUrl = `smtp://mailer:S3cret-Pass@127.0.0.1:${port}`;
+        const log = capturingLog();
+        const { outbox } = mailer({ smtpUrl, retryBaseMs: 50, maxAttempts: 1000 }, { log });
+        const recipient = address('outage');
+        await enqueue(outbox, reset(recipient, 'outage-token-XYZ'));
+        const waiting = await rowWhen(recipient, (r) => r.attempts >= 2, 'two failed tries');
+        assert.equal(waiting.status, 'pending');
+        assert.match(waiting.last_error ?? '', /ECONNREFUSED|ECONNECTION/);
+        assert.ok(waiting.text_body?.includes('outage-token-XYZ'), 'the body is kept for the next try');
+        for (const text of [waiting.last_error ?? '', ...log.lines]) {
+          assert.ok(!text.includes('S3cret-Pass') && !text.includes('mailer:'), `no credentials in ${text}`);
+          assert.ok(!text.includes('outage-token-XYZ'), `no token in ${text}`);
+        }
+
+        const smtp = await startTestSmtp({ port, auth: { user: 'mailer', pass: 'S3cret-Pass' } });
+        try {
+          const mail = await smtp.next((m) => to(m, recipient));
+          assert.equal(linkToken(mail, '/reset-password'), 'outage-token-XYZ');
+          const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'the row is marked sent');
+          assert.ok(sent.attempts >= 3);
+          // Five more polls (100 ms each), then still one copy.
+          await sleep(500);
+          assert.equal(smtp.mails.filter((m) => to(m, recipient)).length, 1);
+        } finally {
+          await smtp.close();
+        }
+      });
+
+      it('spent attempts mark the mail failed; `outbox` lists it without its body, `outbox retry` sends it again', async () => {
+        const port = await freePort();
+        const { outbox } = mailer({ smtpUrl: `smtp://127.0.0.1:${port}`, retryBaseMs: 10, maxAttempts: 2 });
+        const recipient = address('failed');
+        await enqueue(outbox, reset(recipient, 'failed-token-QRS'));
+        const failed = await rowWhen(recipient, (r) => r.status === 'failed', 'the mail fails after two tries');
+        assert.equal(failed.attempts, 2);
+
+        const listed = await cli(tdb, ['outbox']);
+        assert.equal(listed.code, 0, listed.stderr);
+        assert.ok(!listed.stdout.includes('failed-token-QRS') && !listed.stdout.includes('#token='), 'no token listed');
+        const [header, ...lines] = listed.stdout.trim().split('\n');
+        assert.equal(header, 'id\tstatus\tto\tsubject\tattempts\tnext_try\tlast_error');
+        const entry = lines.map((line) => line.split('\t')).find((cells) => cells[0] === failed.id);
+        assert.ok(entry, listed.stdout);
+        assert.deepEqual(entry.slice(1, 6), ['failed', recipient, 'Reset your password', '2', '-']);
+        assert.match(entry[6] ?? '', /ECONNREFUSED|ECONNECTION/);
+
+        const smtp = await startTestSmtp({ port });
+        try {
+          const retried = await cli(tdb, ['outbox', 'retry', failed.id]);
+          assert.equal(retried.code, 0, retried.stderr);
+          assert.match(retried.stdout, /1 mail/);
+          const mail = await smtp.next((m) => to(m, recipient));
+          assert.equal(linkToken(mail, '/reset-password'), 'failed-token-QRS');
+          const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'sent after the retry');
+          assert.equal(sent.attempts, 1, 'the retry started the count again');
+        } finally {
+          await smtp.close();
+        }
+      });
+
+      it('a mail claimed by a process that died is sent by another once the claim runs out; the dead claim can no longer finish it', async () => {
+        const smtp = await startTestSmtp();
+        try {
+          const config: MailConfig = { ...loadConfig({}).mail, from: FROM, publicUrl: PUBLIC_URL };
+          const recipient = address('orphan');
+          const outbox = new Outbox(config, database);
+          // Committed, then the process dies before its sender gets to it: claimed with a 400 ms lease, never sent.
+          await database.unitOfWork((uow) => outbox.enqueue(uow, reset(recipient, 'orphan-token-UVW')));
+          const repository = new OutboxRepository(database);
+          const deadClaim = randomUUID();
+          const now = Date.now();
+          const claimed = await repository.claimDue(
+            new Date(now).toISOString(),
+            new Date(now + 400).toISOString(),
+            deadClaim,
+            100,
+          );
+          const orphan = claimed.find((m) => m.to_address === recipient);
+          assert.ok(orphan, 'the dead process held the mail');
+
+          mailer({ smtpUrl: smtp.url });
+          const mail = await smtp.next((m) => to(m, recipient));
+          assert.ok(Date.now() - now >= 400, 'not before the claim ran out');
+          assert.equal(linkToken(mail, '/reset-password'), 'orphan-token-UVW');
+          await rowWhen(recipient, (r) => r.status === 'sent', 'sent by the live sender');
+          assert.equal(await repository.markSent(orphan.id, deadClaim, 1, new Date().toISOString()), false);
+          assert.equal(await repository.renew(orphan.id, deadClaim, new Date().toISOString()), false);
+          await sleep(300);
+          assert.equal(smtp.mails.filter((m) => to(m, recipient)).length, 1);
+        } finally {
+          await smtp.close();
+        }
+      });
+
+      it('two senders on two connection pools share 30 mails: each is delivered exactly once', async () => {
+        const smtp = await startTestSmtp();
+        try {
+          const second = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
+          extraDatabases.push(second);
+          const a = mailer({ smtpUrl: smtp.url }, { batchSize: 3 });
+          const b = mailer({ smtpUrl: smtp.url }, { store: second, batchSize: 3 });
+          const recipients = Array.from({ length: 30 }, (_, i) => address(`pair-${i}`));
+          await enqueue(a.outbox, ...recipients.map((r) => reset(r)));
+          a.outbox.sendSoon();
+          b.outbox.sendSoon();
+          for (const recipient of recipients) await smtp.next((m) => to(m, recipient), 20_000);
+          for (const recipient of recipients) await rowWhen(recipient, (r) => r.status === 'sent', `${recipient} sent`);
+          await sleep(500);
+          const counts = recipients.map((r) => smtp.mails.filter((m) => to(m, r)).length);
+          assert.deepEqual(
+            counts,
+            recipients.map(() => 1),
+          );
+        } finally {
+          await smtp.close();
+        }
+      });
+
+      it('closing a sender waits for the send in flight and stops claiming', async () => {
+        const smtp = await startTestSmtp();
+        try {
+          const { outbox, sender } = mailer({ smtpUrl: smtp.url });
+          const first = address('before-close');
+          await enqueue(outbox, reset(first));
+          await sender.close();
+          // Whatever was in flight when close() began has finished: the mail is either sent or back in line.
+          const row1 = await row(first);
+          assert.ok(row1.status === 'sent' || row1.locked_until === null, JSON.stringify(row1));
+          const later = address('after-close');
+          await enqueue(outbox, reset(later));
+          await sleep(300);
+          assert.equal((await row(later)).status, 'pending', 'a closed sender takes no new mail');
+          assert.equal((await row(later)).attempts, 0);
+        } finally {
+          await smtp.close();
+        }
+      });
+
+      it('without SMTP_URL the mail is logged at info (to, subject, template), never its body or token', async () => {
+        const log = capturingLog();
+        const { outbox } = mailer({ smtpUrl: undefined }, { log });
+        const recipient = address('logged');
+        await enqueue(outbox, reset(recipient, 'logged-token-LMN'));
+        const sent = await rowWhen(recipient, (r) => r.status === 'sent', 'the logged mail counts as sent');
+        assert.equal(sent.text_body, null);
+        const line = log.lines.find((l) => l.includes(recipient) && l.includes('"level":"info"'));
+        assert.ok(line, log.lines.join('\n'));
+        assert.match(line, /"subject":"Reset your password"/);
+        assert.match(line, /"template":"reset-password"/);
+        for (const text of log.lines) {
+          assert.ok(!text.includes('logged-token-LMN') && !text.includes('#token='), `no token in ${text}`);
+        }
+      });
+    });
   });
 });
