@@ -38,7 +38,7 @@ function capturingLog(): MailLogger & { lines: string[] } {
   const lines: string[] = [];
   const write = (level: string) => (object: object, message: string) =>
     lines.push(JSON.stringify({ level, ...object, msg: message }));
-  return { lines, info: write('info'), warn: write('warn') };
+  return { lines, debug: write('debug'), info: write('info'), warn: write('warn') };
 }
 
 let counter = 0;
@@ -309,6 +309,46 @@ describe('outbox', { concurrency: 3 }, () => {
             counts,
             recipients.map(() => 1),
           );
+        } finally {
+          await smtp.close();
+        }
+      });
+
+      it('a sender survives database errors: debug for the first two, a warning from the third in a row, then it delivers', async () => {
+        const smtp = await startTestSmtp();
+        try {
+          // The store's claims fail four times (a database that went away), then work again.
+          let failures = 4;
+          const flaky = new Proxy(database, {
+            get(target, property, receiver) {
+              if (property !== 'repository') return Reflect.get(target, property, receiver);
+              return (table: typeof outboxTable) => {
+                const repository = target.repository(table);
+                return new Proxy(repository, {
+                  get(inner, name, innerReceiver) {
+                    if (name === 'claim' && failures > 0) {
+                      return async () => {
+                        failures -= 1;
+                        throw new Error('connection refused by the test');
+                      };
+                    }
+                    return Reflect.get(inner, name, innerReceiver);
+                  },
+                });
+              };
+            },
+          });
+          const log = capturingLog();
+          const { outbox } = mailer({ smtpUrl: smtp.url }, { store: flaky, log });
+          const recipient = address('flaky');
+          await enqueue(outbox, reset(recipient));
+          await smtp.next((m) => to(m, recipient));
+          const errors = log.lines.filter((line) => line.includes('could not read or update the outbox'));
+          assert.deepEqual(
+            errors.map((line) => (JSON.parse(line) as { level: string }).level),
+            ['debug', 'debug', 'warn', 'warn'],
+          );
+          assert.match(errors[0] ?? '', /connection refused by the test/);
         } finally {
           await smtp.close();
         }

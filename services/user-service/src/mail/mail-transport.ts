@@ -26,6 +26,7 @@ export interface MailTransport {
 
 /** The part of a pino/Fastify logger the mail code uses. */
 export interface MailLogger {
+  debug(object: object, message: string): void;
   info(object: object, message: string): void;
   warn(object: object, message: string): void;
 }

@@ -57,6 +57,8 @@ export class OutboxSender {
   /** A wake-up came during a drain: drain again right after it (the mail may have missed its claim). */
   private again = false;
   private started = false;
+  /** Drains in a row that ended on a database error (see drain). */
+  private failedDrains = 0;
   private closing = false;
   private unsubscribe: (() => void) | undefined;
 
@@ -107,17 +109,29 @@ export class OutboxSender {
     this.options.transport.close();
   }
 
-  /** Sends batches until none is due. A database error ends the drain (logged); the next poll tries again. */
+  /**
+   * Sends batches until none is due. A database error ends the drain; the next poll tries again. A single one
+   * is logged at debug only: on SQLite with WORKERS > 1 two processes' claims meeting end one of them with
+   * SQLITE_BUSY now and then (that is how the single writer keeps a mail from two senders). From the third in
+   * a row, the database is really in trouble: warn.
+   */
   private async drain(): Promise<void> {
     try {
       while (!this.closing) {
         this.again = false;
         const claimed = await this.sendBatch();
+        this.failedDrains = 0;
         if (claimed < this.batchSize && !this.again) return;
       }
     } catch (error) {
-      this.options.log.warn(
-        { err: safeErrorText(error, this.options.config.smtpUrl, OUTBOX_ERROR_MAX_LENGTH) },
+      this.failedDrains += 1;
+      const log = this.failedDrains >= 3 ? this.options.log.warn : this.options.log.debug;
+      log.call(
+        this.options.log,
+        {
+          err: safeErrorText(error, this.options.config.smtpUrl, OUTBOX_ERROR_MAX_LENGTH),
+          in_a_row: this.failedDrains,
+        },
         'outbox: could not read or update the outbox; trying again at the next poll',
       );
     }
