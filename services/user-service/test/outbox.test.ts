@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Database, Migrator, openDatabase } from '@user-service/data';
 import { onEachDatabase, requireUrl } from '@user-service/data/testing';
 import { loadConfig, type MailConfig } from '../src/config.js';
-import { createMailTransport, type MailLogger } from '../src/mail/mail-transport.js';
+import { createMailTransport, type MailLogger, type MailTransport } from '../src/mail/mail-transport.js';
 import { Outbox, type OutgoingMail } from '../src/mail/outbox.js';
 import { OutboxRepository } from '../src/mail/outbox.repository.js';
 import { type OutboxRow, outboxTable } from '../src/mail/outbox.table.js';
@@ -70,7 +70,13 @@ describe('outbox', { concurrency: 3 }, () => {
       /** An outbox and a started sender on `store` (this suite's database unless given). */
       function mailer(
         mail: Partial<MailConfig>,
-        options: { store?: Database; log?: MailLogger; batchSize?: number } = {},
+        options: {
+          store?: Database;
+          log?: MailLogger;
+          batchSize?: number;
+          leaseMs?: number;
+          transport?: MailTransport;
+        } = {},
       ) {
         const config: MailConfig = {
           ...loadConfig({}).mail,
@@ -87,9 +93,10 @@ describe('outbox', { concurrency: 3 }, () => {
           config,
           store,
           outbox,
-          transport: createMailTransport(config, log),
+          transport: options.transport ?? createMailTransport(config, log),
           log,
           ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+          ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
         });
         senders.push(sender);
         sender.start();
@@ -288,6 +295,29 @@ describe('outbox', { concurrency: 3 }, () => {
         } finally {
           await smtp.close();
         }
+      });
+
+      it('a slow batch renews the lease of each mail before sending it: a second sender never takes one over', async () => {
+        // Sends take 150 ms against a 400 ms lease: without renewal the batch's third and fourth mails would
+        // start after their lease ran out, and the second sender, polling every 100 ms, would send them again.
+        const sent: string[] = [];
+        const slow: MailTransport = {
+          async send(message) {
+            await sleep(150);
+            sent.push(message.to);
+          },
+          close() {},
+        };
+        const recipients = Array.from({ length: 4 }, (_, i) => address(`slow-${i}`));
+        const { outbox } = mailer({ smtpUrl: 'smtp://127.0.0.1:9' }, { transport: slow, leaseMs: 400, batchSize: 4 });
+        await enqueue(outbox, ...recipients.map((r) => reset(r)));
+        mailer({ smtpUrl: 'smtp://127.0.0.1:9' }, { transport: slow, leaseMs: 400, batchSize: 4 });
+        for (const recipient of recipients) await rowWhen(recipient, (r) => r.status === 'sent', `${recipient} sent`);
+        await sleep(300);
+        assert.deepEqual(
+          recipients.map((r) => sent.filter((to) => to === r).length),
+          [1, 1, 1, 1],
+        );
       });
 
       it('two senders on two connection pools share 30 mails: each is delivered exactly once', async () => {

@@ -147,18 +147,16 @@ export class OutboxSender {
       claimId,
       this.batchSize,
     );
-    let leaseFrom = now;
     for (const [index, mail] of mails.entries()) {
       if (this.closing) {
         for (const rest of mails.slice(index)) await this.repository.release(rest.id, claimId);
         break;
       }
-      // The batch's lease was set when it was claimed; renew it before a send that starts late in the lease.
-      if (Date.now() - leaseFrom > this.leaseMs / 4) {
-        leaseFrom = Date.now();
-        if (!(await this.repository.renew(mail.id, claimId, new Date(leaseFrom + this.leaseMs).toISOString()))) {
-          continue;
-        }
+      // Each mail's lease runs from the claim. A send that starts a quarter of the lease later (slow sends
+      // before it) first renews that mail's lease, and skips the mail if the claim on it was lost meanwhile.
+      const at = Date.now();
+      if (at - now > this.leaseMs / 4) {
+        if (!(await this.repository.renew(mail.id, claimId, new Date(at + this.leaseMs).toISOString()))) continue;
       }
       await this.sendOne(mail, claimId);
     }
