@@ -18,6 +18,9 @@ export class SerialQueue {
     if (this.pending >= this.maxPending) return false;
     this.pending++;
     this.tail = this.tail
+      // Not before the current turn of the event loop is over: the request that queued the job answers first
+      // (on SQLite a query runs on the event loop, and would otherwise delay that answer by the job's work).
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => job())
       .then(
         () => undefined,
