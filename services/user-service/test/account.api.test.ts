@@ -19,6 +19,7 @@ import { MAIL_REQUESTS_PER_MINUTE } from '../src/auth/account.routes.js';
 import { TOKENS_PER_HOUR } from '../src/auth/account.service.js';
 import { AccountTokenRepository } from '../src/auth/account-token.repository.js';
 import { type AccountTokenKind, accountTokensTable } from '../src/auth/account-token.table.js';
+import { loggerOptions } from '../src/observability/logger.js';
 import { linkToken, type ReceivedMail, startTestSmtp, type TestSmtp } from './support/smtp.js';
 import { openTestApp, TEST_PASSWORD, type TestApp } from './support/test-app.js';
 
@@ -41,10 +42,16 @@ onEachDatabase('email verification and password reset', (tdb) => {
   let t: TestApp;
   let app: FastifyInstance;
   let smtp: TestSmtp;
+  /** Every line the app logged, at the production level. */
+  const logs: string[] = [];
 
   before(async () => {
     smtp = await startTestSmtp();
-    t = await openTestApp(tdb, { defaultCredentials: false, mail: { smtpUrl: smtp.url, pollMs: 100 } });
+    t = await openTestApp(tdb, {
+      defaultCredentials: false,
+      mail: { smtpUrl: smtp.url, pollMs: 100 },
+      logger: await loggerOptions({ level: 'info', format: 'json' }, { destination: { write: (l) => logs.push(l) } }),
+    });
     app = t.app;
   });
   after(async () => {
@@ -388,6 +395,21 @@ onEachDatabase('email verification and password reset', (tdb) => {
       assert.equal(allowed.statusCode, 200, allowed.body);
     } finally {
       await strict.close();
+    }
+  });
+
+  it("puts no token, nor its hash, in any log line (this suite's mails, every line logged so far)", () => {
+    const tokens = smtp.mails.flatMap((mail) =>
+      [/verify-email#token=/, /reset-password#token=/].some((link) => link.test(mail.text))
+        ? [linkToken(mail, /verify-email#/.test(mail.text) ? '/verify-email' : '/reset-password')]
+        : [],
+    );
+    assert.ok(tokens.length > 20, `${tokens.length} tokens`);
+    assert.ok(logs.length > 100, `${logs.length} log lines`);
+    const text = logs.join('');
+    for (const token of tokens) {
+      assert.ok(!text.includes(token), 'a token in the log');
+      assert.ok(!text.includes(createHash('sha256').update(token).digest('hex')), 'a token hash in the log');
     }
   });
 });
