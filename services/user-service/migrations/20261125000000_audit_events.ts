@@ -15,11 +15,7 @@ export async function up({ db, types }: MigrationContext): Promise<void> {
     .addColumn('request_id', types.string(128))
     .addColumn('detail', types.string(2000))
     .execute();
-  await db.schema
-    .createIndex('ix_audit_events_created_at')
-    .on('audit_events')
-    .columns(['created_at', 'id'])
-    .execute();
+  await db.schema.createIndex('ix_audit_events_created_at').on('audit_events').columns(['created_at', 'id']).execute();
   await db.schema
     .createIndex('ix_audit_events_target_user_id_created_at')
     .on('audit_events')

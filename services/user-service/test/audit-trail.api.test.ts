@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { linkToken, startTestSmtp, type TestSmtp } from './support/smtp.js';
 import { openTestApp, TEST_PASSWORD, type TestApp } from './support/test-app.js';
 
@@ -57,7 +57,7 @@ onEachDatabase('audit trail of a whole account story', (tdb) => {
     let next: string | null = null;
     do {
       const sep = url.includes('?') ? '&' : '?';
-      const res = await app.inject({
+      const res: LightMyRequestResponse = await app.inject({
         method: 'GET',
         url: next ? `${url}${sep}limit=3&after=${encodeURIComponent(next)}` : `${url}${sep}limit=3`,
         headers,
