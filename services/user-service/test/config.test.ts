@@ -85,4 +85,61 @@ describe('configuration', () => {
       );
     }
   });
+  it('reads the mail, account and audit settings, with defaults that send nothing and keep everything', () => {
+    const c = loadConfig({});
+    assert.deepEqual(c.mail, {
+      smtpUrl: undefined,
+      from: 'user-service <no-reply@localhost>',
+      publicUrl: 'http://localhost:8000',
+      maxAttempts: 10,
+      pollMs: 5_000,
+      retryBaseMs: 1_000,
+    });
+    assert.equal(c.access.requireVerifiedEmail, false);
+    assert.equal(c.access.verifyTokenHours, 48);
+    assert.equal(c.access.resetTokenMinutes, 30);
+    assert.equal(c.auditRetentionDays, 0);
+    const set = loadConfig({
+      PORT: '9000',
+      SMTP_URL: 'smtps://mailer:s3cret@smtp.example.com:465',
+      MAIL_FROM: 'Accounts <accounts@example.com>',
+      PUBLIC_URL: 'https://users.example.com/',
+      REQUIRE_VERIFIED_EMAIL: 'yes',
+      VERIFY_TOKEN_EXPIRE_HOURS: '24',
+      RESET_TOKEN_EXPIRE_MINUTES: '15',
+      AUDIT_RETENTION_DAYS: '90',
+    });
+    assert.equal(set.mail.smtpUrl, 'smtps://mailer:s3cret@smtp.example.com:465');
+    assert.equal(set.mail.from, 'Accounts <accounts@example.com>');
+    assert.equal(set.mail.publicUrl, 'https://users.example.com', 'no trailing slash: links append their path');
+    assert.equal(set.access.requireVerifiedEmail, true);
+    assert.equal(set.access.verifyTokenHours, 24);
+    assert.equal(set.access.resetTokenMinutes, 15);
+    assert.equal(set.auditRetentionDays, 90);
+    assert.equal(loadConfig({ PORT: '9000' }).mail.publicUrl, 'http://localhost:9000', 'the default follows PORT');
+  });
+
+  it('refuses mail settings that cannot work, without echoing an SMTP password', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ SMTP_URL: 'http://user:hunter2-secret@mail.example.com' }, /^SMTP_URL must be smtp:\/\//],
+      [{ SMTP_URL: 'not a url' }, /^SMTP_URL must be/],
+      [{ MAIL_FROM: 'nobody' }, /^MAIL_FROM must be an address/],
+      [{ PUBLIC_URL: 'ftp://files.example.com' }, /^PUBLIC_URL must be an http\(s\) URL/],
+      [{ VERIFY_TOKEN_EXPIRE_HOURS: '0' }, /^VERIFY_TOKEN_EXPIRE_HOURS/],
+      [{ RESET_TOKEN_EXPIRE_MINUTES: 'soon' }, /^RESET_TOKEN_EXPIRE_MINUTES/],
+      [{ AUDIT_RETENTION_DAYS: '-1' }, /^AUDIT_RETENTION_DAYS/],
+      [{ OUTBOX_POLL_MS: '1' }, /^OUTBOX_POLL_MS/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, message);
+          assert.ok(!error.message.includes('hunter2-secret'), 'the SMTP password is not repeated');
+          return true;
+        },
+      );
+    }
+  });
 });
