@@ -1,8 +1,7 @@
 /**
  * Does POST /auth/forgot-password (and /auth/request-verify-token) take as long for an unknown address as for a
- * known one? Sends N requests of each, interleaved in random order, through app.inject (no network noise), each
- * known address asked once (so the per-address limit never shortens the known path), and prints the median,
- * p90 and mean of each. For comparison it also times the work the routes defer (lookup, token, mail, audit) when
+ * known one? Sends N requests of each over HTTP on loopback (as a client sees them), interleaved in random order, each known address asked once (so the per-address limit never shortens
+ * the known path), and prints the median, p90 and mean of each. For comparison it also times the work the routes defer (lookup, token, mail, audit) when
  * awaited, which is what the answer would have cost had it waited.
  *
  *   node --import tsx bench/account-timing.ts [N=200]       (in services/user-service; SQLite and PostgreSQL)
@@ -13,12 +12,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Migrator, openDatabase } from '@user-service/data';
 import { createServerDatabase } from '@user-service/data/testing';
+import { buildApp } from '../src/app.js';
 import { AccountService } from '../src/auth/account.service.js';
-import { loadConfig } from '../src/config.js';
+import { PasswordHasher } from '../src/auth/password-hasher.js';
+import { defaultAccess, loadConfig } from '../src/config.js';
 import { Outbox } from '../src/mail/outbox.js';
+import { MIGRATIONS_DIR } from '../src/runtime.js';
 import { UserService } from '../src/users/user.service.js';
-import { openTestApp, TEST_PASSWORD, type TestApp } from '../test/support/test-app.js';
+import { FAST_HASH, TEST_PASSWORD, TEST_TOKEN_SECRET } from '../test/support/test-app.js';
 
 const N = Number(process.argv[2] ?? 200);
 
@@ -35,8 +39,53 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-async function users(t: TestApp, count: number, tag: string): Promise<string[]> {
-  const service = new UserService(t.database, t.hasher);
+type Which = 'known' | 'unknown';
+interface Step {
+  path: string;
+  email: string;
+  /** Wait this long after the answer before the next request. */
+  pauseMs?: number;
+}
+
+/**
+ * Sends the steps one after another from a worker thread and returns each answer's time in ms. The client runs
+ * on an event loop of its own: in the server's, the server's deferred work would delay reading the answer.
+ */
+function client(base: string, steps: Step[]): Promise<number[]> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    (async () => {
+      const times = [];
+      let ip = 0;
+      for (const step of workerData.steps) {
+        ip++;
+        const start = process.hrtime.bigint();
+        const res = await fetch(workerData.base + '/api/v1' + step.path, {
+          method: 'POST',
+          // X-Forwarded-For names the client: one address per request (the per-IP limit is not measured).
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': '10.' + ((ip >> 16) & 255) + '.' + ((ip >> 8) & 255) + '.' + (ip & 255) },
+          body: JSON.stringify({ email: step.email }),
+        });
+        const body = await res.text();
+        times.push(Number(process.hrtime.bigint() - start) / 1e6);
+        if (res.status !== 202) throw new Error(step.path + ': ' + res.status + ' ' + body);
+        if (step.pauseMs) await new Promise((resolve) => setTimeout(resolve, step.pauseMs));
+      }
+      parentPort.postMessage(times);
+    })().catch((error) => parentPort.postMessage({ error: String(error) }));
+  `;
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData: { base, steps } });
+    worker.once('message', (message: number[] | { error: string }) => {
+      void worker.terminate();
+      if (Array.isArray(message)) resolve(message);
+      else reject(new Error(message.error));
+    });
+    worker.once('error', reject);
+  });
+}
+
+async function users(service: UserService, count: number, tag: string): Promise<string[]> {
   const emails: string[] = [];
   for (let i = 0; i < count; i++) {
     const email = `timing-${tag}-${i}-${randomBytes(3).toString('hex')}@example.com`;
@@ -47,75 +96,73 @@ async function users(t: TestApp, count: number, tag: string): Promise<string[]> 
 }
 
 async function measure(kind: 'sqlite' | 'postgres', url: string): Promise<void> {
-  const t = await openTestApp({ kind, url }, { defaultCredentials: false });
-  let ip = 0;
-  const post = (path: string, email: string) =>
-    t.app.inject({
-      method: 'POST',
-      url: `/api/v1${path}`,
-      // A client address per request: the per-IP limit is not what is measured.
-      remoteAddress: `10.${(++ip >> 16) & 255}.${(ip >> 8) & 255}.${ip & 255}`,
-      payload: { email },
-    });
+  const database = await openDatabase(url);
+  const migrator = await Migrator.fromDirectory(database, MIGRATIONS_DIR);
+  await migrator.up();
+  const hasher = new PasswordHasher(FAST_HASH);
+  const app = await buildApp({
+    database,
+    migrator,
+    hasher,
+    tokenSecret: TEST_TOKEN_SECRET,
+    // X-Forwarded-For names the client: a client address per request, since the per-IP limit is not measured.
+    trustProxy: true,
+    access: { ...defaultAccess(), authRateLimitPerMinute: 1_000_000 },
+    // No SMTP_URL: mails are logged (the logger is off), the outbox and its sender still run.
+    mail: { smtpUrl: undefined, pollMs: 100 },
+  });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const service = new UserService(database, hasher);
+  const shuffled = () =>
+    [...Array(N).fill('known'), ...Array(N).fill('unknown')].sort(() => Math.random() - 0.5) as Which[];
   try {
     for (const path of ['/auth/forgot-password', '/auth/request-verify-token']) {
-      const known = await users(t, N + 20, 'known');
-      const unknown = Array.from(
-        { length: N + 20 },
-        (_, i) => `timing-none-${i}-${randomBytes(3).toString('hex')}@x.org`,
-      );
-      // Warm-up: JIT, pools, prepared paths.
-      for (let i = 0; i < 20; i++) {
-        await post(path, known.pop() as string);
-        await post(path, unknown.pop() as string);
-      }
-      const times = { known: [] as number[], unknown: [] as number[] };
-      const order = [...Array(N).fill('known'), ...Array(N).fill('unknown')].sort(() => Math.random() - 0.5) as (
-        | 'known'
-        | 'unknown'
-      )[];
-      for (const which of order) {
-        const email = (which === 'known' ? known : unknown).pop() as string;
-        times[which].push(
-          await timed(async () => {
-            const res = await post(path, email);
-            if (res.statusCode !== 202) throw new Error(`${path}: ${res.statusCode} ${res.body}`);
-          }),
-        );
-      }
-      console.log(`${kind} ${path} answer, known:   ${stats(times.known)}`);
-      console.log(`${kind} ${path} answer, unknown: ${stats(times.unknown)}`);
+      const known = await users(service, N + 20, 'known');
+      const unknown = Array.from({ length: N + 20 }, (_, i) => `none-${i}-${randomBytes(3).toString('hex')}@x.org`);
+      // Warm-up (JIT, pools), then the measured requests, each after the previous one's deferred work is done.
+      const warm: Step[] = known.splice(0, 20).flatMap((email, i) => [
+        { path, email },
+        { path, email: unknown[i] as string },
+      ]);
+      unknown.splice(0, 20);
+      const order = shuffled();
+      const steps = order.map((which) => ({
+        path,
+        email: (which === 'known' ? known : unknown).pop() as string,
+        pauseMs: 5,
+      }));
+      const times = (await client(base, [...warm, ...steps])).slice(warm.length);
+      console.log(`${kind} ${path} answer, known:   ${stats(times.filter((_, i) => order[i] === 'known'))}`);
+      console.log(`${kind} ${path} answer, unknown: ${stats(times.filter((_, i) => order[i] === 'unknown'))}`);
     }
 
     // The indirect channel: the deferred work runs after the answer, in the same process, so it may slow the
-    // request that comes right after. Probe with a known or an unknown address, then time an unknown one at once.
-    const probes = await users(t, N, 'probe');
-    const after = { known: [] as number[], unknown: [] as number[] };
-    const order = [...Array(N).fill('known'), ...Array(N).fill('unknown')].sort(() => Math.random() - 0.5) as (
-      | 'known'
-      | 'unknown'
-    )[];
-    let n = 0;
-    for (const which of order) {
-      await post('/auth/forgot-password', which === 'known' ? (probes.pop() as string) : `probe-none-${++n}@x.org`);
-      after[which].push(await timed(() => post('/auth/forgot-password', `next-none-${++n}@x.org`)));
-      // Let the queue drain before the next pair, so pairs do not overlap.
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    console.log(`${kind} forgot-password, the next answer after a known:   ${stats(after.known)}`);
-    console.log(`${kind} forgot-password, the next answer after an unknown: ${stats(after.unknown)}`);
+    // request that comes right after. Probe with a known or an unknown address, then at once time an unknown one.
+    const probes = await users(service, N, 'probe');
+    const order = shuffled();
+    const path = '/auth/forgot-password';
+    const pairs = order.flatMap((which, i): Step[] => [
+      { path, email: which === 'known' ? (probes.pop() as string) : `probe-none-${i}@x.org` },
+      { path, email: `next-none-${i}@x.org`, pauseMs: 5 },
+    ]);
+    const next = (await client(base, pairs)).filter((_, i) => i % 2 === 1);
+    console.log(
+      `${kind} forgot-password, the next answer after a known:   ${stats(next.filter((_, i) => order[i] === 'known'))}`,
+    );
+    console.log(
+      `${kind} forgot-password, the next answer after an unknown: ${stats(next.filter((_, i) => order[i] === 'unknown'))}`,
+    );
 
     // The deferred work itself, awaited: what a known and an unknown address would have cost inline.
     const mail = { ...loadConfig({}).mail };
-    const userService = new UserService(t.database, t.hasher);
-    const accounts = new AccountService(t.database, userService, new Outbox(mail, t.database), {
+    const accounts = new AccountService(database, service, new Outbox(mail, database), {
       verifyTokenHours: 48,
       resetTokenMinutes: 30,
     });
     const send = (
       accounts as unknown as { send(kind: string, email: string, ctx: undefined): Promise<void> }
     ).send.bind(accounts);
-    const known = await users(t, N, 'inline');
+    const known = await users(service, N, 'inline');
     const inline = { known: [] as number[], unknown: [] as number[] };
     for (let i = 0; i < N; i++) {
       inline.known.push(await timed(() => send('reset', known[i] as string, undefined)));
@@ -124,7 +171,8 @@ async function measure(kind: 'sqlite' | 'postgres', url: string): Promise<void> 
     console.log(`${kind} forgot-password work if awaited, known:   ${stats(inline.known)}`);
     console.log(`${kind} forgot-password work if awaited, unknown: ${stats(inline.unknown)}`);
   } finally {
-    await t.close();
+    await app.close();
+    await database.close();
   }
 }
 
