@@ -80,6 +80,8 @@ export interface AppDeps {
   corsOrigins?: readonly string[] | '*';
   /** Traces (observability/tracing.ts), only when OTEL_* turn them on: no hook or wrapper otherwise. */
   tracing?: RequestTracing;
+  /** Per-IP limit of each mail-sending route (auth/account.routes.ts); MAIL_REQUESTS_PER_MINUTE unless given. */
+  mailRequestsPerMinute?: number;
   /**
    * Mail and the outbox sender (config.ts MailConfig); what is not given is as with nothing set in the
    * environment: no SMTP_URL (mails are logged without their body, never sent), the default from and public URL.
@@ -260,7 +262,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(userRoutes, { prefix: '/api/v1', users });
   await app.register(personaRoutes, { prefix: '/api/v1', personas });
   await app.register(authRoutes, { prefix: '/api/v1', auth, users, sessions, tokens });
-  await app.register(accountRoutes, { prefix: '/api/v1', accounts });
+  await app.register(accountRoutes, {
+    prefix: '/api/v1',
+    accounts,
+    ...(deps.mailRequestsPerMinute ? { perMinute: deps.mailRequestsPerMinute } : {}),
+  });
   await app.register(apiKeyRoutes, { prefix: '/api/v1', apiKeys });
   await app.register(userSessionsRoutes, { prefix: '/api/v1', users, sessions });
   await app.register(auditRoutes, { prefix: '/api/v1', audit });

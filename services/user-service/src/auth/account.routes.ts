@@ -9,19 +9,23 @@ import { type AccountService, TOKENS_PER_HOUR } from './account.service.js';
 
 /**
  * Requests per minute each client IP may send to each of the two mail-sending routes, in every process (on top
- * of AUTH_RATE_LIMIT_PER_MINUTE, which all /auth/ routes share). Kept low and fixed: a person needs one or two;
- * per address, AccountService sends at most TOKENS_PER_HOUR mails of a kind an hour whoever asks.
+ * of AUTH_RATE_LIMIT_PER_MINUTE, which all /auth/ routes share). Kept low and fixed (not a setting; only the
+ * tests' apps raise it): a person needs one or two; per address, AccountService sends at most TOKENS_PER_HOUR
+ * mails of a kind an hour whoever asks.
  */
 export const MAIL_REQUESTS_PER_MINUTE = 5;
 
 const tags = ['auth'];
-const mailRateLimit = { rateLimit: { max: MAIL_REQUESTS_PER_MINUTE, timeWindow: 60_000 } };
 const SAME_ANSWER =
   'Always 202 with the same empty body, whether or not the address has an account, and about as fast: the work is done after the answer.';
 const BAD_TOKEN_400 = 'A token that is malformed, unknown, already used, replaced by a newer one or expired is 400.';
 
 /** Email verification and password reset (fastapi-users' paths); public, as the link in a mail is. */
-export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService }> = async (app, { accounts }) => {
+export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService; perMinute?: number }> = async (
+  app,
+  { accounts, perMinute = MAIL_REQUESTS_PER_MINUTE },
+) => {
+  const mailRateLimit = { rateLimit: { max: perMinute, timeWindow: 60_000 } };
   app.post(
     '/auth/request-verify-token',
     {
@@ -29,7 +33,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       schema: {
         tags,
         summary: 'Mail a link that verifies the address',
-        description: `${SAME_ANSWER} No mail goes to an unknown, inactive or already verified account, nor past ${TOKENS_PER_HOUR} mails an hour to one address. ${MAIL_REQUESTS_PER_MINUTE} requests a minute per client IP.`,
+        description: `${SAME_ANSWER} No mail goes to an unknown, inactive or already verified account, nor past ${TOKENS_PER_HOUR} mails an hour to one address. ${perMinute} requests a minute per client IP.`,
         security: [],
         body: EmailRequest,
         response: { 202: Accepted, ...errors(400, 413, 422, 503) },
@@ -63,7 +67,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       schema: {
         tags,
         summary: 'Mail a link that sets a new password',
-        description: `${SAME_ANSWER} No mail goes to an unknown or inactive account, nor past ${TOKENS_PER_HOUR} mails an hour to one address. ${MAIL_REQUESTS_PER_MINUTE} requests a minute per client IP.`,
+        description: `${SAME_ANSWER} No mail goes to an unknown or inactive account, nor past ${TOKENS_PER_HOUR} mails an hour to one address. ${perMinute} requests a minute per client IP.`,
         security: [],
         body: EmailRequest,
         response: { 202: Accepted, ...errors(400, 413, 422, 503) },

@@ -71,6 +71,8 @@ export interface TestAppOptions {
   mail?: Partial<MailConfig>;
   /** AUDIT_RETENTION_DAYS (off by default): the app prunes the audit log once ready, then daily. */
   auditRetentionDays?: number;
+  /** Per-IP limit of the mail-sending routes (relaxed by default, like RELAXED below). */
+  mailRequestsPerMinute?: number;
 }
 
 /** Limits so high that no suite trips them by accident; the tests of the limits set their own. */
@@ -109,6 +111,7 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     ...(collector ? { metrics: { collector, render: () => collector.render(), token: options.metrics?.token } } : {}),
     access: { ...defaultAccess(), ...RELAXED, ...options.access },
     mail: { ...TEST_MAIL, ...options.mail },
+    mailRequestsPerMinute: options.mailRequestsPerMinute ?? 1_000_000,
   });
   collector?.observe({ database, hasher });
   app.addHook('onClose', async () => collector?.close());
