@@ -148,8 +148,9 @@ const ROWS: Row[] = [
     request: async (c) => ({ method: 'DELETE', url: `${API}/auth/sessions/${await c.extraSession()}` }),
     expect: USER(204, 404),
   },
-  // Public: the mailed token is the credential. Each request cell from its own client IP (the mail routes allow
-  // a few requests a minute per IP); a reset ends the user's sessions, so its cells get their own users.
+  // Public: the mailed token is the credential. Each request cell from its own client IP, so the table holds
+  // with the service's own per-IP limit of the mail routes too; a reset ends the user's sessions, so its cells
+  // get their own users.
   {
     route: `POST ${API}/auth/request-verify-token`,
     request: (c) => ({
