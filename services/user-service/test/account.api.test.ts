@@ -249,7 +249,7 @@ onEachDatabase('email verification and password reset', (tdb) => {
     assert.ok(!audit.text.includes(token));
   });
 
-  it('a password change voids an outstanding reset token', async () => {
+  it('a password change voids the outstanding reset and verification tokens', async () => {
     const user = await register();
     assert.equal((await post('/auth/forgot-password', { email: user.email })).statusCode, 202);
     const token = linkToken(await mailTo(user.email, RESET_MAIL), '/reset-password');
@@ -265,6 +265,8 @@ onEachDatabase('email verification and password reset', (tdb) => {
     const reset = await post('/auth/reset-password', { token, password: `Other-${NEW_PASSWORD}` });
     assert.equal(reset.statusCode, 400, reset.body);
     assert.equal((await login(user.email, NEW_PASSWORD)).statusCode, 200);
+    // The verification link registration mailed was never used: void too.
+    assert.equal((await post('/auth/verify', { token: user.verifyToken })).statusCode, 400);
   });
 
   it('two concurrent uses of one token: exactly one succeeds', async () => {
@@ -338,8 +340,9 @@ onEachDatabase('email verification and password reset', (tdb) => {
       assert.deepEqual(res.json().detail[0].loc, ['body', 'password']);
     }
     assert.equal((await login(user.email)).statusCode, 200, 'the password is unchanged');
-    assert.equal((await post('/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode, 204);
+    // Checked before the reset, which voids every token still out.
     assert.equal((await post('/auth/verify', { token: user.verifyToken })).statusCode, 200, 'still good');
+    assert.equal((await post('/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode, 204);
   });
 
   it(`limits each client IP to ${MAIL_REQUESTS_PER_MINUTE} requests a minute, and each address to ${TOKENS_PER_HOUR} mails an hour`, async () => {

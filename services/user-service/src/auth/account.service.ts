@@ -153,11 +153,15 @@ export class AccountService implements UserLifecycle {
   }
 
   /**
-   * UserLifecycle: a new password voids the reset tokens still out. Verify tokens stay good: they prove the
-   * mailbox, which a password change does not touch (fastapi-users ties reset tokens alone to the password).
+   * UserLifecycle: a new password voids every token still out, of both kinds, as the issue asks: after a
+   * password change (often because an account was taken over) no link mailed before it works. fastapi-users
+   * voids only reset tokens; a user who changes the password before verifying asks for a new verification mail.
    */
   async passwordChanged(uow: RepositoryProvider, userId: string): Promise<void> {
-    await new AccountTokenRepository(uow).voidAll(userId, 'reset', this.now().toISOString());
+    const tokens = new AccountTokenRepository(uow);
+    const at = this.now().toISOString();
+    await tokens.voidAll(userId, 'reset', at);
+    await tokens.voidAll(userId, 'verify', at);
   }
 
   /**
