@@ -78,10 +78,13 @@ describe('the default database (no DATABASE_URL)', () => {
     assert.equal(current.code, 0, current.stderr);
     assert.match(current.stdout + current.stderr, banner);
     assert.match(current.stdout, /\(head\)/);
-    const other = await cli(elsewhere, ['create-user', '--email', 'elsewhere@example.com'], {
+    const other = await cli(elsewhere, ['create-user', '--email', 'elsewhere@example.com', '--verified'], {
       USER_PASSWORD: 'elsewhere-password-1',
     });
     assert.equal(other.code, 0, other.stderr);
+    assert.equal(JSON.parse(other.stdout).is_verified, true, '--verified marks the address verified');
+    assert.equal(JSON.parse(created.stdout).is_verified, false);
+    assert.match(created.stderr, /verification mail to root@example\.com queued/);
 
     const database = await openDatabase(`sqlite:///${file}`, { connectAttempts: 1 });
     try {
@@ -90,6 +93,10 @@ describe('the default database (no DATABASE_URL)', () => {
         users.map((u) => u.email),
         ['elsewhere@example.com', 'root@example.com'],
       );
+      // The CLI goes through the same door as the API: the unverified user's mail waits in the outbox for the
+      // service; the verified one gets none.
+      const mails = await database.kysely.selectFrom('outbox').select(['to_address', 'template', 'status']).execute();
+      assert.deepEqual(mails, [{ to_address: 'root@example.com', template: 'verify-email', status: 'pending' }]);
     } finally {
       await database.close();
     }

@@ -86,9 +86,18 @@ describe('the service as a process (README walk-through on the embedded database
     const user = (await created.json()) as { id: string };
     assert.equal(await stop(first.child), 0, 'graceful shutdown exits 0');
 
-    const second = await start(env);
+    // Restarted requiring verified emails: the first superuser's address came from the operator (verified), so
+    // the admin still gets in; the user who signed up and never verified is refused with a reason.
+    const second = await start({ ...env, REQUIRE_VERIFIED_EMAIL: 'true' });
     try {
       assert.doesNotMatch(second.output(), /created the first superuser/, 'only while no superuser exists');
+      const unverified = await fetch(`${second.base}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'persist@example.com', password: 'persist-Pass-9137' }),
+      });
+      assert.equal(unverified.status, 403);
+      assert.match(((await unverified.json()) as { detail: string }).detail, /not verified/);
       const again = await fetch(`${second.base}/api/v1/users/${user.id}`, {
         headers: { authorization: await bearer(second.base, 'admin@example.com', ADMIN_PASSWORD) },
       });

@@ -15,7 +15,13 @@ export async function ensureFirstSuperuser(
   if (!account) return undefined;
   if ((await users.list({ skip: 0, limit: 1, activeOnly: true, isSuperuser: true })).users.length > 0) return undefined;
   try {
-    const user = await users.create({ email: account.email, password: account.password, is_superuser: true });
+    // The operator chose the address: verified, so REQUIRE_VERIFIED_EMAIL does not lock the first admin out.
+    const user = await users.create({
+      email: account.email,
+      password: account.password,
+      is_superuser: true,
+      is_verified: true,
+    });
     return `created the first superuser ${user.email} (FIRST_SUPERUSER_EMAIL)`;
   } catch (error) {
     if (error instanceof ConflictError) {

@@ -24,6 +24,8 @@ export interface NewUser {
   username?: string | null;
   personas?: PersonaCreate[];
   is_superuser?: boolean;
+  /** The address is known to be the user's (an operator said so): verified now, no verification mail. */
+  is_verified?: boolean;
 }
 
 export interface UserChanges {
@@ -144,6 +146,7 @@ export class UserService {
           full_name: input.full_name ?? null,
           hashed_password,
           is_superuser: input.is_superuser ?? false,
+          ...(input.is_verified ? { is_verified: true, verified_at: new Date().toISOString() } : {}),
         });
         if (input.personas?.length) {
           await new PersonaRepository(uow).insertMany(input.personas.map((p) => personaRow(created.id, p)));
