@@ -384,6 +384,46 @@ describe('outbox', { concurrency: 3 }, () => {
         }
       });
 
+      it('deletes sent and failed mails a week after their last try, never a pending one', async () => {
+        const day = 86_400_000;
+        const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+        const base = { template: 'reset-password', subject: 's', text_body: null, html_body: null, attempts: 1 };
+        const put = (to: string, status: OutboxRow['status'], lastTry: number, held = false) =>
+          database.repository(outboxTable).create({
+            ...base,
+            to_address: to,
+            status,
+            created_at: at(lastTry),
+            available_at: at(lastTry),
+            // A pending mail some sender holds, so this test's sender leaves it where it is.
+            locked_until: held ? at(-day) : null,
+            claimed_by: held ? randomUUID() : null,
+            last_error: null,
+            sent_at: status === 'sent' ? at(lastTry) : null,
+          });
+        const id = `${counter++}`;
+        await put(`old-sent-${id}@example.com`, 'sent', 8 * day);
+        await put(`old-failed-${id}@example.com`, 'failed', 8 * day);
+        await put(`old-pending-${id}@example.com`, 'pending', 8 * day, true);
+        await put(`new-sent-${id}@example.com`, 'sent', 6 * day);
+        // Not started: no drain of its own runs beside this test's calls.
+        const config: MailConfig = { ...loadConfig({}).mail, from: FROM, publicUrl: PUBLIC_URL };
+        const log = capturingLog();
+        const sender = new OutboxSender({
+          config,
+          store: database,
+          outbox: new Outbox(config, database),
+          transport: createMailTransport(config, log),
+          log,
+        });
+        assert.equal(await sender.pruneNowAndThen(), 2);
+        const left = (await database.repository(outboxTable).list({ limit: 1000 })).items.map((r) => r.to_address);
+        assert.ok(left.includes(`old-pending-${id}@example.com`), 'a pending mail is never pruned, however old');
+        assert.ok(left.includes(`new-sent-${id}@example.com`), 'a mail sent 6 days ago stays');
+        assert.ok(!left.some((to) => to.startsWith('old-sent') || to.startsWith('old-failed')));
+        assert.equal(await sender.pruneNowAndThen(), 0, 'at most once an hour');
+      });
+
       it('closing a sender waits for the send in flight and stops claiming', async () => {
         const smtp = await startTestSmtp();
         try {

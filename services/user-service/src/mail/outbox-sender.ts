@@ -21,6 +21,14 @@ import { OUTBOX_ERROR_MAX_LENGTH } from './outbox.table.js';
 /** The longest wait between tries, whatever OUTBOX_RETRY_BASE_MS and the attempts say. */
 export const MAX_RETRY_DELAY_MS = 3_600_000;
 
+/**
+ * How long a sent or failed mail stays in the outbox (for `user-service outbox` and the occasional look): a
+ * week. Then it is deleted, address and subject with it, so the table does not grow with every sign-up forever
+ * and a failed mail's body (with its long-expired token) does not stay. Every process prunes, at most hourly.
+ */
+export const OUTBOX_KEEP_MS = 7 * 86_400_000;
+const PRUNE_EVERY_MS = 3_600_000;
+
 export interface OutboxSenderOptions {
   config: MailConfig;
   store: DataStore;
@@ -60,6 +68,7 @@ export class OutboxSender {
   /** Drains in a row that ended on a database error (see drain). */
   private failedDrains = 0;
   private closing = false;
+  private lastPrune = Number.NEGATIVE_INFINITY;
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly options: OutboxSenderOptions) {
@@ -121,7 +130,10 @@ export class OutboxSender {
         this.again = false;
         const claimed = await this.sendBatch();
         this.failedDrains = 0;
-        if (claimed < this.batchSize && !this.again) return;
+        if (claimed < this.batchSize && !this.again) {
+          await this.pruneNowAndThen();
+          return;
+        }
       }
     } catch (error) {
       this.failedDrains += 1;
@@ -135,6 +147,13 @@ export class OutboxSender {
         'outbox: could not read or update the outbox; trying again at the next poll',
       );
     }
+  }
+
+  /** Deletes mails done with for longer than OUTBOX_KEEP_MS, at most once an hour per process; how many. */
+  async pruneNowAndThen(now = Date.now()): Promise<number> {
+    if (now - this.lastPrune < PRUNE_EVERY_MS) return 0;
+    this.lastPrune = now;
+    return this.repository.prune(new Date(now - OUTBOX_KEEP_MS).toISOString());
   }
 
   /** Claims one batch and sends it; returns how many mails were claimed. */

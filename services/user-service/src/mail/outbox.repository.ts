@@ -108,6 +108,14 @@ export class OutboxRepository {
     );
   }
 
+  /**
+   * Deletes the mails that are done with (sent, or failed for good) and were last tried before `before`; returns
+   * how many. The status/available_at index serves it: a sent or failed mail's available_at is its last try.
+   */
+  prune(before: string): Promise<number> {
+    return this.table.deleteWhere({ status: { in: ['sent', 'failed'] }, available_at: { lt: before } });
+  }
+
   /** Mails not delivered (pending and failed), oldest first, at most `limit`. */
   async undelivered(limit: number): Promise<OutboxMail[]> {
     const page = await this.table.list({
