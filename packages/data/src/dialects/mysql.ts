@@ -25,6 +25,10 @@ const UNAVAILABLE_CODES = new Set([
   'ER_CON_COUNT_ERROR',
   'ER_SERVER_SHUTDOWN',
   'ER_TOO_MANY_USER_CONNECTIONS',
+  // A deadlock (InnoDB rolled this transaction back) or a row lock not granted in innodb_lock_wait_timeout:
+  // nothing half-done, and trying again succeeds: 503 + Retry-After, never a 500.
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
   'QUERY_TIMEOUT',
   'ACQUIRE_TIMEOUT',
 ]);

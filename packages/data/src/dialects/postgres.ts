@@ -28,6 +28,10 @@ const UNAVAILABLE_CODES = new Set([
   '53000',
   // query_canceled: our own cancel after a query timeout, or an administrator's pg_cancel_backend
   '57014',
+  // deadlock_detected, serialization_failure: two transactions locked rows in opposite orders (or conflicted);
+  // the server rolled one back. Nothing is half-done and trying again succeeds: 503 + Retry-After, never a 500.
+  '40P01',
+  '40001',
   'QUERY_TIMEOUT',
 ]);
 // Connecting cannot succeed by retrying: the database does not exist (3D000), the password or the role is

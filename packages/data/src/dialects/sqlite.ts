@@ -2,7 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { Kysely, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  type SqliteDatabase,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  sql,
+} from 'kysely';
 import {
   ConstraintViolationError,
   DatabaseUnavailableError,
@@ -14,6 +24,30 @@ import {
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
 import { introspectSqlite } from './sqlite-schema.js';
+
+/**
+ * Units of work begin with BEGIN IMMEDIATE, which takes the file's write lock at once, instead of Kysely's plain
+ * BEGIN (deferred). A deferred transaction that reads before it writes (a unit of work that looks at a row, then
+ * changes it; a claim) holds a read snapshot; if another process commits in between, its first write cannot
+ * upgrade and fails at once with SQLITE_BUSY, without waiting (the busy timeout does not apply to a stale
+ * snapshot). Measured: 12 concurrent PATCHes of one user over WORKERS=2 got 329 503s in 1266 requests. Taking
+ * the lock first, a second process waits its turn (busy_timeout): SQLite's single writer, in order.
+ */
+class WriterFirstSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class WriterFirstSqliteDialect extends SqliteDialect {
+  constructor(private readonly settings: SqliteDialectConfig) {
+    super(settings);
+  }
+
+  override createDriver(): Driver {
+    return new WriterFirstSqliteDriver(this.settings);
+  }
+}
 
 // Which better-sqlite3: 12 is built on node::ObjectWrap, which since Node 24.19 aborts the process ("Assertion
 // failed: (env) != nullptr" in RemoveEnvironmentCleanupHook) when the garbage collector frees a statement outside
@@ -79,7 +113,7 @@ export const sqliteDialect: Dialect = {
     if (url.kind !== 'sqlite') throw new Error('sqlite dialect needs a sqlite URL');
     // One connection, which Kysely lends to one query or transaction at a time.
     return kyselyConnection(
-      new SqliteDialect({ database: withStatementCache(openSqlite(url.filename, pool)) }),
+      new WriterFirstSqliteDialect({ database: withStatementCache(openSqlite(url.filename, pool)) }),
       { max: 1 },
       options,
     );
