@@ -19,6 +19,8 @@ function user(i: number) {
     full_name: 'Ada Lovelace',
     is_active: true,
     is_superuser: false,
+    is_verified: false,
+    verified_at: null,
     created_at: at,
     updated_at: at,
   };
