@@ -176,8 +176,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onError: (error) => app.log.error({ err: error }, 'queued verification or reset request failed'),
   });
   users.setLifecycle(accounts);
-  // A mail queued inside a user change (registration, a new email) is committed once the answer goes out.
-  app.addHook('onResponse', async () => accounts.mailQueued());
   // Mail requests already answered 202 are handled before the database closes.
   app.addHook('onClose', async () => accounts.settled());
   const tokenMinutes = deps.tokenMinutes ?? 15;

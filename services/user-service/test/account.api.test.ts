@@ -214,6 +214,26 @@ onEachDatabase('email verification and password reset', (tdb) => {
     assert.equal(verified.json().is_verified, true);
   });
 
+  it('changing the email back and forth mails at most TOKENS_PER_HOUR verifications, and revives no reset link', async () => {
+    const user = await register();
+    assert.equal((await post('/auth/forgot-password', { email: user.email })).statusCode, 202);
+    const resetToken = linkToken(await mailTo(user.email, RESET_MAIL), '/reset-password');
+    const session = (await login(user.email)).json() as { access_token: string };
+    const headers = { authorization: `Bearer ${session.access_token}` };
+    const other = `decoy-${uid()}@example.com`;
+    // Registration sent one; then A -> B -> A -> B -> A: every change happens, the mails stop at the limit.
+    for (const email of [other, user.email, other, user.email]) {
+      const patched = await send({ method: 'PATCH', url: `${API}/users/me`, headers, payload: { email } });
+      assert.equal(patched.statusCode, 200, patched.body);
+      assert.equal(patched.json().email, email);
+    }
+    assert.equal((await tokensOf(user.id, 'verify')).length, TOKENS_PER_HOUR, 'no verification past the limit');
+    // Back at the address the reset link went to: the link stays void (the first change voided it).
+    const reset = await post('/auth/reset-password', { token: resetToken, password: NEW_PASSWORD });
+    assert.equal(reset.statusCode, 400, reset.body);
+    assert.equal((await login(user.email)).statusCode, 200, 'the password is unchanged');
+  });
+
   it('forgot-password mails a reset link; the reset sets the password, ends every session and works once', async () => {
     const user = await register();
     const sessions = [(await login(user.email)).json(), (await login(user.email)).json()] as {

@@ -146,6 +146,31 @@ onEachDatabase('audit trail of a whole account story', (tdb) => {
         .reverse(),
     );
 
+    // What an administrator does to the account shows in the user's own list as done, not by whom or from where.
+    const byAdmin = await app.inject({
+      method: 'PATCH',
+      url: `${API}/users/${userId}`,
+      payload: { email: `moved-${email}` },
+      remoteAddress: '198.51.100.9',
+      headers: { ...admin.headers, 'user-agent': 'AdminConsole/2.0' },
+    });
+    assert.equal(byAdmin.statusCode, 200, byAdmin.body);
+    // The change and the verification mail it sent to the new address, newest first.
+    const recent = (
+      await allEvents(`${API}/users/me/audit-events`, { authorization: `Bearer ${last.json().access_token}` })
+    ).slice(0, 2);
+    assert.deepEqual(recent.map((e) => e.event).sort(), ['email.changed', 'email.verification_sent']);
+    for (const event of recent) {
+      assert.deepEqual(
+        [event.actor_user_id, event.actor_api_key_id, event.ip, event.user_agent, event.request_id],
+        [null, null, null, null, null],
+        "the administrator's id, address, agent and request are not the user's to see",
+      );
+    }
+    const [adminView] = await allEvents(`${API}/audit-events?user_id=${userId}`, admin.headers);
+    assert.equal(adminView?.actor_user_id, admin.user.id, 'the superuser list keeps who did it');
+    assert.equal(adminView?.ip, '198.51.100.9');
+
     // No secret in any audit row, read straight from the table (every column), nor in what the API returned.
     const rows = JSON.stringify(await t.database.kysely.selectFrom('audit_events').selectAll().execute());
     for (const secret of secrets) {

@@ -29,6 +29,7 @@ onEachDatabase('audit events in the change’s transaction', (tdb) => {
       },
       emailChanged: async () => {},
       passwordChanged: async () => {},
+      committed: () => {},
     });
     await assert.rejects(users.create({ email: 'rolled@example.com', password: TEST_PASSWORD }), /could not be queued/);
     assert.equal((await t.database.kysely.selectFrom('users').select('id').execute()).length, 0);
@@ -45,6 +46,7 @@ onEachDatabase('audit events in the change’s transaction', (tdb) => {
         await recordAudit(uow, undefined, { event: 'email.changed', target: changed.id, detail: { token: 'x' } });
       },
       passwordChanged: async () => {},
+      committed: () => {},
     });
     await assert.rejects(users.update(user.id, { email: 'new@example.com' }), /looks like a credential/);
     assert.equal((await users.get(user.id)).email, 'kept@example.com', 'the change rolled back');

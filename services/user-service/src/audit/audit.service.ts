@@ -66,11 +66,23 @@ export class AuditService {
    * The security events of one user's own account (sign-ins, passwords, sessions, email), newest first: never
    * another user's, and not the administrative ones (user.updated and the like) about them.
    */
-  listOwn(userId: string, options: AuditListOptions): Promise<AuditPage> {
-    return this.page(
+  async listOwn(userId: string, options: AuditListOptions): Promise<AuditPage> {
+    const page = await this.page(
       { ...this.common(options), targetUserId: userId, events: options.event ? [options.event] : SECURITY_EVENTS },
       options,
     );
+    // What someone else did to the account (an administrator's PATCH, a session ended by a superuser) shows as
+    // done, not by whom, from where or with what: those are the administrator's, not the user's, to see.
+    const others = (event: AuditEventPublic) =>
+      event.actor_api_key_id !== null || (event.actor_user_id !== null && event.actor_user_id !== userId);
+    return {
+      ...page,
+      audit_events: page.audit_events.map((event) =>
+        others(event)
+          ? { ...event, actor_user_id: null, actor_api_key_id: null, ip: null, user_agent: null, request_id: null }
+          : event,
+      ),
+    };
   }
 
   /** Every matching event, oldest first, in public shape, a batch at a time (for `audit export`). */

@@ -145,10 +145,20 @@ export class AccountService implements UserLifecycle {
     this.unsent = true;
   }
 
-  /** UserLifecycle: the new address gets a verification mail (older verify tokens are void with it). */
+  /**
+   * UserLifecycle: reset links sent to the old address are void (whatever the account's state, so a change
+   * A -> B -> A does not bring one back), and the new address gets a verification mail, older verify tokens
+   * void with it; at most TOKENS_PER_HOUR of them an hour, as for requests, so changing the email back and
+   * forth cannot mail an address without end (the change itself still happens).
+   */
   async emailChanged(uow: RepositoryProvider, user: User, context: AuditContext | undefined): Promise<void> {
+    const tokens = new AccountTokenRepository(uow);
+    const now = this.now();
+    await tokens.voidAll(user.id, 'reset', now.toISOString());
     if (!user.is_active || user.is_verified) return;
-    await this.issue(uow, user, 'verify', context, this.now());
+    const since = new Date(now.getTime() - 3_600_000).toISOString();
+    if ((await tokens.countSince(user.id, 'verify', since)) >= TOKENS_PER_HOUR) return;
+    await this.issue(uow, user, 'verify', context, now);
     this.unsent = true;
   }
 
@@ -165,11 +175,11 @@ export class AccountService implements UserLifecycle {
   }
 
   /**
-   * Wakes the mail sender if a lifecycle hook queued a mail. Called once the request that caused it has been
-   * answered, so after that unit of work committed (the sender only sees committed mails; woken too early it
-   * would find nothing and the mail would wait for its next poll).
+   * UserLifecycle: the user change committed. Wakes the mail sender if a hook above queued a mail (the sender
+   * only sees committed mails; woken before the commit it would find nothing, and the mail would wait for its
+   * next poll).
    */
-  mailQueued(): void {
+  committed(): void {
     if (!this.unsent) return;
     this.unsent = false;
     this.mail.sendSoon();

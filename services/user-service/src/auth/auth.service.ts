@@ -75,11 +75,12 @@ export class AuthService {
           target: row?.id ?? null,
           detail: { reason: 'bad_credentials' },
         });
+        // Asked for an unknown login too, so it costs what a known one does; recorded with the failure that
+        // caused it (while locked, attempts are refused before they get here, so this is the locking one).
+        const locked = await this.guard.accountLocked(account, uow);
+        if (row && locked) await recordAudit(uow, context, { event: 'login.locked_out', target: row.id });
       });
       await this.guard.pruneNowAndThen();
-      if (row && (await this.guard.accountLocked(account))) {
-        await recordAudit(this.store, context, { event: 'login.locked_out', target: row.id });
-      }
       publishLogin('bad_credentials');
       throw new UnauthorizedError(BAD_CREDENTIALS);
     }

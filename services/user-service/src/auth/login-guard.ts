@@ -79,10 +79,20 @@ export class LoginGuard {
     await this.prune();
   }
 
-  /** Whether the account is locked right now (just after a failure: whether that failure locked it). */
-  async accountLocked(account: string): Promise<boolean> {
+  /**
+   * Whether the account is locked right now (just after a failure: whether that failure locked it); read in
+   * `within` when given (the unit of work that recorded the failure, which sees it).
+   */
+  async accountLocked(account: string, within?: RepositoryProvider): Promise<boolean> {
     const now = this.now();
-    const until = await this.refusedUntil('account', subjectKey(account), this.limits.accountMaxFailures, now);
+    const failures = within ? new LoginFailureRepository(within) : this.failures;
+    const until = await this.refusedUntil(
+      'account',
+      subjectKey(account),
+      this.limits.accountMaxFailures,
+      now,
+      failures,
+    );
     return until !== undefined && until > now;
   }
 
@@ -110,9 +120,10 @@ export class LoginGuard {
     subject: string,
     max: number,
     now: number,
+    failures: LoginFailureRepository = this.failures,
   ): Promise<number | undefined> {
     const since = new Date(now - 2 * this.windowMs).toISOString();
-    const times = (await this.failures.latestSince(kind, subject, since, 2 * max - 1)).map((t) => Date.parse(t));
+    const times = (await failures.latestSince(kind, subject, since, 2 * max - 1)).map((t) => Date.parse(t));
     for (let i = 0; i < times.length; i++) {
       const failure = times[i] as number;
       if (failure <= now - this.windowMs) break;

@@ -66,6 +66,8 @@ export interface UserLifecycle {
   emailChanged(uow: RepositoryProvider, user: User, context: AuditContext | undefined): Promise<void>;
   /** The password changed, whichever way: tokens still out are void. */
   passwordChanged(uow: RepositoryProvider, userId: string): Promise<void>;
+  /** The unit of work of a creation or an update committed (what the steps above queued can go now). */
+  committed(): void;
 }
 
 export interface UserListOptions {
@@ -160,6 +162,7 @@ export class UserService {
         return created;
       })
       .catch((error: unknown) => conflictOn(error, { ...USER_CONFLICTS, ...PERSONA_CONFLICTS }));
+    this.lifecycle?.committed();
     this.totals.clear();
     return user;
   }
@@ -278,6 +281,7 @@ export class UserService {
         return updated;
       })
       .catch((error: unknown) => conflictOn(error, USER_CONFLICTS));
+    this.lifecycle?.committed();
     if (changes.is_active !== undefined || changes.is_superuser !== undefined) this.totals.clear();
     return this.found(user);
   }
