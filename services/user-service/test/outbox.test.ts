@@ -320,7 +320,15 @@ describe('outbox', { concurrency: 3 }, () => {
         );
       });
 
-      it('two senders on two connection pools share 30 mails: each is delivered exactly once', async () => {
+      // Server databases only. Two handles on one SQLite file in one process block each other's event loop:
+      // better-sqlite3 waits for the file lock synchronously (busy_timeout), so the handle holding it cannot
+      // finish while the other waits, and every other test running beside this one freezes with them (the
+      // PostgreSQL and MariaDB suites' timed leases failed so on CI). SQLite's senders are one per process; that
+      // case, WORKERS=2 on one file, is outbox.process.test.ts.
+      const onServer = (name: string, fn: () => Promise<void>) => {
+        if (tdb.kind !== 'sqlite') it(name, fn);
+      };
+      onServer('two senders on two connection pools share 30 mails: each is delivered exactly once', async () => {
         const smtp = await startTestSmtp();
         try {
           const second = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
