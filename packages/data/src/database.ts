@@ -7,6 +7,15 @@ import { DatabaseUnavailableError, DatabaseUrlError, DataError } from './errors.
 import type { SchemaSnapshot } from './migrations/schema-snapshot.js';
 import type { PoolStats, QueryObserver } from './observe.js';
 import { CursorCodec } from './pagination.js';
+import {
+  ConsistencyScope,
+  ConsistencyTokenCodec,
+  enterScope,
+  runInScope,
+  WriteMarker,
+} from './replication/consistency.js';
+import { ReplicaNode, ReplicaSet, type ReplicaStatus } from './replication/replica-set.js';
+import { RoutedStore } from './replication/routed-store.js';
 import type { DataStore, Repository, RepositoryProvider } from './repository.js';
 import type { TableDefinition } from './table.js';
 import { runUnitOfWork, SqlScope } from './transaction.js';
@@ -29,6 +38,47 @@ export interface DatabaseOptions {
   cursorSecret?: string;
   /** Told about every statement after it ran, e.g. to time queries for metrics or traces. */
   onQuery?: QueryObserver;
+  /**
+   * Read replicas of the primary (PostgreSQL streaming replicas), as URLs. Reads through `database.eventual`
+   * may go to them (see RoutedStore); nothing else does. A replica that does not answer at start is not an
+   * error: it joins the rotation when a probe reaches it.
+   */
+  replicaUrls?: readonly string[];
+  /** A replica further behind the primary than this serves no reads (default 30 s). */
+  replicaMaxLagMs?: number;
+  /** How often replicas are probed (default 250 ms). */
+  replicaPollMs?: number;
+  /** Told when a replica leaves or rejoins the rotation. */
+  onReplicaChange?: (message: string) => void;
+}
+
+const DEFAULT_REPLICA_MAX_LAG_MS = 30_000;
+const DEFAULT_REPLICA_POLL_MS = 250;
+const REPLICA_PROBE_TIMEOUT_MS = 1_000;
+/** The position no replica reaches: a scope that requires it reads from the primary. */
+const PRIMARY_ONLY = (1n << 64n) - 1n;
+
+/**
+ * Read-your-writes with replicas, for the code that serves one client's request (the service's HTTP layer):
+ * `open(token)` before the request's work, `token(scope)` after it for the response. Without replicas there is
+ * no `Database.consistency` at all, and nothing to do.
+ */
+export interface Consistency {
+  /**
+   * Enters a scope for the rest of the calling async context (a request hook), requiring the position in
+   * `token` (the client's, from its last write). A token that is present but not one this database signed
+   * (altered, or from another deployment) requires the primary: reading fresh data is always safe.
+   */
+  enter(token: string | undefined): ConsistencyScope;
+  /** Runs `fn` in a scope of its own (what a CLI command or a test does instead of `enter`). */
+  run<T>(token: string | undefined, fn: (scope: ConsistencyScope) => Promise<T>): Promise<T>;
+  /** The position a token stands for (undefined when it is not valid): for remembering it elsewhere. */
+  decode(token: string | undefined): bigint | undefined;
+  /**
+   * The token a client should send back after this scope, when it wrote: the primary's position read now
+   * (after the writes committed), signed. Undefined when the scope did not write.
+   */
+  token(scope: ConsistencyScope): Promise<string | undefined>;
 }
 
 export const DEFAULT_POOL: PoolOptions = {
@@ -43,6 +93,17 @@ export const DEFAULT_POOL: PoolOptions = {
 export class Database implements DataStore {
   private readonly scope: SqlScope;
   private readonly cursors: CursorCodec;
+  /** @internal The cursor key, shared with the replicas so a page read on one continues on another. */
+  readonly cursorCodec: CursorCodec;
+  private replicas: ReplicaSet | undefined;
+  /**
+   * Reads that may lag: a store whose plain reads (no secret columns) may be served by a read replica, as
+   * fresh as the current consistency scope needs; writes and units of work go to the primary. Without replicas
+   * it is this database itself.
+   */
+  eventual: DataStore = this;
+  /** Read-your-writes tokens; undefined without replicas (there is nothing to be consistent with). */
+  consistency: Consistency | undefined;
 
   constructor(
     readonly kind: DialectKind,
@@ -57,6 +118,7 @@ export class Database implements DataStore {
     private readonly stats: () => PoolStats = () => ({ max: 0, inUse: 0, idle: 0, waiting: 0 }),
   ) {
     this.cursors = new CursorCodec(cursorSecret);
+    this.cursorCodec = this.cursors;
     this.scope = new SqlScope(kysely, dialect, this.cursors);
   }
 
@@ -158,10 +220,76 @@ export class Database implements DataStore {
     return this.stats();
   }
 
-  /** Waits for in-flight queries to finish, then closes every connection. */
-  close(): Promise<void> {
-    return this.closer();
+  /** Each read replica's health, lag and reads served; empty without replicas. */
+  replicaStatus(): ReplicaStatus[] {
+    return this.replicas?.status() ?? [];
   }
+
+  /**
+   * Starts routing `eventual` reads to `replicas` (openDatabase does this). Statements on the primary mark the
+   * current consistency scope when they write, through a Kysely plugin on the primary's query builder.
+   */
+  useReplicas(replicas: ReplicaSet, tokenSecret: string | undefined): void {
+    const replication = this.dialect.replication!;
+    const primary = this.kysely;
+    const tokens = new ConsistencyTokenCodec(tokenSecret);
+    this.replicas = replicas;
+    this.eventual = new RoutedStore(this, replicas);
+    const scopeFor = (token: string | undefined) => {
+      const scope = new ConsistencyScope();
+      if (token !== undefined) scope.require(tokens.decode(token) ?? PRIMARY_ONLY);
+      return scope;
+    };
+    this.consistency = {
+      enter(token) {
+        const scope = scopeFor(token);
+        enterScope(scope);
+        return scope;
+      },
+      run: (token, fn) => {
+        const scope = scopeFor(token);
+        return runInScope(scope, () => fn(scope));
+      },
+      decode: (token) => tokens.decode(token),
+      token: async (scope) => {
+        if (!scope.wrote) return undefined;
+        try {
+          return tokens.encode(await replication.primaryPosition(primary));
+        } catch (error) {
+          throw this.asDataError(error);
+        }
+      },
+    };
+  }
+
+  /** Waits for in-flight queries to finish, then closes every connection (the replicas' too). */
+  async close(): Promise<void> {
+    await this.replicas?.close();
+    await this.closer();
+  }
+}
+
+/** Opens a pool per replica and starts probing them; a replica that does not answer yet is not an error. */
+async function attachReplicas(
+  database: Database,
+  dialect: Dialect,
+  pool: PoolOptions,
+  replicas: readonly { url: string; parsed: ParsedDatabaseUrl }[],
+  options: DatabaseOptions,
+): Promise<void> {
+  const cursors = database.cursorCodec;
+  const nodes = replicas.map(({ url, parsed }) => {
+    const { kysely, close } = dialect.connect(parsed, pool, options.onQuery ? { onQuery: options.onQuery } : {});
+    return new ReplicaNode(redactUrl(url), kysely, dialect, cursors, close);
+  });
+  const set = new ReplicaSet(nodes, database.kysely, dialect.replication!, {
+    pollMs: options.replicaPollMs ?? DEFAULT_REPLICA_POLL_MS,
+    maxLagMs: options.replicaMaxLagMs ?? DEFAULT_REPLICA_MAX_LAG_MS,
+    probeTimeoutMs: REPLICA_PROBE_TIMEOUT_MS,
+    ...(options.onReplicaChange ? { onChange: options.onReplicaChange } : {}),
+  });
+  await set.start();
+  database.useReplicas(set, options.cursorSecret);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -182,7 +310,24 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     if (!dialect.isPermanentError(error)) throw error;
     throw new DatabaseUrlError(`Cannot use ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
   }
-  const { kysely, close, stats } = connection;
+  const replicaUrls = options.replicaUrls ?? [];
+  if (replicaUrls.length > 0 && !dialect.replication) {
+    connection.close().catch(() => {});
+    throw new DatabaseUrlError(
+      `Read replicas (DATABASE_REPLICA_URLS) are supported on PostgreSQL only, not with ${redactUrl(url)}`,
+    );
+  }
+  const replicas = replicaUrls.map((replicaUrl) => {
+    const parsedReplica = parseDatabaseUrl(replicaUrl);
+    if (parsedReplica.kind !== dialect.kind) {
+      connection.close().catch(() => {});
+      throw new DatabaseUrlError(`Replica ${redactUrl(replicaUrl)} is not a ${dialect.kind} URL like DATABASE_URL`);
+    }
+    return { url: replicaUrl, parsed: parsedReplica };
+  });
+  const { close, stats } = connection;
+  // With replicas, every statement on the primary goes through the WriteMarker (see consistency.ts).
+  const kysely = replicaUrls.length > 0 ? connection.kysely.withPlugin(new WriteMarker()) : connection.kysely;
   const database = new Database(
     parsed.kind,
     dialect,
@@ -199,7 +344,7 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
   for (let attempt = 1; ; attempt++) {
     try {
       await database.ping();
-      return database;
+      break;
     } catch (error) {
       const cause = error instanceof DataError && error.cause !== undefined ? error.cause : error;
       if (dialect.isPermanentError(cause)) {
@@ -221,4 +366,13 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
       delay = Math.min(delay * 2, 10_000);
     }
   }
+  if (replicas.length > 0) {
+    try {
+      await attachReplicas(database, dialect, pool, replicas, options);
+    } catch (error) {
+      await database.close().catch(() => {});
+      throw error;
+    }
+  }
+  return database;
 }

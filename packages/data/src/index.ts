@@ -1,4 +1,6 @@
-export { Database, type DatabaseOptions, DEFAULT_POOL, openDatabase } from './database.js';
+export { type Consistency, Database, type DatabaseOptions, DEFAULT_POOL, openDatabase } from './database.js';
+export type { ConsistencyScope } from './replication/consistency.js';
+export type { ReplicaStatus } from './replication/replica-set.js';
 export {
   ACCEPTED_URL_FORMS,
   type DialectKind,

@@ -37,6 +37,13 @@ function sqliteUrlPath(path: string): string {
 
 export interface Config {
   databaseUrl: string;
+  /**
+   * DATABASE_REPLICA_URLS: PostgreSQL streaming replicas of DATABASE_URL (comma-separated) that serve lookups,
+   * lists and searches, with read-your-writes (http/consistency.ts); empty = every read on the primary.
+   */
+  replicaUrls: string[];
+  /** DATABASE_REPLICA_MAX_LAG_MS: a replica further behind than this serves no reads until it catches up. */
+  replicaMaxLagMs: number;
   host: string;
   port: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -78,6 +85,16 @@ export interface Config {
   mail: MailConfig;
   /** AUDIT_RETENTION_DAYS: audit events older than this are pruned by the service once a day; 0 keeps them all. */
   auditRetentionDays: number;
+  /** Redis (REDIS_URL, CACHE_TTL_MS): the shared cache and rate limits of many instances; off when unset. */
+  redis: RedisConfig;
+}
+
+/** What Redis is used for when REDIS_URL is set (src/cache/). */
+export interface RedisConfig {
+  /** REDIS_URL: redis://[[user]:password@]host[:port][/db] or rediss://...; undefined = no Redis at all. */
+  url: string | undefined;
+  /** CACHE_TTL_MS: how long a cached user or session lives (default 30 s); 0 = no cache, Redis for limits only. */
+  cacheTtlMs: number;
 }
 
 /** How mail leaves the service (src/mail/). */
@@ -199,6 +216,25 @@ function jwtSecret(env: Env): string | undefined {
   return secret;
 }
 
+function replicaUrls(env: Env, kind: string): string[] {
+  const urls = (env.DATABASE_REPLICA_URLS ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  for (const url of urls) {
+    let replicaKind: string;
+    try {
+      replicaKind = parseDatabaseUrl(url).kind;
+    } catch (error) {
+      throw new ConfigError(`DATABASE_REPLICA_URLS: ${(error as Error).message}`);
+    }
+    if (replicaKind !== 'postgres' || kind !== 'postgres') {
+      throw new ConfigError('DATABASE_REPLICA_URLS: read replicas are supported with a PostgreSQL DATABASE_URL only');
+    }
+  }
+  return urls;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
   let kind: string;
@@ -210,6 +246,8 @@ export function loadConfig(env: Env = process.env): Config {
   const workers = int(env, 'WORKERS', availableParallelism(), 1, 256);
   return {
     databaseUrl,
+    replicaUrls: replicaUrls(env, kind),
+    replicaMaxLagMs: int(env, 'DATABASE_REPLICA_MAX_LAG_MS', 30_000, 100, 86_400_000),
     host: env.HOST?.trim() || '127.0.0.1',
     port: int(env, 'PORT', 8000, 0, 65_535),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -261,7 +299,25 @@ export function loadConfig(env: Env = process.env): Config {
     tracing: tracing(env),
     mail: mailConfig(env, int(env, 'PORT', 8000, 0, 65_535)),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0, 36_500),
+    redis: redisConfig(env),
   };
+}
+
+function redisConfig(env: Env): RedisConfig {
+  const url = env.REDIS_URL?.trim() || undefined;
+  if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    // The value is not echoed: it may carry the Redis password.
+    if (!parsed || !['redis:', 'rediss:'].includes(parsed.protocol) || !parsed.hostname) {
+      throw new ConfigError('REDIS_URL must be redis://[[user]:password@]host[:port][/db] or rediss://...');
+    }
+  }
+  return { url, cacheTtlMs: int(env, 'CACHE_TTL_MS', 30_000, 0, 86_400_000) };
 }
 
 function mailConfig(env: Env, port: number): MailConfig {

@@ -40,6 +40,9 @@ export async function openRuntime(
     ...(options.cursorSecret ? { cursorSecret: options.cursorSecret } : {}),
     pool: { ...config.pool, queryTimeoutMs: config.queryTimeoutMs },
     connectAttempts: config.connectAttempts,
+    replicaUrls: config.replicaUrls,
+    replicaMaxLagMs: config.replicaMaxLagMs,
+    onReplicaChange: log,
     connectDelayMs: config.connectDelayMs,
     onConnectRetry: (attempt, delay, error) =>
       log(

@@ -62,6 +62,17 @@ export interface ConnectOptions {
 }
 
 /**
+ * Where a database has streaming read replicas (PostgreSQL): positions in its replication stream, as numbers
+ * that only grow, so a replica can be asked whether it shows a given commit yet.
+ */
+export interface Replication {
+  /** The primary's current write position: at or past every commit acknowledged before the call. */
+  primaryPosition(kysely: Kysely<any>): Promise<bigint>;
+  /** How far a replica has applied the stream; undefined when the server is not a replica. */
+  replayedPosition(kysely: Kysely<any>): Promise<bigint | undefined>;
+}
+
+/**
  * Everything that differs between databases lives behind this interface, one file per database.
  * Nothing outside `dialects/` may ask which database it is talking to.
  */
@@ -79,6 +90,8 @@ export interface Dialect {
    * retrying. A host that does not resolve or refuses connections is retried (in compose it appears later).
    */
   isPermanentError(error: unknown): boolean;
+  /** Replica positions, where the database has read replicas this layer can route to (undefined elsewhere). */
+  readonly replication?: Replication;
   encodeBoolean(value: boolean): unknown;
   encodeTimestamp(iso: string): unknown;
   /**

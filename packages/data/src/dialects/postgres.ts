@@ -13,6 +13,7 @@ import {
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
 import { NETWORK_ERROR_CODES } from './network-errors.js';
+import { postgresReplication } from './postgres-replication.js';
 import { alterPostgresColumn, introspectPostgres } from './postgres-schema.js';
 import { QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
@@ -190,6 +191,7 @@ export const postgresDialect: Dialect = {
     );
   },
 
+  replication: postgresReplication,
   encodeBoolean: (value) => value,
   encodeTimestamp: (iso) => iso,
   // Row locks are taken after ORDER BY and LIMIT are applied, so only the rows returned are locked.

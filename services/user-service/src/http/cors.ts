@@ -14,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
  * Answer headers a browser script may read besides the simple ones (traceresponse: the request's trace, when
  * tracing is on, see observability/tracing.ts).
  */
-const EXPOSED = ['location', 'retry-after', 'traceresponse', 'www-authenticate', 'x-request-id'];
+const EXPOSED = ['location', 'retry-after', 'traceresponse', 'www-authenticate', 'x-consistency-token', 'x-request-id'];
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**

@@ -1,5 +1,6 @@
 import type { DataStore, Filters, RepositoryProvider, RowPatch } from '@user-service/data';
 import { type AuditContext, type AuditEventName, recordAudit } from '../audit/audit-events.js';
+import type { UserCache } from '../cache/user-cache.js';
 import { ConflictError, conflictOn, NotFoundError } from '../errors.js';
 import { PERSONA_CONFLICTS, PersonaRepository, personaRow } from '../personas/persona.repository.js';
 import type { PersonaCreate } from '../personas/persona.schemas.js';
@@ -111,16 +112,35 @@ export const USER_CONFLICTS = {
 export class UserService {
   private readonly totals: CountCache;
   private readonly users: UserRepository;
+  /** Lookups, lists and counts that may lag behind the last write (a read replica; see `reads` below). */
+  private readonly reader: UserRepository;
   private lifecycle: UserLifecycle | undefined;
+  /** The Redis user cache (REDIS_URL with CACHE_TTL_MS > 0), or undefined: every lookup reads the database. */
+  private cache: UserCache | undefined;
 
-  /** `totalsTtlMs`: how old a list's `total` may be (see CountCache); 0 counts on every request. */
+  /**
+   * `totalsTtlMs`: how old a list's `total` may be (see CountCache); 0 counts on every request. `reads`: the
+   * store for lookups, lists and counts that tolerate lag (Database.eventual: a read replica that shows the
+   * client's own writes); credentials, the access check's lookup and everything inside a change use `store`.
+   */
   constructor(
     private readonly store: DataStore,
     private readonly hasher: PasswordHashing,
     totalsTtlMs = 0,
+    reads: DataStore = store,
   ) {
     this.totals = new CountCache(totalsTtlMs);
     this.users = new UserRepository(store);
+    this.reader = new UserRepository(reads);
+  }
+
+  /**
+   * Set once by the app when the Redis cache is on: lookups by id, email and username read it first (a miss
+   * reads the primary, not a replica, see cache/user-cache.ts), and every change to a user row tombstones the
+   * user's keys, and the sessions it ends, before it is acknowledged.
+   */
+  setCache(cache: UserCache | undefined): void {
+    this.cache = cache;
   }
 
   /** Set once by the app: what else a creation, an email change or a password change sets in motion. */
@@ -164,26 +184,42 @@ export class UserService {
       .catch((error: unknown) => conflictOn(error, { ...USER_CONFLICTS, ...PERSONA_CONFLICTS }));
     this.lifecycle?.committed();
     this.totals.clear();
+    // Nothing can be cached for a new user (misses are not), but a tombstone is cheap and makes no assumption.
+    await this.cache?.invalidate([user]);
     return user;
   }
 
-  async get(id: string, store: RepositoryProvider = this.store): Promise<User> {
-    const user = await new UserRepository(store).get(id);
+  async get(id: string, store?: RepositoryProvider): Promise<User> {
+    const user = store
+      ? await new UserRepository(store).get(id)
+      : this.cache
+        ? await this.cache.user('id', id, () => this.users.get(id))
+        : await this.reader.get(id);
     if (!user) throw new NotFoundError('User not found');
     return user;
   }
 
   /** The user with this id, or undefined (the access check's lookup, on every authenticated request). */
   find(id: string): Promise<User | undefined> {
+    if (this.cache) return this.cache.user('id', id, () => this.users.get(id));
     return this.users.get(id);
   }
 
   async getByEmail(email: string): Promise<User> {
-    return this.found(await this.users.getBy({ email: normalizeEmail(email) }));
+    const key = { email: normalizeEmail(email) };
+    if (this.cache) return this.found(await this.cache.user('email', key.email, () => this.users.getBy(key)));
+    return this.found(await this.reader.getBy(key));
   }
 
   async getByUsername(username: string): Promise<User> {
-    return this.found(await this.users.getBy({ username: normalizeUsername(username) }));
+    const key = { username: normalizeUsername(username) };
+    if (this.cache) return this.found(await this.cache.user('username', key.username, () => this.users.getBy(key)));
+    return this.found(await this.reader.getBy(key));
+  }
+
+  /** Tombstones the cached entries of a user changed outside this service's methods (a verified email). */
+  async forget(...users: (User | undefined)[]): Promise<void> {
+    await this.cache?.invalidate(users);
   }
 
   /**
@@ -225,7 +261,7 @@ export class UserService {
     options: Pick<UserListOptions, 'skip' | 'limit' | 'after' | 'sort'>,
     countAtMost?: number,
   ): Promise<UserPage> {
-    const { items, ...page } = await this.users.page(
+    const { items, ...page } = await this.reader.page(
       {
         filters,
         skip: options.skip,
@@ -258,11 +294,15 @@ export class UserService {
     }
     if (changes.is_active !== undefined) patch.is_active = changes.is_active;
     if (changes.is_superuser !== undefined) patch.is_superuser = changes.is_superuser;
+    // What the cache must forget once this commits: the user as it was (old email, username) and ended sessions.
+    let previous: User | undefined;
+    const endedSessions: string[] = [];
     const user = await this.store
       .unitOfWork(async (uow) => {
         const users = new UserRepository(uow);
         const before = await users.get(id);
         if (!before) return undefined;
+        previous = before;
         if (changes.is_active === false || changes.is_superuser === false) await this.keepASuperuser(uow, id);
         const emailChanged = patch.email !== undefined && patch.email !== before.email;
         if (emailChanged) {
@@ -276,43 +316,51 @@ export class UserService {
         const updated = await users.update(id, patch);
         if (!updated) return undefined;
         await options.within?.(uow, updated);
-        await this.recordChanges(uow, before, updated, changes, options);
+        endedSessions.push(...(await this.recordChanges(uow, before, updated, changes, options)));
         if (emailChanged) await this.lifecycle?.emailChanged(uow, updated, options.context);
         return updated;
       })
       .catch((error: unknown) => conflictOn(error, USER_CONFLICTS));
     this.lifecycle?.committed();
     if (changes.is_active !== undefined || changes.is_superuser !== undefined) this.totals.clear();
+    await this.cache?.invalidate([previous, user], endedSessions);
     return this.found(user);
   }
 
-  /** The audit events of one update, and the sessions a password change or a deactivation ends. */
+  /** The audit events of one update, and the sessions a password change or a deactivation ends (their ids). */
   private async recordChanges(
     uow: RepositoryProvider,
     before: User,
     after: User,
     changes: UserChanges,
     options: UpdateOptions,
-  ): Promise<void> {
+  ): Promise<string[]> {
+    const endedSessions: string[] = [];
     const audit = (event: AuditEventName, detail?: Record<string, string | number | boolean | string[]>) =>
       recordAudit(uow, options.context, { event, target: after.id, ...(detail ? { detail } : {}) });
     const sessions = new SessionRepository(uow);
     const now = new Date().toISOString();
     if (after.email !== before.email) await audit('email.changed');
     if (changes.password !== undefined) {
-      const ended = await sessions.revokeAll(after.id, now, 'password_changed', options.keepSession);
+      const { ended, ids } = await sessions.revokeAll(after.id, now, 'password_changed', options.keepSession);
+      endedSessions.push(...ids);
       await audit(options.passwordReset ? 'password.reset' : 'password.changed', { sessions_ended: ended });
       await this.lifecycle?.passwordChanged(uow, after.id);
     }
     if (after.is_active !== before.is_active) {
       if (after.is_active) await audit('user.activated');
-      else await audit('user.deactivated', { sessions_ended: await sessions.revokeAll(after.id, now, 'deactivated') });
+      else {
+        const { ended, ids } = await sessions.revokeAll(after.id, now, 'deactivated');
+        endedSessions.push(...ids);
+        await audit('user.deactivated', { sessions_ended: ended });
+      }
     }
     if (after.is_superuser !== before.is_superuser) await audit(after.is_superuser ? 'user.promoted' : 'user.demoted');
     const fields = (['username', 'full_name', 'is_verified'] as const).filter(
       (field) => after[field] !== before[field],
     );
     if (fields.length > 0) await audit('user.updated', { fields });
+    return endedSessions;
   }
 
   async setActive(id: string, isActive: boolean, context?: AuditContext): Promise<User> {
@@ -335,19 +383,27 @@ export class UserService {
 
   /** Deletes the user; its personas go with it (ON DELETE CASCADE on every database). */
   async delete(id: string, context?: AuditContext): Promise<void> {
+    let previous: User | undefined;
+    let sessionIds: string[] = [];
     const deleted = await this.store.unitOfWork(async (uow) => {
       await this.keepASuperuser(uow, id);
+      // For the cache: the keys to tombstone (email, username) and the sessions the delete cascades to.
+      if (this.cache) {
+        previous = await new UserRepository(uow).get(id);
+        sessionIds = await new SessionRepository(uow).liveIds(id);
+      }
       const gone = await new UserRepository(uow).delete(id);
       if (gone) await recordAudit(uow, context, { event: 'user.deleted', target: id });
       return gone;
     });
     this.totals.clear();
+    await this.cache?.invalidate([previous], sessionIds);
     if (!deleted) throw new NotFoundError('User not found');
   }
 
   async count(activeOnly: boolean): Promise<number> {
     const filters: Filters<User> = activeOnly ? { is_active: true } : {};
-    return this.totals.get(JSON.stringify(filters), () => this.users.count(filters));
+    return this.totals.get(JSON.stringify(filters), () => this.reader.count(filters));
   }
 
   async exists(id: string): Promise<boolean> {
@@ -356,6 +412,7 @@ export class UserService {
 
   /** Stores a stronger hash computed after a successful verification (bcrypt or old argon2 parameters). */
   async replaceHash(id: string, hashed_password: string): Promise<void> {
-    await this.users.update(id, { hashed_password });
+    // The cached copy carries updated_at, which this moves.
+    await this.forget(await this.users.update(id, { hashed_password }));
   }
 }
