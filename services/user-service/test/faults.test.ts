@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { PrivatePostgres, privatePostgresUnavailable } from './support/private-postgres.js';
+import { PrivatePostgres, privatePostgresUnavailable } from '@user-service/data/testing';
 import {
   childrenOf,
   commandOf,
