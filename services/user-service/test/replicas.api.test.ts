@@ -1,0 +1,173 @@
+/**
+ * The service over a PostgreSQL primary and a real streaming replica (both private clusters made by the test,
+ * testing/private-postgres.ts), with replication lag made visible (recovery_min_apply_delay): a client reads
+ * its own writes through the API (X-Consistency-Token, or remembered for its key/session), other clients'
+ * reads are served by the replica (they see the lag), and the service keeps answering when the replica stops.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PrivatePostgres, privatePostgresUnavailable } from '@user-service/data/testing';
+import type { LightMyRequestResponse } from 'fastify';
+import { SCOPES } from '../src/access/principal.js';
+import { ApiKeyService } from '../src/api-keys/api-key.service.js';
+import { openTestApp, type TestApp } from './support/test-app.js';
+
+const unavailable = await privatePostgresUnavailable();
+if (unavailable && process.env.CI === 'true') throw new Error(`replica tests must run on CI: ${unavailable}`);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const TOKEN = 'x-consistency-token';
+const LAG_MS = 2000;
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('users API over a primary and a read replica', { skip: unavailable }, () => {
+  let primary: PrivatePostgres;
+  let replica: PrivatePostgres;
+  let t: TestApp;
+  /** A second client: its own API key, so nothing the first one wrote is remembered for it. */
+  let otherKey: string;
+
+  before(async () => {
+    primary = new PrivatePostgres();
+    await primary.init();
+    await primary.start();
+    replica = await PrivatePostgres.replicaOf(primary, { applyDelayMs: 0 });
+    t = await openTestApp({ kind: 'postgres', url: primary.url }, { replicaUrls: [replica.url] });
+    otherKey = (await new ApiKeyService(t.database).create({ name: 'other client', scopes: [...SCOPES] }, null)).secret;
+    // The replica has replayed the migrations and the keys before lag is switched on.
+    await until('replica caught up', async () => {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/users?limit=1',
+        headers: { 'x-api-key': otherKey },
+      });
+      return res.statusCode === 200 && t.database.replicaStatus()[0]?.healthy === true;
+    });
+    await replica.setApplyDelay(LAG_MS);
+    await sleep(300);
+  });
+
+  after(async () => {
+    await t?.close();
+    await replica?.stop();
+    await primary?.stop();
+  });
+
+  const replicaReads = () => t.database.replicaStatus()[0]!.reads;
+  const asOther = (url: string) => t.app.inject({ method: 'GET', url, headers: { 'x-api-key': otherKey } });
+
+  test('write then read: the writer sees its write at once, other clients read the lagging replica', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      payload: { email: 'ryw@example.com', password: 'vq7-Lantern-Orbit-92', full_name: 'Before' },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const token = created.headers[TOKEN];
+    assert.equal(typeof token, 'string', 'a write answers with a consistency token');
+    const { id } = created.json() as { id: string };
+
+    // With its token, from any client: the write is there (served by the primary while the replica lags).
+    const before = replicaReads();
+    const mine = await t.app.inject({
+      method: 'GET',
+      url: `/api/v1/users/${id}`,
+      headers: { [TOKEN]: token as string },
+    });
+    assert.equal(mine.statusCode, 200, mine.body);
+    assert.equal(replicaReads(), before, 'served by the primary');
+    // Without the header, the same API key is remembered by this process: still its own write.
+    const remembered = await t.app.inject({ method: 'GET', url: `/api/v1/users/email/ryw@example.com` });
+    assert.equal(remembered.statusCode, 200, remembered.body);
+
+    // Another client reads the replica, which has not replayed the write yet: 404 (the lag is real).
+    const other = await asOther(`/api/v1/users/${id}`);
+    assert.equal(other.statusCode, 404, 'the other client reads the replica, which lags');
+    assert.equal(replicaReads(), before + 1, 'served by the replica');
+    assert.equal(other.headers[TOKEN], undefined, 'a read gets no token');
+
+    // An update: the writer sees the new name, the other client the old one until the replica replays it.
+    await until('the replica to show the user', async () => (await asOther(`/api/v1/users/${id}`)).statusCode === 200);
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${id}`,
+      payload: { full_name: 'After' },
+    });
+    assert.equal(patched.statusCode, 200, patched.body);
+    const patchToken = patched.headers[TOKEN] as string;
+    const fresh = await t.app.inject({
+      method: 'GET',
+      url: `/api/v1/users/${id}`,
+      headers: { 'x-api-key': otherKey, [TOKEN]: patchToken },
+    });
+    assert.equal(
+      (fresh.json() as { full_name: string }).full_name,
+      'After',
+      'the token holds for any client that sends it',
+    );
+    assert.equal(
+      (((await asOther(`/api/v1/users/${id}`)) as LightMyRequestResponse).json() as { full_name: string }).full_name,
+      'Before',
+    );
+    await until(
+      'replay of the update',
+      async () => ((await asOther(`/api/v1/users/${id}`)).json() as { full_name: string }).full_name === 'After',
+    );
+  });
+
+  test('lists and searches go to the replica; a forged token goes to the primary and is not an error', async () => {
+    const before = replicaReads();
+    assert.equal((await asOther('/api/v1/users?limit=5')).statusCode, 200);
+    assert.equal((await asOther('/api/v1/users/search?q=ryw')).statusCode, 200);
+    assert.ok(replicaReads() >= before + 2, `${replicaReads()} vs ${before}`);
+    const forged = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/users?limit=5',
+      headers: { 'x-api-key': otherKey, [TOKEN]: 'zzzzzzzz.AAAAAAAAAAAAAAAA' },
+    });
+    assert.equal(forged.statusCode, 200, forged.body);
+    const afterForged = replicaReads();
+    await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/users?limit=5',
+      headers: { 'x-api-key': otherKey, [TOKEN]: 'x'.repeat(5000) },
+    });
+    assert.equal(replicaReads(), afterForged);
+  });
+
+  test('a signed-in user reads their own change through /users/me after PATCH /users/me', async () => {
+    const me = await t.signUp();
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: '/api/v1/users/me',
+      headers: me.headers,
+      payload: { full_name: 'Mine' },
+    });
+    assert.equal(patched.statusCode, 200, patched.body);
+    // No header sent back: the session is remembered by this process.
+    const read = await t.app.inject({ method: 'GET', url: '/api/v1/users/me', headers: me.headers });
+    assert.equal((read.json() as { full_name: string }).full_name, 'Mine');
+  });
+
+  test('stopping the replica keeps the service answering; it rejoins when it is back', async () => {
+    await replica.setApplyDelay(0);
+    await replica.stop();
+    for (let i = 0; i < 10; i++) {
+      const res = await asOther('/api/v1/users?limit=5');
+      assert.equal(res.statusCode, 200, res.body);
+    }
+    await until('out of rotation', () => t.database.replicaStatus()[0]?.healthy === false);
+    await replica.start();
+    await until('back in rotation', () => t.database.replicaStatus()[0]?.healthy === true, 30_000);
+    const before = replicaReads();
+    assert.equal((await asOther('/api/v1/users?limit=5')).statusCode, 200);
+    assert.ok(replicaReads() > before, 'the replica serves reads again');
+  });
+});
