@@ -22,7 +22,8 @@ type Log = (message: string) => void;
 export async function openRuntime(
   config: Config,
   log: Log = () => {},
-  options: { cursorSecret?: string; queryObservers?: QueryObserver[] } = {},
+  /** `replicas`: route the service's lag-tolerant reads to DATABASE_REPLICA_URLS (the server; CLI commands read the primary). */
+  options: { cursorSecret?: string; queryObservers?: QueryObserver[]; replicas?: boolean } = {},
 ): Promise<Runtime> {
   // Metrics and traces each watch queries when they are on; with neither, Kysely does not time queries at all.
   const observers = options.queryObservers ?? [];
@@ -40,9 +41,9 @@ export async function openRuntime(
     ...(options.cursorSecret ? { cursorSecret: options.cursorSecret } : {}),
     pool: { ...config.pool, queryTimeoutMs: config.queryTimeoutMs },
     connectAttempts: config.connectAttempts,
-    replicaUrls: config.replicaUrls,
-    replicaMaxLagMs: config.replicaMaxLagMs,
-    onReplicaChange: log,
+    ...(options.replicas && config.replicaUrls.length > 0
+      ? { replicaUrls: config.replicaUrls, replicaMaxLagMs: config.replicaMaxLagMs, onReplicaChange: log }
+      : {}),
     connectDelayMs: config.connectDelayMs,
     onConnectRetry: (attempt, delay, error) =>
       log(

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { DatabaseUrlError } from '@user-service/data';
+import { DatabaseUrlError, redactUrl } from '@user-service/data';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { type AppDeps, buildApp } from './app.js';
@@ -42,6 +42,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
   const metrics = config.metrics ? await startMetrics() : undefined;
   const runtime = await openRuntime(config, log, {
     cursorSecret: tokenSecret,
+    replicas: true,
     queryObservers: [...(tracing ? [tracing.queryObserver] : []), ...(metrics ? [metrics.collector.onQuery] : [])],
   }).catch(failStart);
   metrics?.collector.observe(runtime);
@@ -74,6 +75,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     corsOrigins: config.corsOrigins,
     auditRetentionDays: config.auditRetentionDays,
     mail: config.mail,
+    ...(config.redis.url ? { redis: { url: config.redis.url, cacheTtlMs: config.redis.cacheTtlMs } } : {}),
   });
   const bootstrapped = await ensureFirstSuperuser(
     new UserService(runtime.database, runtime.hasher),
@@ -103,11 +105,20 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
       `user-service listening on ${address} (ready in ${Math.round(performance.now() - startedAt)} ms)`,
       `  docs:     ${base}/docs`,
       `  database: ${runtime.database.displayUrl} (${runtime.database.kind})`,
+      ...(config.replicaUrls.length > 0
+        ? [
+            `  replicas: ${runtime.database
+              .replicaStatus()
+              .map((r) => `${r.url} (${r.healthy ? 'in rotation' : 'not answering yet'})`)
+              .join(', ')}`,
+          ]
+        : []),
       pending.length
         ? `  WARNING: ${pending.length} migration(s) pending: run "npm run migrate -- up"`
         : '  schema:   at head',
       `  metrics:  ${metricsUrl ?? (config.metrics?.token ? `${base}/metrics (METRICS_TOKEN)` : 'off (set METRICS_TOKEN or METRICS_PORT)')}`,
       `  mail:     ${describeMail(config.mail)}`,
+      `  redis:    ${config.redis.url ? `${redactUrl(config.redis.url)} (${config.redis.cacheTtlMs ? `user cache ${config.redis.cacheTtlMs} ms, ` : 'no cache, '}shared rate limits)` : 'off (set REDIS_URL to share the cache and rate limits between instances)'}`,
       `  access:   ${config.access.authRequired ? 'sign-in required' : 'OPEN (AUTH_REQUIRED=false)'}; registration ${config.access.registration}; tokens ${config.access.jwtAlgorithm}`,
       ...warnings.map((warning) => `  ${warning}`),
     ].join('\n'),

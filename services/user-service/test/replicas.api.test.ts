@@ -10,6 +10,7 @@ import { PrivatePostgres, privatePostgresUnavailable } from '@user-service/data/
 import type { LightMyRequestResponse } from 'fastify';
 import { SCOPES } from '../src/access/principal.js';
 import { ApiKeyService } from '../src/api-keys/api-key.service.js';
+import { killAll, SERVICE_DIR, startService } from './support/processes.js';
 import { openTestApp, type TestApp } from './support/test-app.js';
 
 const unavailable = await privatePostgresUnavailable();
@@ -169,5 +170,52 @@ describe('users API over a primary and a read replica', { skip: unavailable }, (
     const before = replicaReads();
     assert.equal((await asOther('/api/v1/users?limit=5')).statusCode, 200);
     assert.ok(replicaReads() > before, 'the replica serves reads again');
+  });
+  test('npm start with DATABASE_REPLICA_URLS: the banner lists the replica, a write answers with a token that reads it back', async () => {
+    // A password in the replica URL (trust auth ignores it) must not be printed.
+    const replicaUrl = replica.url.replace('postgres@', 'postgres:Replica-Secret-91@');
+    const running = await startService(process.execPath, ['--max-semi-space-size=2', 'scripts/start.mjs'], {
+      cwd: SERVICE_DIR,
+      timeoutMs: 60_000,
+      env: {
+        WORKERS: '1',
+        DATABASE_URL: primary.url,
+        DATABASE_REPLICA_URLS: replicaUrl,
+        DB_CONNECT_ATTEMPTS: '1',
+        LOG_LEVEL: 'info',
+        JWT_SECRET: 'replica-process-test-secret-replica-process',
+        FIRST_SUPERUSER_EMAIL: 'replica-admin@example.com',
+        FIRST_SUPERUSER_PASSWORD: 'Granite-Compass-Willow-83',
+      },
+    });
+    try {
+      assert.match(
+        running.output(),
+        /replicas: postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/postgres \(in rotation\)/,
+      );
+      const login = await fetch(`${running.base}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'replica-admin@example.com', password: 'Granite-Compass-Willow-83' }),
+      });
+      assert.equal(login.status, 200);
+      const auth = { authorization: `Bearer ${((await login.json()) as { access_token: string }).access_token}` };
+      const created = await fetch(`${running.base}/api/v1/users`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'via-process@example.com', password: 'vq7-Lantern-Orbit-92' }),
+      });
+      assert.equal(created.status, 201);
+      const token = created.headers.get(TOKEN);
+      assert.ok(token, 'the write answered with X-Consistency-Token');
+      const { id } = (await created.json()) as { id: string };
+      const read = await fetch(`${running.base}/api/v1/users/${id}`, { headers: { ...auth, [TOKEN]: token } });
+      assert.equal(read.status, 200);
+      assert.doesNotMatch(running.output(), /Replica-Secret-91/);
+    } finally {
+      running.child.kill('SIGTERM');
+      await Promise.race([running.exited, sleep(5_000)]);
+      if (running.child.pid) killAll([running.child.pid]);
+    }
   });
 });
