@@ -3,9 +3,11 @@ import type { Replication } from './dialect.js';
 
 /**
  * PostgreSQL streaming replication positions: WAL LSNs ("16/B374D848", two 32-bit hex halves), read as one
- * 64-bit number so positions compare with `<`. The primary's `pg_current_wal_lsn()` read after a commit is at
- * or past that commit's record; a standby's `pg_last_wal_replay_lsn()` is how far it has applied, so a standby
- * at or past the former shows the commit.
+ * 64-bit number so positions compare with `<`. The primary's `pg_current_wal_insert_lsn()` read after a commit
+ * is past that commit's record (the insert position, not `pg_current_wal_lsn()`, the write position: with
+ * `synchronous_commit = off` a commit record may still sit in the WAL buffers, behind the write position); a
+ * standby's `pg_last_wal_replay_lsn()` is how far it has applied, so a standby at or past the former shows
+ * the commit.
  */
 export function parseLsn(lsn: string): bigint {
   const match = /^([0-9A-F]{1,8})\/([0-9A-F]{1,8})$/i.exec(lsn);
@@ -15,7 +17,7 @@ export function parseLsn(lsn: string): bigint {
 
 export const postgresReplication: Replication = {
   async primaryPosition(kysely: Kysely<any>): Promise<bigint> {
-    const { rows } = await sql<{ lsn: string }>`select pg_current_wal_lsn()::text as lsn`.execute(kysely);
+    const { rows } = await sql<{ lsn: string }>`select pg_current_wal_insert_lsn()::text as lsn`.execute(kysely);
     return parseLsn(rows[0]!.lsn);
   },
 
