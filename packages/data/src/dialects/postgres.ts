@@ -5,6 +5,7 @@ import type { ParsedDatabaseUrl } from '../database-url.js';
 import {
   ConstraintViolationError,
   DatabaseUnavailableError,
+  DatabaseUrlError,
   type DataError,
   ForeignKeyViolationError,
   InvalidQueryError,
@@ -48,12 +49,26 @@ const UNAVAILABLE_MESSAGES =
 
 /** How long a best-effort cancel request may take (it goes to the same, possibly frozen, server). */
 const CANCEL_TIMEOUT_MS = 2_000;
+const noop = () => {};
+
+/**
+ * Whether DATABASE_URL says a pooler in transaction mode (PgBouncer) is in front: `?pgbouncer=true`. Undefined
+ * when the URL does not say; the pool then finds out from its first connection (see detectPooler).
+ */
+function pgbouncerOption(url: ParsedDatabaseUrl): boolean | undefined {
+  if (url.kind !== 'postgres' || url.params.pgbouncer === undefined) return undefined;
+  const value = url.params.pgbouncer.toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new DatabaseUrlError(`DATABASE_URL option pgbouncer must be true or false, not "${url.params.pgbouncer}"`);
+}
 
 /**
  * Asks the server to cancel a backend's running query: PostgreSQL's CancelRequest, a 16-byte packet on a new
  * connection (what libpq's PQcancel sends). Errors are ignored: the query has already failed for its caller.
+ * Resolves when the receiver has closed that connection (it has acted on the request) or after the timeout.
  */
-function sendCancel(host: string, port: number, processId: number, secretKey: number): void {
+function sendCancel(host: string, port: number, processId: number, secretKey: number): Promise<void> {
   const socket = host.startsWith('/') ? netConnect(`${host}/.s.PGSQL.${port}`) : netConnect(port, host);
   const packet = Buffer.alloc(16);
   packet.writeInt32BE(16, 0);
@@ -62,7 +77,11 @@ function sendCancel(host: string, port: number, processId: number, secretKey: nu
   packet.writeInt32BE(secretKey, 12);
   socket.on('error', () => {});
   socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy());
-  socket.end(packet);
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  // write, not end: like libpq, the sender waits for the receiver to close. PgBouncer 1.18 drops a cancel whose
+  // sender half-closed before the pooler had forwarded it ("client unexpected eof"), and the query ran on.
+  socket.write(packet);
+  return closed;
 }
 
 interface PgClientInternals {
@@ -82,8 +101,16 @@ interface PgClientInternals {
  * times out is cancelled on the server (best effort: on a live server it stops the work, on a frozen one the
  * request waits in the socket until it thaws), its socket is destroyed, and the client is marked unusable
  * so that pg-pool drops it when it is released instead of handing it out again.
+ *
+ * Through PgBouncer the cancel goes to the pooler, which forwards it to the server connection that the client's
+ * connection is linked to at that moment. Closing the client's socket first (here, or pg-pool's end() of the
+ * unusable client) unlinks them: the cancel finds no client and is dropped, and the query runs on (measured: a
+ * pg_sleep(4) that timed out after 0.5 s was still active on the server 2 s later). So with a pooler
+ * (`pooled()`), the socket is closed only once the server has answered the cancelled query (or after
+ * CANCEL_TIMEOUT_MS), and end() waits for that too. Without one, it is closed at once as before: PostgreSQL acts
+ * on a cancel whatever happens to the client's socket.
  */
-function boundedClient(defaultTimeoutMs: number): typeof pg.Client {
+function boundedClient(defaultTimeoutMs: number, pooled: () => boolean): typeof pg.Client {
   return class BoundedClient extends pg.Client {
     override query(...args: unknown[]): any {
       const result = (super.query as (...a: unknown[]) => unknown)(...args);
@@ -93,28 +120,77 @@ function boundedClient(defaultTimeoutMs: number): typeof pg.Client {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => {
-          this.abandon();
+          this.abandon(result);
           reject(new QueryTimeoutError(ms));
         }, ms);
       });
       return Promise.race([result, timeout]).finally(() => clearTimeout(timer));
     }
 
-    private abandon(): void {
+    /** Set while a cancelled query's answer is awaited through a pooler: end() waits for it. */
+    private settling: Promise<void> | undefined;
+
+    private abandon(query: Promise<unknown>): void {
       const self = this as unknown as PgClientInternals;
       self._queryable = false;
       if (self.processID !== null && self.secretKey !== null) {
-        sendCancel(self.host, self.port, self.processID, self.secretKey);
+        void sendCancel(self.host, self.port, self.processID, self.secretKey);
       }
-      self.connection.stream.destroy();
+      if (!pooled()) {
+        self.connection.stream.destroy();
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CANCEL_TIMEOUT_MS);
+      });
+      this.settling = Promise.race([query.then(noop, noop), bound]).finally(() => clearTimeout(timer));
+      // Closed then even when nobody ends this client.
+      void this.settling.then(() => self.connection.stream.destroy());
+    }
+
+    override end(...args: unknown[]): any {
+      const settling = this.settling;
+      if (!settling) return (super.end as (...a: unknown[]) => unknown)(...args);
+      const ended = settling.then(() => (super.end as () => Promise<void>)());
+      const callback = args[0];
+      if (typeof callback !== 'function') return ended;
+      ended.then(
+        () => callback(),
+        (error: unknown) => callback(error),
+      );
+      return undefined;
     }
   };
 }
 
-function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, searchPath?: string): pg.Pool {
+/**
+ * Learns whether a pooler sits between this pool and PostgreSQL, from the first connection: PgBouncer hands its
+ * clients a cancel key of its own (BackendKeyData), so the process id the client was given is not the server
+ * backend's `pg_backend_pid()`; straight to PostgreSQL they are equal. Until that answer is in, a pooler is
+ * assumed (the safe choice for cancels, see boundedClient).
+ */
+function detectPooler(p: pg.Pool, found: (pooled: boolean) => void): void {
+  p.once('connect', (client) => {
+    const given = (client as unknown as PgClientInternals).processID;
+    client.query('select pg_backend_pid() as pid').then(
+      (result: pg.QueryResult<{ pid: number }>) => found(result.rows[0]?.pid !== given),
+      () => {
+        // Unknown for now: ask again on the next new connection.
+        detectPooler(p, found);
+      },
+    );
+  });
+}
+
+function createPool(url: ParsedDatabaseUrl, pool: PoolOptions): pg.Pool {
   if (url.kind !== 'postgres') throw new Error('postgres dialect needs a postgres URL');
+  // ?pgbouncer=true|false states it; without the option it is detected. Nothing else in this dialect needs
+  // session state: prepared statements are unnamed, advisory locks and SET LOCAL transaction-scoped, no LISTEN,
+  // no temporary tables (the scratch schema of `migrate check` lives in one transaction).
+  let pooled = pgbouncerOption(url);
   const p = new pg.Pool({
-    Client: boundedClient(pool.queryTimeoutMs),
+    Client: boundedClient(pool.queryTimeoutMs, () => pooled ?? true),
     host: url.host,
     port: url.port,
     user: url.user,
@@ -129,8 +205,12 @@ function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, searchPath?: stri
     // Bounds both the wait for a free client and the opening of a new one: on timeout pg-pool destroys the
     // socket of a connection whose server never answers the start-up (a frozen server still accepts TCP).
     connectionTimeoutMillis: pool.acquireTimeoutMs,
-    options: searchPath ? `-c search_path=${searchPath},public` : undefined,
   });
+  if (pooled === undefined) {
+    detectPooler(p, (found) => {
+      pooled = found;
+    });
+  }
   // An idle client whose server went away emits 'error' on the pool; without a listener it would crash the
   // process. The pool drops that client and opens a new one on the next query, which is how it recovers.
   p.on('error', () => {});
@@ -230,17 +310,29 @@ export const postgresDialect: Dialect = {
 
   async withScratchSchema(url, pool, fn) {
     const name = `migrate_check_${process.pid}_${Date.now()}`;
-    const admin = createPool(url, { ...pool, size: 1, maxOverflow: 0 });
-    await admin.query(`create schema "${name}"`);
+    // One transaction that is rolled back: the scratch schema, and everything the replayed migrations create in
+    // it, vanish with the rollback, even if this process dies meanwhile. The search_path is set with SET LOCAL
+    // inside it, not as a start-up option (options=-c search_path=...), which PgBouncer refuses ("unsupported
+    // startup parameter: options") and which transaction pooling could not keep across transactions anyway.
     const kysely = new Kysely<any>({
-      dialect: new PostgresDialect({ pool: createPool(url, { ...pool, size: 1, maxOverflow: 0 }, name) }),
+      dialect: new PostgresDialect({ pool: createPool(url, { ...pool, size: 1, maxOverflow: 0 }) }),
     });
     try {
-      return await fn(kysely);
+      const trx = await kysely.startTransaction().execute();
+      try {
+        await sql`create schema ${sql.id(name)}`.execute(trx);
+        await sql`set local search_path to ${sql.id(name)}, public`.execute(trx);
+        return await fn(trx);
+      } finally {
+        // A failed rollback means a lost connection: nothing was committed either way, and the error that
+        // matters is fn's.
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => {});
+      }
     } finally {
       await kysely.destroy();
-      await admin.query(`drop schema "${name}" cascade`);
-      await admin.end();
     }
   },
 };
