@@ -19,6 +19,9 @@ import { AuthService } from './auth/auth.service.js';
 import { jwksRoutes } from './auth/jwks.routes.js';
 import { LoginGuard } from './auth/login-guard.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
+import { sharedRateLimitStore } from './cache/rate-limit-store.js';
+import { RedisConnection, type RedisLog } from './cache/redis-connection.js';
+import { UserCache } from './cache/user-cache.js';
 import { type AccessConfig, defaultAccess, loadConfig, type MailConfig } from './config.js';
 import { healthRoutes } from './health/health.routes.js';
 import { registerAuthRateLimit } from './http/auth-rate-limit.js';
@@ -89,6 +92,12 @@ export interface AppDeps {
   mail?: Partial<MailConfig>;
   /** AUDIT_RETENTION_DAYS: prune older audit events at start and daily; 0 or absent keeps them all (the tests). */
   auditRetentionDays?: number;
+  /**
+   * REDIS_URL and CACHE_TTL_MS (src/cache/): the app opens its Redis client, caches users and principals there
+   * (unless cacheTtlMs is 0) and counts rate limits there; closed with the app. Absent: no Redis, nothing cached.
+   * `log` receives the connection's state changes (the app's logger when not given).
+   */
+  redis?: { url: string; cacheTtlMs: number; log?: RedisLog; commandTimeoutMs?: number };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -143,6 +152,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const access: AccessConfig = { ...defaultAccess(), ...deps.access };
   const warn = deps.warn ?? (() => {});
+  // One Redis client for the app (the process). Its onClose hook is added first so that it runs last (Fastify
+  // runs them last-added first): what the other hooks still write is invalidated before Redis closes.
+  const redis = deps.redis
+    ? new RedisConnection(
+        deps.redis.url,
+        deps.redis.log ?? { warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) },
+        deps.redis.commandTimeoutMs ? { commandTimeoutMs: deps.redis.commandTimeoutMs } : {},
+      )
+    : undefined;
+  if (redis) app.addHook('onClose', async () => redis.close());
+  const userCache =
+    redis && deps.redis?.cacheTtlMs ? new UserCache(redis, { ttlMs: deps.redis.cacheTtlMs }) : undefined;
   const users = new UserService(deps.database, deps.hasher, deps.totalsTtlMs ?? 0);
   const personas = new PersonaService(deps.database, users);
   const sessions = new SessionService(deps.database, {
@@ -151,6 +172,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     refreshReuseGraceSeconds: access.refreshReuseGraceSeconds,
     secret: deps.tokenSecret,
   });
+  users.setCache(userCache);
+  sessions.setCache(userCache);
   const apiKeys = new ApiKeyService(deps.database);
   const audit = new AuditService(deps.database);
   if (deps.auditRetentionDays) registerAuditRetention(app, audit, deps.auditRetentionDays);
@@ -208,7 +231,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authenticate: authenticator({ tokens, sessions, apiKeys }),
     metricsToken: deps.metrics?.token,
   });
-  await registerAuthRateLimit(app, { perMinute: access.authRateLimitPerMinute });
+  await registerAuthRateLimit(app, {
+    perMinute: access.authRateLimitPerMinute,
+    ...(redis ? { store: sharedRateLimitStore(redis) } : {}),
+  });
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string.
   app.removeContentTypeParser('text/plain');
 

@@ -142,4 +142,33 @@ describe('configuration', () => {
       );
     }
   });
+
+  it('reads REDIS_URL and CACHE_TTL_MS: off by default, a 30 s cache when set', () => {
+    assert.deepEqual(loadConfig({}).redis, { url: undefined, cacheTtlMs: 30_000 });
+    for (const url of ['redis://127.0.0.1:6379', 'rediss://:pw@cache.example.com:6380/2', 'redis://user:pw@h']) {
+      assert.equal(loadConfig({ REDIS_URL: url }).redis.url, url);
+    }
+    assert.equal(loadConfig({ REDIS_URL: 'redis://h', CACHE_TTL_MS: '0' }).redis.cacheTtlMs, 0, '0: limits only');
+  });
+
+  it('refuses Redis settings that cannot work, without echoing a Redis password', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ REDIS_URL: 'http://:redis-pass-secret@cache.example.com' }, /^REDIS_URL must be redis:\/\//],
+      [{ REDIS_URL: 'redis-pass-secret' }, /^REDIS_URL must be/],
+      [{ REDIS_URL: 'redis://' }, /^REDIS_URL must be/],
+      [{ CACHE_TTL_MS: '-1' }, /^CACHE_TTL_MS must be an integer/],
+      [{ CACHE_TTL_MS: 'long' }, /^CACHE_TTL_MS must be an integer/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, message);
+          assert.ok(!error.message.includes('redis-pass-secret'), 'the Redis password is not repeated');
+          return true;
+        },
+      );
+    }
+  });
 });

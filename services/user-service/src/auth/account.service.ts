@@ -105,7 +105,7 @@ export class AccountService implements UserLifecycle {
   async verify(token: string, context: AuditContext | undefined): Promise<User> {
     const tokenHash = this.hashOf('verify', token);
     const now = this.now();
-    return this.store.unitOfWork(async (uow) => {
+    const user = await this.store.unitOfWork(async (uow) => {
       const user = await this.spend(uow, 'verify', tokenHash, now);
       if (user.is_verified) return user;
       const at = now.toISOString();
@@ -113,6 +113,9 @@ export class AccountService implements UserLifecycle {
       await recordAudit(uow, context, { event: 'email.verified', target: user.id }, now);
       return verified ?? user;
     });
+    // The Redis user cache (when on) forgets the unverified copy before the answer.
+    await this.users.forget(user);
+    return user;
   }
 
   /**

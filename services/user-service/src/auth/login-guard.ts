@@ -13,6 +13,12 @@
  * last two windows), in which the guard looks for the latest failure inside the window that was the N-th
  * within one window; the subject is refused until one window after it. Rows older than two windows count
  * for nothing and are pruned (see `prune`).
+ *
+ * Not in Redis, even with REDIS_URL set (issue 12): every instance already shares the database, a failure is a
+ * row written in the failing login's own unit of work (with its audit event), and the lock is read in the same
+ * query that decides it, so concurrent failures on any number of instances all count, and the lockout holds
+ * while Redis is down or restarted (a Redis counter would reset with it, or need a fallback that counts less).
+ * A failed login is already slow (a password hash), so one more indexed query costs nothing that matters.
  */
 import { createHash } from 'node:crypto';
 import type { DataStore, RepositoryProvider } from '@user-service/data';

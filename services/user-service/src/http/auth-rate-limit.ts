@@ -1,10 +1,11 @@
 /**
  * The general per-IP limit on the auth endpoints (login, refresh, registration, ...), with
- * @fastify/rate-limit: a cheap first line in front of the database-backed LoginGuard. It counts in the
- * process's memory, so each process allows `perMinute`; the lockout that must hold across processes is the
- * LoginGuard's.
+ * @fastify/rate-limit: a cheap first line in front of the database-backed LoginGuard. Without Redis it counts
+ * in the process's memory, so each process allows `perMinute`; with REDIS_URL it counts in Redis (the `store`,
+ * cache/rate-limit-store.ts), shared by every instance, and per process again while Redis is unreachable. The
+ * lockout that must hold across processes in every case is the LoginGuard's (in the database).
  */
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { TooManyRequestsError } from '../errors.js';
 import { errors } from './common.schemas.js';
@@ -17,8 +18,13 @@ export const AUTH_ROUTE_PREFIX = '/api/v1/auth/';
  * shared across those routes; past it, 429 in the `{"detail": ...}` shape with Retry-After. Must be awaited
  * before those routes are registered (it adds an onRoute hook); other routes are not limited.
  */
-export async function registerAuthRateLimit(app: FastifyInstance, options: { perMinute: number }): Promise<void> {
+export async function registerAuthRateLimit(
+  app: FastifyInstance,
+  options: { perMinute: number; store?: FastifyRateLimitStoreCtor },
+): Promise<void> {
   await app.register(rateLimit, {
+    // The mail routes' limits (route config) count in the same store.
+    ...(options.store ? { store: options.store } : {}),
     // Only where asked: no limit on every route.
     global: false,
     // Thrown into our error handler: 429, Retry-After, {"detail": "Too many requests; try again in N seconds"}.

@@ -61,3 +61,42 @@ export function passwordHashObserved(): boolean {
 export function publishPasswordHash(operation: PasswordHashMessage['operation'], durationMs: number): void {
   passwordHashChannel.publish({ operation, durationMs } satisfies PasswordHashMessage);
 }
+
+/** A lookup in the Redis user cache (user-cache.ts): hit, miss (read from the database), or bypass (Redis down). */
+export const userCacheChannel = channel('user-service:user-cache');
+/** One Redis command (or pipeline), how long it took and whether it answered. */
+export const redisCommandChannel = channel('user-service:redis-command');
+/** Redis became reachable (up) or unreachable. */
+export const redisStateChannel = channel('user-service:redis-state');
+
+export type CacheKeyKind = 'id' | 'email' | 'username' | 'session';
+export type CacheResult = 'hit' | 'miss' | 'bypass';
+export interface UserCacheMessage {
+  kind: CacheKeyKind;
+  result: CacheResult;
+}
+export interface RedisCommandMessage {
+  command: string;
+  durationMs: number;
+  ok: boolean;
+}
+export interface RedisStateMessage {
+  up: boolean;
+}
+
+export function publishUserCache(kind: CacheKeyKind, result: CacheResult): void {
+  if (userCacheChannel.hasSubscribers) userCacheChannel.publish({ kind, result } satisfies UserCacheMessage);
+}
+
+/** Whether anyone times Redis commands (then the connection reads the clock around each). */
+export function redisCommandObserved(): boolean {
+  return redisCommandChannel.hasSubscribers;
+}
+
+export function publishRedisCommand(command: string, durationMs: number, ok: boolean): void {
+  redisCommandChannel.publish({ command, durationMs, ok } satisfies RedisCommandMessage);
+}
+
+export function publishRedisState(up: boolean): void {
+  if (redisStateChannel.hasSubscribers) redisStateChannel.publish({ up } satisfies RedisStateMessage);
+}

@@ -9,15 +9,23 @@ import {
   loginChannel,
   type PasswordHashMessage,
   passwordHashChannel,
+  type RedisCommandMessage,
+  type RedisStateMessage,
+  redisCommandChannel,
+  redisStateChannel,
   refreshReuseChannel,
   type SessionsRevokedMessage,
   sessionsRevokedChannel,
+  type UserCacheMessage,
+  userCacheChannel,
 } from './channels.js';
 
 /** Request latencies from a fast cached lookup (~1 ms) to a slow password hash under load (seconds). */
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const QUERY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
 const HASH_BUCKETS = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28];
+/** A Redis round trip on loopback is ~0.1 ms; commands give up at 100 ms (cache/redis-connection.ts). */
+const REDIS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 
 type Labels<T extends string> = Histogram<T>;
 type Child = { observe(value: number): void };
@@ -40,6 +48,9 @@ export class ServiceMetrics {
   private readonly refreshReuse: Counter;
   private readonly sessionsRevoked: Counter<'reason'>;
   private readonly countCache: Counter<'result'>;
+  private readonly userCache: Counter<'kind' | 'result'>;
+  private readonly redisDuration: Labels<'command' | 'outcome'>;
+  private readonly redisUp: Gauge;
   private readonly requestChildren = new Map<string, Child>();
   private readonly queryChildren = new Map<string, Child>();
   private readonly subscriptions: [string, (message: unknown) => void][] = [];
@@ -134,11 +145,32 @@ export class ServiceMetrics {
       labelNames: ['result'],
       registers,
     });
+    this.userCache = new Counter({
+      name: 'user_cache_lookups_total',
+      help: 'Lookups in the Redis user cache (REDIS_URL) by key kind (id, email, username, session: the access check) and result: hit, miss (read from the database and filled), bypass (Redis unreachable: database only)',
+      labelNames: ['kind', 'result'],
+      registers,
+    });
+    this.redisDuration = new Histogram({
+      name: 'redis_command_duration_seconds',
+      help: 'Redis commands and pipelines (get, mget, fill, tombstone, ratelimit) with their duration, by outcome (ok, error: failed or timed out)',
+      labelNames: ['command', 'outcome'],
+      buckets: REDIS_BUCKETS,
+      registers,
+    });
+    this.redisUp = new Gauge({
+      name: 'redis_up',
+      help: 'Whether Redis (REDIS_URL) is reachable and in use: 1, or 0 (unreachable, or not configured)',
+      registers,
+    });
     // Zero series up front, so a dashboard shows 0 rather than "no data" before the first event.
     for (const outcome of ['success', 'bad_credentials', 'inactive', 'unverified', 'locked_out'])
       this.logins.inc({ outcome }, 0);
     for (const result of ['hit', 'miss']) this.countCache.inc({ result }, 0);
     this.refreshReuse.inc(0);
+    for (const kind of ['id', 'email', 'username', 'session'])
+      for (const result of ['hit', 'miss', 'bypass']) this.userCache.inc({ kind, result }, 0);
+    this.redisUp.set(0);
 
     this.listen(loginChannel.name as string, (m) => this.logins.inc({ outcome: (m as LoginMessage).outcome }));
     this.listen(refreshReuseChannel.name as string, () => this.refreshReuse.inc());
@@ -149,6 +181,15 @@ export class ServiceMetrics {
     this.listen(countCacheChannel.name as string, (m) =>
       this.countCache.inc({ result: (m as CountCacheMessage).hit ? 'hit' : 'miss' }),
     );
+    this.listen(userCacheChannel.name as string, (m) => {
+      const { kind, result } = m as UserCacheMessage;
+      this.userCache.inc({ kind, result });
+    });
+    this.listen(redisCommandChannel.name as string, (m) => {
+      const { command, durationMs, ok } = m as RedisCommandMessage;
+      this.redisDuration.observe({ command, outcome: ok ? 'ok' : 'error' }, durationMs / 1000);
+    });
+    this.listen(redisStateChannel.name as string, (m) => this.redisUp.set((m as RedisStateMessage).up ? 1 : 0));
     this.listen(passwordHashChannel.name as string, (m) => {
       const { operation, durationMs } = m as PasswordHashMessage;
       this.hashDuration.observe({ operation }, durationMs / 1000);

@@ -65,14 +65,54 @@ export class SessionRepository {
     return ended > 0;
   }
 
-  /** Ends every live session of the user, but `except` when given; how many ended. */
-  async revokeAll(userId: string, now: string, reason: string, except?: string): Promise<number> {
+  /**
+   * Ends every live session of the user, but `except` when given: how many ended, and their ids (for the
+   * cache's revocation notices, cache/user-cache.ts). The ids are read after the UPDATE, in the same unit of
+   * work, as the rows it marked (this reason, revoked from `now` - 1 s on: a little more than the UPDATE's own
+   * rows, never fewer, whatever the column's precision): a session that another transaction committed between a
+   * SELECT and the UPDATE cannot be ended without being named, as it could if the ids were read first.
+   */
+  async revokeAll(
+    userId: string,
+    now: string,
+    reason: string,
+    except?: string,
+  ): Promise<{ ended: number; ids: string[] }> {
     const ended = await this.sessions.updateWhere(
       { user_id: userId, revoked_at: null, ...(except ? { id: { ne: except } } : {}) },
       { revoked_at: now, revoked_reason: reason },
     );
     publishSessionsRevoked(reason, ended);
-    return ended;
+    if (ended === 0) return { ended, ids: [] };
+    const since = new Date(Date.parse(now) - 1_000).toISOString();
+    const ids: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.sessions.list({
+        filters: { user_id: userId, revoked_reason: reason, revoked_at: { gte: since } },
+        limit: 500,
+        ...(after ? { after } : {}),
+      });
+      ids.push(...page.items.map((session) => session.id));
+      after = page.nextCursor ?? undefined;
+    } while (after);
+    return { ended, ids };
+  }
+
+  /** The ids of the user's sessions that are not revoked (a user's delete names them to the cache). */
+  async liveIds(userId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.sessions.list({
+        filters: { user_id: userId, revoked_at: null },
+        limit: 500,
+        ...(after ? { after } : {}),
+      });
+      ids.push(...page.items.map((session) => session.id));
+      after = page.nextCursor ?? undefined;
+    } while (after);
+    return ids;
   }
 
   addToken(row: {

@@ -184,8 +184,6 @@ export class UserService {
       .catch((error: unknown) => conflictOn(error, { ...USER_CONFLICTS, ...PERSONA_CONFLICTS }));
     this.lifecycle?.committed();
     this.totals.clear();
-    // Nothing can be cached for a new user (misses are not), but a tombstone is cheap and makes no assumption.
-    await this.cache?.invalidate([user]);
     return user;
   }
 

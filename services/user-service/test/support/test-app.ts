@@ -67,6 +67,8 @@ export interface TestAppOptions {
   metrics?: { token: string };
   /** Overrides of FAST_HASH (e.g. a tiny queueMax). */
   hash?: Partial<PasswordHashOptions>;
+  /** REDIS_URL, CACHE_TTL_MS and where the connection's state lines go (the app's logger when not given). */
+  redis?: AppDeps['redis'];
   /** Mail settings over TEST_MAIL (no SMTP_URL: mails are logged, never sent; a quick poll). */
   mail?: Partial<MailConfig>;
   /** AUDIT_RETENTION_DAYS (off by default): the app prunes the audit log once ready, then daily. */
@@ -109,6 +111,7 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
     ...(options.auditRetentionDays ? { auditRetentionDays: options.auditRetentionDays } : {}),
     ...(collector ? { metrics: { collector, render: () => collector.render(), token: options.metrics?.token } } : {}),
+    ...(options.redis ? { redis: options.redis } : {}),
     access: { ...defaultAccess(), ...RELAXED, ...options.access },
     mail: { ...TEST_MAIL, ...options.mail },
     mailRequestsPerMinute: options.mailRequestsPerMinute ?? 1_000_000,
