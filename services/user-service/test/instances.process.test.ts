@@ -11,8 +11,10 @@ import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createServerDatabase, type ServerDatabase, serverReachable } from '@user-service/data/testing';
 import { childrenOf, killAll, type Running, SERVICE_DIR, startService } from './support/processes.js';
+import { PrivateRedis, redisServerUnavailable } from './support/redis-server.js';
 
 const API = '/api/v1';
+const METRICS_TOKEN = 'instances-metrics-token-instances-metrics';
 const ADMIN = { email: 'first-admin@example.com', password: 'Granite-Compass-Willow-83' };
 const PASSWORD = 'Saffron-Glacier-Ember-47';
 const SECRET = 'instances-test-secret-instances-test-secret';
@@ -70,8 +72,25 @@ const every = (status: number) => Array.from({ length: ROUNDS }, () => status);
 const postgres = await serverReachable('postgres');
 if (postgres !== true && process.env.CI === 'true') throw new Error(`PostgreSQL must be reachable on CI: ${postgres}`);
 
-/** The two runs: without Redis, and with the private Redis a later suite starts (see redisVariant below). */
-function describeInstances(label: string, extraEnv: () => Record<string, string>): void {
+/** Counter samples of `name` whose labels include `labels`, summed, from a Prometheus text page. */
+function counter(page: string, name: string, labels: string): number {
+  let total = 0;
+  for (const line of page.split('\n')) {
+    if (line.startsWith(`${name}{`) && line.includes(labels)) total += Number(line.split(' ').at(-1));
+  }
+  return total;
+}
+
+/**
+ * One run of the suite. `setUp` gives the instances' extra environment (and may start what they need);
+ * `withRedis`: the cache must actually serve (checked on the metrics), so coherence is not vacuous.
+ */
+function describeInstances(
+  label: string,
+  setUp: () => Promise<Record<string, string>>,
+  tearDown: () => Promise<void>,
+  withRedis: boolean,
+): void {
   describe(`two instances as one (${label})`, {
     skip: postgres === true ? false : String(postgres),
     concurrency: 1,
@@ -93,7 +112,8 @@ function describeInstances(label: string, extraEnv: () => Record<string, string>
         FIRST_SUPERUSER_PASSWORD: ADMIN.password,
         AUTH_RATE_LIMIT_PER_MINUTE: '100000',
         LOGIN_MAX_FAILURES: String(MAX_FAILURES),
-        ...extraEnv(),
+        METRICS_TOKEN,
+        ...(await setUp()),
       };
       // Both start at once: migrations and the first superuser race, as two instances deployed together do.
       const started = await Promise.all(
@@ -123,6 +143,7 @@ function describeInstances(label: string, extraEnv: () => Record<string, string>
       ]);
       killAll(pids);
       await server?.drop();
+      await tearDown();
     });
 
     it('starts both over one database; the first superuser exists once and signs in on both', async () => {
@@ -183,6 +204,13 @@ function describeInstances(label: string, extraEnv: () => Record<string, string>
       }
       assert.deepEqual(await statuses(b(), admin, `${API}/users/email/coherent@example.com`), every(404));
       assert.deepEqual(await statuses(b(), admin, `${API}/users/email/coherent-2@example.com`), every(200));
+      if (withRedis) {
+        // B really served these from Redis (hits), so what B read after A's change was coherent, not uncached.
+        const metrics = await fetch(`${b()}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+        const page = await metrics.text();
+        assert.ok(counter(page, 'user_cache_lookups_total', 'kind="id",result="hit"') > 0, page);
+        assert.ok(counter(page, 'user_cache_lookups_total', 'kind="session",result="hit"') > 0, page);
+      }
       const deleted = await send(a(), 'DELETE', `${API}/users/${id}`, { token: admin });
       assert.equal(deleted.status, 204, deleted.body);
       assert.deepEqual(await statuses(b(), admin, `${API}/users/${id}`), every(404));
@@ -235,4 +263,24 @@ function describeInstances(label: string, extraEnv: () => Record<string, string>
   });
 }
 
-describeInstances('database only', () => ({}));
+describeInstances(
+  'database only',
+  async () => ({}),
+  async () => {},
+  false,
+);
+
+const redisUnavailable = redisServerUnavailable();
+if (redisUnavailable && process.env.CI === 'true') throw new Error(`redis-server must run on CI: ${redisUnavailable}`);
+let redis: PrivateRedis | undefined;
+if (!redisUnavailable) {
+  describeInstances(
+    'with Redis',
+    async () => {
+      redis = await PrivateRedis.start();
+      return { REDIS_URL: redis.url };
+    },
+    async () => redis?.stop(),
+    true,
+  );
+}
