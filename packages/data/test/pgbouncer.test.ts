@@ -5,7 +5,8 @@
  * LOCKED), migrations (transaction-scoped advisory lock), `migrate check` (its scratch schema), and the query
  * timeout's cancel. Every test also asserts on the pooler's admin console (SHOW STATS, SHOW POOLS) or on the
  * server's pg_stat_activity that its traffic went through PgBouncer.
- * Needs root (pgbouncer runs as postgres) and pgbouncer; without them it reports itself skipped, except with CI=true.
+ * Needs pgbouncer (apt-get install pgbouncer; as root it runs as postgres) and the shared PostgreSQL; without them
+ * it reports itself skipped, except with CI=true.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';

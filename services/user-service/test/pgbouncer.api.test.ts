@@ -4,7 +4,8 @@
  * ?pgbouncer=true. Migrations, sign-up, login, bearer requests, user CRUD, search, logout, `migrate check`, and
  * parallel requests (more than the pooler's server connections). Each test checks on the pooler's admin console
  * (SHOW STATS) or the server's pg_stat_activity that the traffic went through PgBouncer.
- * Needs root (pgbouncer runs as postgres) and pgbouncer; without them it reports itself skipped, except with CI=true.
+ * Needs pgbouncer (apt-get install pgbouncer; as root it runs as postgres) and the shared PostgreSQL; without them
+ * it reports itself skipped, except with CI=true.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';

@@ -1,7 +1,7 @@
 /**
  * A PgBouncer of a test's own in transaction pooling mode, in front of a PostgreSQL server: Debian's pgbouncer
- * (1.18 on bookworm), run as the `postgres` user (it refuses to run as root) from a temporary folder holding
- * its ini and auth files, listening on a free loopback port. The admin console (`SHOW POOLS`, `SHOW STATS`)
+ * (1.18 on bookworm), run from a temporary folder holding its ini and auth files, as the `postgres` user when
+ * the test runs as root (pgbouncer refuses to run as root), else as the current user, listening on a free loopback port. The admin console (`SHOW POOLS`, `SHOW STATS`)
  * lets a test prove that its traffic went through the pooler.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -26,11 +26,12 @@ function pgbouncerBinary(): string | undefined {
 export async function pgbouncerUnavailable(): Promise<string | undefined> {
   if (process.platform !== 'linux') return 'needs Linux';
   if (!pgbouncerBinary()) return 'pgbouncer not found (apt-get install pgbouncer, or set PGBOUNCER_BIN)';
-  if (process.getuid?.() !== 0) return 'needs root (pgbouncer refuses to run as root, so it is started as postgres)';
+  // pgbouncer refuses to run as root: root starts it as postgres, anyone else as themselves.
+  if (process.getuid?.() !== 0) return undefined;
   try {
     await run('id', ['-u', 'postgres']);
   } catch (error) {
-    return `no postgres user (${(error as Error).message})`;
+    return `running as root, and no postgres user to run pgbouncer as (${(error as Error).message})`;
   }
   return undefined;
 }
@@ -77,8 +78,9 @@ export class PgBouncer {
     if (!binary) throw new Error('pgbouncer not found');
     const settings: Required<PgBouncerOptions> = { poolSize: 4, poolMode: 'transaction', ...options };
     const dir = mkdtempSync(join(tmpdir(), 'us-pgbouncer-'));
-    const { uid, gid } = await postgresOwner();
-    chownSync(dir, uid, gid);
+    // As root, everything belongs to postgres, which pgbouncer runs as; otherwise to the current user already.
+    const owner = process.getuid?.() === 0 ? await postgresOwner() : undefined;
+    if (owner) chownSync(dir, owner.uid, owner.gid);
     const port = await freePort();
     const bouncer = new PgBouncer(dir, port, settings);
     const ini = [
@@ -112,12 +114,11 @@ export class PgBouncer {
     ].join('\n');
     writeFileSync(join(dir, 'pgbouncer.ini'), ini);
     writeFileSync(join(dir, 'userlist.txt'), `"${settings.user.replace(/"/g, '""')}" ""\n`);
-    for (const file of ['pgbouncer.ini', 'userlist.txt']) chownSync(join(dir, file), uid, gid);
-    // Started directly with the postgres uid/gid (Node drops root's supplementary groups too), rather than
-    // through runuser, so that the child's pid is pgbouncer's own and stop() signals the right process.
+    if (owner) for (const file of ['pgbouncer.ini', 'userlist.txt']) chownSync(join(dir, file), owner.uid, owner.gid);
+    // As root, started directly with the postgres uid/gid (Node drops root's supplementary groups too) rather
+    // than through runuser, so that the child's pid is pgbouncer's own and stop() signals the right process.
     const child = spawn(binary, [join(dir, 'pgbouncer.ini')], {
-      uid,
-      gid,
+      ...owner,
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
