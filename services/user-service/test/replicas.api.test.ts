@@ -19,6 +19,7 @@ if (unavailable && process.env.CI === 'true') throw new Error(`replica tests mus
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const TOKEN = 'x-consistency-token';
 const LAG_MS = 2000;
+const METRICS_TOKEN = 'replica-metrics-token';
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -40,7 +41,10 @@ describe('users API over a primary and a read replica', { skip: unavailable }, (
     await primary.init();
     await primary.start();
     replica = await PrivatePostgres.replicaOf(primary, { applyDelayMs: 0 });
-    t = await openTestApp({ kind: 'postgres', url: primary.url }, { replicaUrls: [replica.url] });
+    t = await openTestApp(
+      { kind: 'postgres', url: primary.url },
+      { replicaUrls: [replica.url], metrics: { token: METRICS_TOKEN } },
+    );
     otherKey = (await new ApiKeyService(t.database).create({ name: 'other client', scopes: [...SCOPES] }, null)).secret;
     // The replica has replayed the migrations and the keys before lag is switched on.
     await until('replica caught up', async () => {
@@ -141,6 +145,20 @@ describe('users API over a primary and a read replica', { skip: unavailable }, (
       headers: { 'x-api-key': otherKey, [TOKEN]: 'x'.repeat(5000) },
     });
     assert.equal(replicaReads(), afterForged);
+  });
+
+  test('metrics show the replica in rotation, its lag and the reads it served', async () => {
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.body, /^db_replica_up\{replica="0"\} 1$/m);
+    assert.match(res.body, /^db_replica_lag_seconds\{replica="0"\} [0-9.e-]+$/m);
+    const reads = Number(/^db_replica_reads_total\{replica="0"\} (\d+)$/m.exec(res.body)?.[1]);
+    assert.equal(reads, replicaReads());
+    assert.ok(reads > 0);
   });
 
   test('a signed-in user reads their own change through /users/me after PATCH /users/me', async () => {

@@ -113,6 +113,40 @@ export class ServiceMetrics {
           if (q) this.set(read(q));
         },
       });
+    // Read replicas (DATABASE_REPLICA_URLS), labelled by their position in that list (no host names in labels).
+    const replicas = () => self.sources.database?.replicaStatus() ?? [];
+    new Gauge({
+      name: 'db_replica_up',
+      help: 'Whether a read replica is in the rotation (answers, is a standby, within DATABASE_REPLICA_MAX_LAG_MS)',
+      labelNames: ['replica'],
+      registers,
+      aggregator: 'min',
+      collect() {
+        for (const [i, r] of replicas().entries()) this.set({ replica: String(i) }, r.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'db_replica_lag_seconds',
+      help: 'How long ago the primary passed the position a read replica has replayed, at the last probe',
+      labelNames: ['replica'],
+      registers,
+      aggregator: 'max',
+      collect() {
+        for (const [i, r] of replicas().entries()) {
+          if (r.lagMs !== undefined) this.set({ replica: String(i) }, r.lagMs / 1000);
+        }
+      },
+    });
+    new Counter({
+      name: 'db_replica_reads_total',
+      help: 'Reads served by a read replica (the rest go to the primary)',
+      labelNames: ['replica'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [i, r] of replicas().entries()) this.inc({ replica: String(i) }, r.reads);
+      },
+    });
     queue('password_hash_queue_length', 'Password hashes and verifications waiting for a turn', (q) => q.waiting);
     queue('password_hash_running', 'Password hashes and verifications running now', (q) => q.running);
     this.hashDuration = new Histogram({
@@ -162,6 +196,8 @@ export class ServiceMetrics {
       name: 'redis_up',
       help: 'Whether Redis (REDIS_URL) is reachable and in use: 1, or 0 (unreachable, or not configured)',
       registers,
+      // With WORKERS > 1 the scrape is the cluster's: 1 only when every worker reaches Redis (not the sum).
+      aggregator: 'min',
     });
     // Zero series up front, so a dashboard shows 0 rather than "no data" before the first event.
     for (const outcome of ['success', 'bad_credentials', 'inactive', 'unverified', 'locked_out'])
