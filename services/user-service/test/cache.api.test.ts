@@ -291,6 +291,31 @@ onEachDatabase('redis cache across two instances', (tdb) => {
     assert.equal((await call(a.app, { url: `/api/v1/users/${user.id}` })).json().full_name, 'After');
   });
 
+  it('an invalidation that cannot be written is written once Redis takes writes again; the writer reads the database meanwhile', async (t) => {
+    if (skipOrFail(t)) return;
+    const user = await createUser(a, { full_name: 'Old' });
+    const url = `/api/v1/users/${user.id}`;
+    assert.equal((await call(b.app, { url })).json().full_name, 'Old');
+    const warningsBefore = logs.a.filter((l) => l.level === 'warn').length;
+    // Redis keeps answering reads but holds every write for 2.5 s: A's tombstone times out (1 s here).
+    await inspect.call('CLIENT', 'PAUSE', '2500', 'WRITE');
+    const patched = await call(a.app, { method: 'PATCH', url, payload: { full_name: 'New' } });
+    assert.equal(patched.statusCode, 200, 'the write is acknowledged all the same');
+    // A no longer trusts the cache (its invalidation is pending) and answers from the database ...
+    assert.equal((await call(a.app, { url })).json().full_name, 'New');
+    // ... while B, which still reaches Redis, may serve the old entry: bounded by CACHE_TTL_MS alone (documented).
+    assert.equal((await call(b.app, { url })).json().full_name, 'Old');
+    const warnings = logs.a.filter((l) => l.level === 'warn').slice(warningsBefore);
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    // Once writes go through again A reconnects, writes the pending tombstone first, and only then uses Redis.
+    const deadline = Date.now() + 15_000;
+    while ((await inspect.get(cacheKeys.id(user.id))) !== TOMBSTONE && Date.now() < deadline) await sleep(100);
+    assert.equal(await inspect.get(cacheKeys.id(user.id)), TOMBSTONE, 'the pending invalidation was written');
+    assert.equal((await call(b.app, { url })).json().full_name, 'New');
+    while (!logs.a.slice(-1)[0]?.message.includes('reachable again') && Date.now() < deadline) await sleep(50);
+    assert.ok(logs.a.slice(-1)[0]?.message.includes('reachable again'), JSON.stringify(logs.a.slice(-2)));
+  });
+
   it('keeps no password hash, token or key in any Redis key or value', async (t) => {
     if (skipOrFail(t)) return;
     const keys = await inspect.keys('*');

@@ -149,7 +149,9 @@ export class RedisConnection {
         if (results.some(([error]) => error)) throw new Error('a tombstone was refused');
         for (const [key] of entries) this.pending.delete(key);
       } catch {
-        // Still not writable: the next 'ready' tries again; the cache stays bypassed meanwhile.
+        // Still not writable: reconnect (with the retry backoff) so that the next 'ready' tries again; the cache
+        // stays bypassed meanwhile.
+        this.client.disconnect(true);
         return;
       }
     }
