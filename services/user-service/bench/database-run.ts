@@ -259,7 +259,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
  * Resolves once every service answers /health within 50 ms four times in a row on fresh connections (so the
  * cluster's round-robin reaches every worker), i.e. has no backlog left; at most 120 s.
  */
-async function settleServices(urls: string[]): Promise<void> {
+export async function settleServices(urls: string[]): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (const url of urls) {
     let fast = 0;

@@ -25,7 +25,8 @@ export interface LoadResult {
 }
 
 export interface LoadOptions {
-  url: string;
+  /** Several URLs (service instances): autocannon spreads the connections over them evenly. */
+  url: string | string[];
   next: NextRequest;
   connections: number;
   duration: number;
@@ -58,7 +59,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     latencies[count++] = ms;
   };
   const opts: autocannon.Options = {
-    url: options.url,
+    // autocannon takes an array of URLs (its types say string only).
+    url: options.url as string,
     connections: options.connections,
     duration: options.duration,
     timeout: 30,

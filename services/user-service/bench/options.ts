@@ -22,7 +22,12 @@ export interface BenchOptions {
   auth: 'required' | 'off';
   /** Concurrent HTTP connections of the load generator (and concurrent queries of the database limit). */
   connections: number;
-  /** Only regenerate docs/PERFORMANCE.md from the saved results. */
+  /**
+   * Issue 12's scale-out benchmark instead of the default one (bench/scale.ts): a private PostgreSQL primary and
+   * replica, a private Redis and PgBouncer; docs/SCALING-RESULTS.md. --db does not apply.
+   */
+  scale: boolean;
+  /** Only regenerate docs/PERFORMANCE.md (docs/SCALING-RESULTS.md with --scale) from the saved results. */
   reportOnly: boolean;
   /** The command as typed, for the report. */
   command: string;
@@ -39,7 +44,16 @@ export const USAGE = `npm run bench -- [options]     (each also as an environmen
                                                     superuser's bearer token; off: AUTH_REQUIRED=false, no
                                                     credentials (as before issue 9). Either way get-by-id also
                                                     runs open, with a bearer token and with an API key.
-  --report-only                                     only regenerate docs/PERFORMANCE.md from bench/results
+  --scale                        BENCH_SCALE=true   the scale-out benchmark (issue 12) instead: get by id/email
+                                                    with/without the Redis cache, through a read replica vs the
+                                                    primary alone, through PgBouncer vs direct, two instances vs
+                                                    one; private PostgreSQL primary + replica, Redis and
+                                                    PgBouncer on free loopback ports; writes
+                                                    bench/results/<date>-scale.json and docs/SCALING-RESULTS.md.
+                                                    Uses --users, --duration, --rounds, --connections and the
+                                                    largest --workers (WORKERS per instance); not --db, --auth
+  --report-only                                     only regenerate docs/PERFORMANCE.md (with --scale:
+                                                    docs/SCALING-RESULTS.md) from bench/results
   PostgreSQL/MariaDB servers: BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres),
   BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306/test); a fresh database is created there and dropped after.`;
 
@@ -77,6 +91,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       workers: { type: 'string' },
       connections: { type: 'string' },
       auth: { type: 'string' },
+      scale: { type: 'boolean' },
       'report-only': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -102,6 +117,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     workers,
     connections: positive('connections', get('connections', 'BENCH_CONNECTIONS') ?? '16'),
     auth: authMode(get('auth', 'BENCH_AUTH') ?? 'required'),
+    scale: values.scale === true || /^(1|true|yes)$/i.test(env.BENCH_SCALE ?? ''),
     reportOnly: values['report-only'] === true,
     command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
   };

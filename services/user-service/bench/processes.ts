@@ -50,6 +50,12 @@ function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** Stops this child too when the benchmark exits or is interrupted (a server the benchmark spawned itself). */
+export function trackChild(proc: ChildProcess): void {
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+}
+
 /** Stops every child still running (on exit and on Ctrl-C). */
 export function stopAllChildren(): void {
   for (const proc of running) killGroup(proc, 'SIGKILL');
@@ -165,11 +171,12 @@ export async function startService(
   databaseUrl: string,
   workers: number,
   access: ServiceAccess,
-  options: { metrics?: boolean } = {},
+  /** `env`: extra variables (the scale-out bench's REDIS_URL, DATABASE_REPLICA_URLS...), named by `label`. */
+  options: { metrics?: boolean; env?: Record<string, string>; label?: string } = {},
 ): Promise<Child> {
   const port = await freePort();
   const child = await startChild({
-    name: `service (WORKERS=${workers}${access === 'open' ? ', AUTH_REQUIRED=false' : ''}${options.metrics ? ', metrics on' : ''})`,
+    name: `service (WORKERS=${workers}${access === 'open' ? ', AUTH_REQUIRED=false' : ''}${options.metrics ? ', metrics on' : ''}${options.label ? `, ${options.label}` : ''})`,
     command: process.execPath,
     args: serviceEntry().args,
     env: {
@@ -191,6 +198,7 @@ export async function startService(
       AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
       // Issue 10: metrics collected (on the API port behind this token); nobody scrapes during the run.
       ...(options.metrics ? { METRICS_TOKEN: `bench-metrics-${randomBytes(12).toString('hex')}` } : {}),
+      ...options.env,
     },
     expected: access === 'open' ? /AUTH_REQUIRED=false/ : undefined,
     port,

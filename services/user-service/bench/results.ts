@@ -167,7 +167,8 @@ export function writeResult(result: DbResult): string {
 export function latestResults(): DbResult[] {
   let files: string[] = [];
   try {
-    files = readdirSync(RESULTS_DIR).filter((f) => /^\d{4}-\d\d-\d\d-\w+\.json$/.test(f));
+    // Not <date>-scale.json: the scale-out benchmark's results have a shape of their own (scale-results.ts).
+    files = readdirSync(RESULTS_DIR).filter((f) => /^\d{4}-\d\d-\d\d-(sqlite|postgres|mariadb)\.json$/.test(f));
   } catch {
     return [];
   }

@@ -9,6 +9,9 @@ import { type DbKind, parseOptions } from './options.js';
 import { stopAllChildren } from './processes.js';
 import { DOCS_DIR, writeReport } from './report.js';
 import { type DbResult, writeResult } from './results.js';
+import { benchScale } from './scale.js';
+import { writeScaleReport } from './scale-report.js';
+import { writeScaleResult } from './scale-results.js';
 import { removeServiceCopy } from './service-build.js';
 
 const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -44,8 +47,25 @@ function summary(r: DbResult): string {
   return lines.join('\n');
 }
 
+/** Issue 12's scale-out benchmark (`--scale`): its own servers, results file and docs/SCALING-RESULTS.md. */
+async function mainScale(options: ReturnType<typeof parseOptions>): Promise<void> {
+  if (!options.reportOnly) {
+    const result = await benchScale(options, log);
+    log(`wrote ${relative(process.cwd(), writeScaleResult(result))}`);
+    for (const c of result.comparisons) {
+      if (c.skipped) process.stdout.write(`${c.title}: skipped: ${c.skipped}\n`);
+      for (const w of Object.values(c.workloads))
+        process.stdout.write(
+          `${`${c.title}, ${w.label}:`.padEnd(64)} ${Math.round(w.baseline.median.rps)} -> ${Math.round(w.variant.median.rps)} req/s  ${w.ratio.toFixed(2)}x  p99 ${w.baseline.median.p99} -> ${w.variant.median.p99} ms${w.hitRatio !== undefined ? `  hit ratio ${Math.round(w.hitRatio * 100)}%` : ''}\n`,
+        );
+    }
+  }
+  log(`wrote ${relative(process.cwd(), await writeScaleReport())} and docs/scaling-ratios.svg`);
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (options.scale) return mainScale(options);
   if (!options.reportOnly) {
     const kinds: DbKind[] = [];
     for (const kind of options.dbs) {
