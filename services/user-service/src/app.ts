@@ -21,11 +21,13 @@ import { LoginGuard } from './auth/login-guard.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
 import { sharedRateLimitStore } from './cache/rate-limit-store.js';
 import { RedisConnection, type RedisLog } from './cache/redis-connection.js';
+import { redisPositions } from './cache/redis-positions.js';
 import { UserCache } from './cache/user-cache.js';
 import { type AccessConfig, defaultAccess, loadConfig, type MailConfig } from './config.js';
 import { healthRoutes } from './health/health.routes.js';
 import { registerAuthRateLimit } from './http/auth-rate-limit.js';
 import { HttpError, ValidationErrorBody } from './http/common.schemas.js';
+import { registerConsistency } from './http/consistency.js';
 import { registerCors } from './http/cors.js';
 import { documentFrameworkErrors } from './http/documented-errors.js';
 import { registerErrorHandler, replyToClientError, replyToFrameworkError } from './http/error-handler.js';
@@ -164,8 +166,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (redis) app.addHook('onClose', async () => redis.close());
   const userCache =
     redis && deps.redis?.cacheTtlMs ? new UserCache(redis, { ttlMs: deps.redis.cacheTtlMs }) : undefined;
-  const users = new UserService(deps.database, deps.hasher, deps.totalsTtlMs ?? 0);
-  const personas = new PersonaService(deps.database, users);
+  // Lookups, lists and persona reads may be served by a read replica (Database.eventual; the database itself
+  // without replicas), as fresh as the client's consistency token requires (http/consistency.ts).
+  const users = new UserService(deps.database, deps.hasher, deps.totalsTtlMs ?? 0, deps.database.eventual);
+  const personas = new PersonaService(deps.database.eventual, users);
   const sessions = new SessionService(deps.database, {
     refreshTokenDays: access.refreshTokenDays,
     sessionMaxDays: access.sessionMaxDays,
@@ -224,6 +228,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // carries no credentials) is answered before authentication.
   if (deps.overload) await registerOverloadGuard(app, deps.overload);
   await registerCors(app, deps.corsOrigins ?? []);
+  // Read-your-writes with read replicas: the request's consistency scope, entered before authentication.
+  if (deps.database.consistency) {
+    registerConsistency(app, deps.database.consistency, redis ? redisPositions(redis) : undefined);
+  }
   // Before any route: every route registered from here on must have a rule in access/policy.ts.
   registerAccessControl(app, {
     authRequired: access.authRequired,

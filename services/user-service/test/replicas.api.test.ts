@@ -11,6 +11,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { SCOPES } from '../src/access/principal.js';
 import { ApiKeyService } from '../src/api-keys/api-key.service.js';
 import { killAll, SERVICE_DIR, startService } from './support/processes.js';
+import { PrivateRedis, redisServerUnavailable } from './support/redis-server.js';
 import { openTestApp, type TestApp } from './support/test-app.js';
 
 const unavailable = await privatePostgresUnavailable();
@@ -173,6 +174,51 @@ describe('users API over a primary and a read replica', { skip: unavailable }, (
     // No header sent back: the session is remembered by this process.
     const read = await t.app.inject({ method: 'GET', url: '/api/v1/users/me', headers: me.headers });
     assert.equal((read.json() as { full_name: string }).full_name, 'Mine');
+  });
+
+  test('with REDIS_URL, a key that wrote on one instance reads its write on another without the header', async () => {
+    const missing = redisServerUnavailable();
+    if (missing && process.env.CI === 'true') throw new Error(missing);
+    if (missing) return;
+    const redis = await PrivateRedis.start();
+    // CACHE_TTL_MS=0: Redis for limits and positions only, so lookups by id really go to the replica.
+    const options = { replicaUrls: [replica.url], redis: { url: redis.url, cacheTtlMs: 0 } };
+    const a = await openTestApp({ kind: 'postgres', url: primary.url }, options);
+    const b = await openTestApp({ kind: 'postgres', url: primary.url }, options);
+    const withoutRedis = await openTestApp({ kind: 'postgres', url: primary.url }, { replicaUrls: [replica.url] });
+    try {
+      await until('replicas in rotation', () =>
+        [a, b, withoutRedis].every((x) => x.database.replicaStatus()[0]?.healthy === true),
+      );
+      const key = { 'x-api-key': a.apiKey };
+      const created = await a.app.inject({
+        method: 'POST',
+        url: '/api/v1/users',
+        headers: key,
+        payload: { email: 'shared-position@example.com', password: 'vq7-Lantern-Orbit-92' },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const { id } = created.json() as { id: string };
+      // B never served this key: it finds the position in Redis and reads the primary (the replica lags).
+      const onB = await b.app.inject({ method: 'GET', url: `/api/v1/users/${id}`, headers: key });
+      assert.equal(onB.statusCode, 200, 'read-your-writes across instances through Redis');
+      // The control: an instance without Redis knows nothing of the write and reads the lagging replica.
+      const control = await withoutRedis.app.inject({ method: 'GET', url: `/api/v1/users/${id}`, headers: key });
+      assert.equal(control.statusCode, 404, 'without the shared position the replica, which lags, answers');
+      // What Redis holds is a signed token (a position), under the key's id: no secret.
+      const { Redis } = await import('ioredis');
+      const client = new Redis(redis.url);
+      const keys = await client.keys('us:w:*');
+      const values = await Promise.all(keys.map((k) => client.get(k)));
+      await client.quit();
+      assert.equal(keys.length, 1, JSON.stringify(keys));
+      assert.doesNotMatch(`${keys.join()} ${values.join()}`, new RegExp(a.apiKey.slice(4)));
+    } finally {
+      await a.close();
+      await b.close();
+      await withoutRedis.close();
+      await redis.stop();
+    }
   });
 
   test('stopping the replica keeps the service answering; it rejoins when it is back', async () => {

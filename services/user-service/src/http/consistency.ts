@@ -6,10 +6,11 @@
  *   after the writes committed, signed by the server. A client that sends it back in the same header on a
  *   later request (to any process or instance sharing JWT_SECRET) reads only from a replica that has
  *   replayed that far, else from the primary: it never reads older data than its own acknowledged write.
- * - A signed-in session or an API key that wrote is remembered by this process too (the newest position per
- *   session or key, for `REMEMBER_MS`), so a client that ignores the header still reads its writes from the
- *   same process. Other processes do not share that memory: with WORKERS > 1 or several instances, send the
- *   header back.
+ * - A signed-in session or an API key that wrote is remembered too (the newest position per session or key,
+ *   for `REMEMBER_MS`), so a client that ignores the header still reads its writes: in this process's memory,
+ *   and in Redis when REDIS_URL is set (then on every process and instance; one more Redis GET per
+ *   authenticated request). Without Redis, other processes do not share that memory: with WORKERS > 1 or
+ *   several instances, send the header back.
  * - Within one request, every read after a write goes to the primary.
  * A token that is not one this deployment signed (altered, or signed with another JWT_SECRET) sends the
  * client's reads to the primary: always fresh, never an error.
@@ -22,6 +23,13 @@ export const CONSISTENCY_HEADER = 'x-consistency-token';
 const REMEMBER_MS = 60_000;
 /** Most principals remembered at once per process; the oldest are forgotten first. */
 const REMEMBER_MAX = 50_000;
+
+/** Where positions are shared between processes (Redis), when they are: both calls never throw. */
+export interface SharedPositions {
+  get(key: string): Promise<string | undefined>;
+  /** Keeps the newest: a position older than the one stored does not replace it. */
+  set(key: string, position: bigint, token: string, ttlMs: number): Promise<void>;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -65,7 +73,7 @@ function principalKey(request: FastifyRequest): string | undefined {
  * The hooks. Must be registered before the access layer (its onRequest hook authenticates), so that the scope is
  * the current one for everything the request does afterwards.
  */
-export function registerConsistency(app: FastifyInstance, consistency: Consistency): void {
+export function registerConsistency(app: FastifyInstance, consistency: Consistency, shared?: SharedPositions): void {
   const recent = new RecentWriters();
   // Not async: enterWith must run in the request's own async context, which the following hooks continue.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -74,11 +82,22 @@ export function registerConsistency(app: FastifyInstance, consistency: Consisten
     done();
   });
   // After authentication: what this session or key wrote recently, even without the header.
-  app.addHook('preHandler', (request, _reply, done) => {
-    const key = principalKey(request);
-    if (key !== undefined) request.consistencyScope?.require(recent.get(key, Date.now()));
-    done();
-  });
+  if (shared) {
+    app.addHook('preHandler', async (request) => {
+      const key = principalKey(request);
+      if (key === undefined) return;
+      const scope = request.consistencyScope;
+      scope?.require(recent.get(key, Date.now()));
+      // The token as another process stored it (signed like the header: a value planted in Redis buys nothing).
+      scope?.require(consistency.decode(await shared.get(key)));
+    });
+  } else {
+    app.addHook('preHandler', (request, _reply, done) => {
+      const key = principalKey(request);
+      if (key !== undefined) request.consistencyScope?.require(recent.get(key, Date.now()));
+      done();
+    });
+  }
   app.addHook('onSend', async (request, reply, payload) => {
     const scope = request.consistencyScope;
     if (!scope?.wrote) return payload;
@@ -90,7 +109,10 @@ export function registerConsistency(app: FastifyInstance, consistency: Consisten
     reply.header(CONSISTENCY_HEADER, token);
     const key = principalKey(request);
     const position = consistency.decode(token);
-    if (key !== undefined && position !== undefined) recent.set(key, position, Date.now());
+    if (key !== undefined && position !== undefined) {
+      recent.set(key, position, Date.now());
+      await shared?.set(key, position, token, REMEMBER_MS);
+    }
     return payload;
   });
 }

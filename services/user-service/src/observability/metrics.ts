@@ -187,7 +187,7 @@ export class ServiceMetrics {
     });
     this.redisDuration = new Histogram({
       name: 'redis_command_duration_seconds',
-      help: 'Redis commands and pipelines (get, mget, fill, tombstone, ratelimit) with their duration, by outcome (ok, error: failed or timed out)',
+      help: 'Redis commands and pipelines (get, mget, fill, tombstone, ratelimit, position) with their duration, by outcome (ok, error: failed or timed out)',
       labelNames: ['command', 'outcome'],
       buckets: REDIS_BUCKETS,
       registers,

@@ -75,6 +75,8 @@ export interface TestAppOptions {
   auditRetentionDays?: number;
   /** Per-IP limit of the mail-sending routes (relaxed by default, like RELAXED below). */
   mailRequestsPerMinute?: number;
+  /** DATABASE_REPLICA_URLS: read replicas of the test database (probed every 50 ms). */
+  replicaUrls?: string[];
 }
 
 /** Limits so high that no suite trips them by accident; the tests of the limits set their own. */
@@ -94,6 +96,9 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
   const database = await openDatabase(requireUrl(tdb), {
     connectAttempts: 1,
     ...(collector ? { onQuery: collector.onQuery } : {}),
+    ...(options.replicaUrls
+      ? { replicaUrls: options.replicaUrls, replicaPollMs: 50, cursorSecret: TEST_TOKEN_SECRET }
+      : {}),
   });
   const migrator = await Migrator.fromDirectory(database, MIGRATIONS_DIR);
   await migrator.up();
