@@ -20,6 +20,7 @@ import {
   parseDatabaseUrl,
 } from '../src/index.js';
 import { PgBouncer, pgbouncerUnavailable } from '../src/testing/pgbouncer.js';
+import { PrivatePostgres, privatePostgresUnavailable } from '../src/testing/private-postgres.js';
 import { createServerDatabase, SERVER_URLS, serverReachable, withAdmin } from '../src/testing/server-databases.js';
 import { authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 
@@ -251,6 +252,57 @@ describe('data layer through PgBouncer (transaction pooling)', { timeout: 120_00
     assert.ok(totals.transactions >= 50, `PgBouncer passed only ${totals.transactions} transactions`);
     const pool = await bouncer.pool();
     assert.equal(pool.pool_mode, 'transaction');
+    assert.doesNotMatch(bouncer.log(), /FATAL/);
+  });
+});
+
+describe('PgBouncer in front of a PostgreSQL that freezes while a query times out', { timeout: 60_000 }, () => {
+  const why = unavailable ?? (process.getuid?.() === 0 ? undefined : 'needs root for a private PostgreSQL');
+  let primary: PrivatePostgres | undefined;
+  let bouncer: PgBouncer | undefined;
+
+  before(async () => {
+    if (why || (await privatePostgresUnavailable())) return;
+    primary = new PrivatePostgres();
+    await primary.init();
+    await primary.start();
+    bouncer = await PgBouncer.start({ host: '127.0.0.1', port: primary.port, database: 'postgres', user: 'postgres' });
+  });
+
+  after(async () => {
+    await bouncer?.stop();
+    await primary?.destroy();
+  });
+
+  // PgBouncer 1.18 exits (FATAL "disconnect_client(): bad client state: 0", pgbouncer issue #801) when the sender
+  // of a cancel closes its connection before the server the cancel was forwarded to has answered. The cancel
+  // that follows a query timeout must not do that, however long the server stays frozen.
+  it('the cancel after a query timeout does not bring the pooler down when the server thaws', async (t) => {
+    const reason = why ?? (await privatePostgresUnavailable());
+    if (reason) {
+      if (inCi) throw new Error(`${reason}: CI=true requires the PgBouncer tests to run`);
+      t.skip(reason);
+      return;
+    }
+    if (!primary || !bouncer) throw new Error('not started');
+    const db = await openDatabase(bouncer.url, { connectAttempts: 1, pool: { queryTimeoutMs: 500 } });
+    try {
+      await sql`select 1`.execute(db.kysely);
+      primary.freeze();
+      try {
+        await assert.rejects(sql`select 1`.execute(db.kysely));
+        // Longer than every bound on this side (the query's, CANCEL_TIMEOUT_MS): the server is still frozen.
+        await sleep(3_000);
+      } finally {
+        primary.thaw();
+      }
+      await sleep(1_000);
+      assert.doesNotMatch(bouncer.log(), /FATAL/);
+      const { rows } = await sql<{ one: number }>`select 1 as one`.execute(db.kysely);
+      assert.equal(rows[0]?.one, 1);
+    } finally {
+      await db.close();
+    }
   });
 });
 

@@ -66,9 +66,16 @@ function pgbouncerOption(url: ParsedDatabaseUrl): boolean | undefined {
 /**
  * Asks the server to cancel a backend's running query: PostgreSQL's CancelRequest, a 16-byte packet on a new
  * connection (what libpq's PQcancel sends). Errors are ignored: the query has already failed for its caller.
- * Resolves when the receiver has closed that connection (it has acted on the request) or after the timeout.
+ *
+ * Like libpq, the sender writes the packet and waits for the receiver to close the connection (not `end`: a
+ * half-close made PgBouncer 1.18 drop the cancel, "client unexpected eof", and the query ran on). Straight to
+ * PostgreSQL, a receiver that does not close within CANCEL_TIMEOUT_MS (a frozen server) is given up on. To a
+ * pooler (`pooled`) the connection is never closed from this side: PgBouncer 1.18 exits with "FATAL ...
+ * disconnect_client(): bad client state: 0" (pgbouncer issue #801) when a cancel sender goes away before the
+ * server it forwarded the cancel to has answered; reproduced here with a frozen server behind it. The socket
+ * is unref'd, so it never keeps the process alive, and PgBouncer closes it once the server answers.
  */
-function sendCancel(host: string, port: number, processId: number, secretKey: number): Promise<void> {
+function sendCancel(host: string, port: number, processId: number, secretKey: number, pooled: boolean): void {
   const socket = host.startsWith('/') ? netConnect(`${host}/.s.PGSQL.${port}`) : netConnect(port, host);
   const packet = Buffer.alloc(16);
   packet.writeInt32BE(16, 0);
@@ -76,12 +83,9 @@ function sendCancel(host: string, port: number, processId: number, secretKey: nu
   packet.writeInt32BE(processId, 8);
   packet.writeInt32BE(secretKey, 12);
   socket.on('error', () => {});
-  socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy());
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  // write, not end: like libpq, the sender waits for the receiver to close. PgBouncer 1.18 drops a cancel whose
-  // sender half-closed before the pooler had forwarded it ("client unexpected eof"), and the query ran on.
+  if (pooled) socket.unref();
+  else socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy());
   socket.write(packet);
-  return closed;
 }
 
 interface PgClientInternals {
@@ -134,7 +138,7 @@ function boundedClient(defaultTimeoutMs: number, pooled: () => boolean): typeof 
       const self = this as unknown as PgClientInternals;
       self._queryable = false;
       if (self.processID !== null && self.secretKey !== null) {
-        void sendCancel(self.host, self.port, self.processID, self.secretKey);
+        sendCancel(self.host, self.port, self.processID, self.secretKey, pooled());
       }
       if (!pooled()) {
         self.connection.stream.destroy();

@@ -48,6 +48,8 @@ export interface PgBouncerOptions {
   poolSize?: number;
   /** pool_mode (default transaction: the mode whose limits the data layer must live with). */
   poolMode?: 'transaction' | 'session' | 'statement';
+  /** More [pgbouncer] settings, written after the defaults (e.g. `{ verbose: 2, log_connections: 1 }`). */
+  settings?: Record<string, string | number>;
 }
 
 /** One row of the admin console's SHOW POOLS / SHOW STATS, numbers as numbers. */
@@ -76,7 +78,7 @@ export class PgBouncer {
   static async start(options: PgBouncerOptions): Promise<PgBouncer> {
     const binary = pgbouncerBinary();
     if (!binary) throw new Error('pgbouncer not found');
-    const settings: Required<PgBouncerOptions> = { poolSize: 4, poolMode: 'transaction', ...options };
+    const settings: Required<PgBouncerOptions> = { poolSize: 4, poolMode: 'transaction', settings: {}, ...options };
     const dir = mkdtempSync(join(tmpdir(), 'us-pgbouncer-'));
     // As root, everything belongs to postgres, which pgbouncer runs as; otherwise to the current user already.
     const owner = process.getuid?.() === 0 ? await postgresOwner() : undefined;
@@ -110,6 +112,7 @@ export class PgBouncer {
       'log_connections = 0',
       'log_disconnections = 0',
       'log_stats = 0',
+      ...Object.entries(settings.settings).map(([key, value]) => `${key} = ${value}`),
       '',
     ].join('\n');
     writeFileSync(join(dir, 'pgbouncer.ini'), ini);
