@@ -1,5 +1,5 @@
 /**
- * The Redis user cache's counters, read from the service's own /metrics (METRICS_TOKEN as a bearer token; with
+ * Counters read from the service's own /metrics, e.g. the Redis user cache's (METRICS_TOKEN as a bearer token; with
  * WORKERS > 1 the service answers with the sum over its workers): what the cache did, as the service counts it.
  */
 import type { CacheCounts } from './scale-results.js';
@@ -8,13 +8,27 @@ export type CacheSnapshot = Record<string, CacheCounts>;
 
 const LINE = /^user_cache_lookups_total\{([^}]*)\}\s+([0-9.eE+-]+)/;
 
+async function scrape(url: string, token: string): Promise<string> {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url}/metrics: ${res.status}: ${text.slice(0, 200)}`);
+  return text;
+}
+
+/** The sum of every series of one counter (all label values), over the given service instances. */
+export async function counterSum(urls: string[], token: string, name: string): Promise<number> {
+  let sum = 0;
+  for (const url of urls)
+    for (const line of (await scrape(url, token)).split('\n'))
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.split(/\s+/).at(-1));
+  return sum;
+}
+
 /** user_cache_lookups_total by kind and result, summed over the given service instances. */
 export async function cacheCounters(urls: string[], token: string): Promise<CacheSnapshot> {
   const out: CacheSnapshot = {};
   for (const url of urls) {
-    const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`GET ${url}/metrics: ${res.status}: ${text.slice(0, 200)}`);
+    const text = await scrape(url, token);
     for (const line of text.split('\n')) {
       const m = LINE.exec(line);
       if (!m) continue;

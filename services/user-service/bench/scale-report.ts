@@ -40,7 +40,7 @@ const SHORT: Record<ComparisonResult['name'], string> = {
 export function ratioSpec(r: ScaleResult): Spec {
   const values = r.comparisons.flatMap((c) =>
     Object.values(c.workloads).map((w) => ({
-      row: `${SHORT[c.name]}: ${w.label}`,
+      row: `${SHORT[c.name]}${c.name === 'instances' ? ` (WORKERS=${c.workers})` : ''}: ${w.label}`,
       comparison: c.title,
       ratio: w.ratio,
       label: x(w.ratio),
@@ -139,6 +139,7 @@ function splitRow(workload: string, side: string, s: ReadSplit): (string | numbe
     (s.primaryTransactions / Math.max(1, s.requests)).toFixed(2),
     (s.replicaTransactions / Math.max(1, s.requests)).toFixed(2),
     pct(s.replicaShare),
+    n(s.serviceReplicaReads ?? Number.NaN),
   ];
 }
 
@@ -209,6 +210,7 @@ function comparisonSection(c: ComparisonResult, index: number): string[] {
           'primary per request',
           'replica per request',
           'replica share',
+          'replica reads the service counted',
         ],
         split.flatMap((w) =>
           w.readSplit

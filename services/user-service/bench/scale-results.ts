@@ -30,6 +30,8 @@ export interface ReadSplit {
   replicaTransactions: number;
   /** Transactions subtracted on each server: the services' background rate (replica probes) over the window. */
   background: { primary: number; replica: number };
+  /** Reads the service itself counted as served by a replica (db_replica_reads_total) during the load. */
+  serviceReplicaReads: number;
   /** Share of the transactions the replica ran (0-1). */
   replicaShare: number;
 }
@@ -53,6 +55,8 @@ export interface ComparisonResult {
   title: string;
   baseline: string;
   variant: string;
+  /** WORKERS per service instance (absent when skipped). */
+  workers?: number;
   /** Why it did not run (a missing tool); the others still ran. */
   skipped?: string;
   workloads: Record<string, WorkloadComparison>;

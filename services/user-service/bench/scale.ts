@@ -17,7 +17,7 @@ import { type Child, startService } from './processes.js';
 import { machine, series } from './results.js';
 import { type Log, type Measure, runRounds } from './rounds.js';
 import { loadSample, pickFrom } from './sample.js';
-import { addDelta, type CacheSnapshot, cacheCounters, hitRatio } from './scale-metrics.js';
+import { addDelta, type CacheSnapshot, cacheCounters, counterSum, hitRatio } from './scale-metrics.js';
 import { pgbouncerUnavailable, startPgBouncer } from './scale-pgbouncer.js';
 import type {
   ComparisonName,
@@ -65,6 +65,8 @@ interface ScaleWorkload {
 interface ComparisonPlan {
   name: ComparisonName;
   title: string;
+  /** WORKERS per instance, when not the bench's (--workers). */
+  workers?: number;
   baseline: Deployment;
   variant: Deployment;
   workloads: ScaleWorkload[];
@@ -188,26 +190,31 @@ export async function benchScale(o: BenchOptions, log: Log): Promise<ScaleResult
           return bouncer.stop;
         },
       },
-      {
-        name: 'instances',
-        title: 'two instances vs one',
-        baseline: {
-          label: 'one instance',
-          instances: 1,
-          databaseUrl: primaryUrl,
-          env: { ...PLAIN, REDIS_URL: redisUrl },
-        },
-        variant: {
-          label: 'two instances',
-          instances: 2,
-          databaseUrl: primaryUrl,
-          env: { ...PLAIN, REDIS_URL: redisUrl },
-        },
-        workloads: reads,
-        notes: [
-          `WORKERS=${workers} per instance, both with Redis, over one database; the load generator spreads the same ${o.connections} connections evenly over the instances' ports (one autocannon with both URLs). On ${CORES} cores the second instance adds processes but no cores.`,
-        ],
-      },
+      // Two instances vs one with the bench's WORKERS per instance, and (when that is more than 1) again with
+      // WORKERS=1 per instance: there the second instance's process may find a core the first leaves idle.
+      ...[...new Set([workers, 1])].map(
+        (perInstance): ComparisonPlan => ({
+          name: 'instances',
+          title: `two instances vs one, WORKERS=${perInstance} each`,
+          workers: perInstance,
+          baseline: {
+            label: 'one instance',
+            instances: 1,
+            databaseUrl: primaryUrl,
+            env: { ...PLAIN, REDIS_URL: redisUrl },
+          },
+          variant: {
+            label: 'two instances',
+            instances: 2,
+            databaseUrl: primaryUrl,
+            env: { ...PLAIN, REDIS_URL: redisUrl },
+          },
+          workloads: reads,
+          notes: [
+            `WORKERS=${perInstance} per instance (${perInstance} vs ${2 * perInstance} service processes), both with Redis, over one database; the load generator spreads the same ${o.connections} connections evenly over the instances' ports (one autocannon with both URLs).${2 * perInstance > CORES ? ` On ${CORES} cores the second instance adds processes but no cores.` : ''}`,
+          ],
+        }),
+      ),
     ];
 
     const comparisons: ComparisonResult[] = [];
@@ -219,7 +226,7 @@ export async function benchScale(o: BenchOptions, log: Log): Promise<ScaleResult
         continue;
       }
       await redis.flush();
-      comparisons.push(await runComparison(plan, { o, workers, log, problems, pair }));
+      comparisons.push(await runComparison(plan, { o, workers: plan.workers ?? workers, log, problems, pair }));
     }
     return {
       date,
@@ -357,12 +364,10 @@ async function runComparison(plan: ComparisonPlan, ctx: RunContext): Promise<Com
           w,
           side,
           run: () => load(`read split, ${side} ${w.name}`, side === 'baseline' ? baseline : variant, w),
+          urls: (side === 'baseline' ? baseline : variant).children.map((c) => c.url),
         })),
       );
-      const splits = await measureReadSplits(
-        ctx,
-        runs.map((r) => r.run),
-      );
+      const splits = await measureReadSplits(ctx, runs);
       runs.forEach(({ w, side }, i) => {
         const result = workloadResults[w.name] as WorkloadComparison;
         const split = splits[i] as ReadSplit;
@@ -377,6 +382,7 @@ async function runComparison(plan: ComparisonPlan, ctx: RunContext): Promise<Com
       title: plan.title,
       baseline: plan.baseline.label,
       variant: plan.variant.label,
+      workers,
       workloads: workloadResults,
       notes: plan.notes,
     };
@@ -413,10 +419,13 @@ async function counters(pair: PostgresPair): Promise<{ at: number; primary: numb
 /**
  * Transactions each server committed during one more load of each workload per side, read from pg_stat_database before
  * and after (waiting for the backends to publish their counters): the database's own view of where the reads
- * went. The services' background work (the replica probes: a query a server every 250 ms per process) is
+ * went, next to the service's own count (db_replica_reads_total). The services' background work (the replica probes: a query a server every 250 ms per process) is
  * measured over a quiet window first and subtracted.
  */
-async function measureReadSplits(ctx: RunContext, loads: (() => Promise<ScaleLoad>)[]): Promise<ReadSplit[]> {
+async function measureReadSplits(
+  ctx: RunContext,
+  loads: { run: () => Promise<ScaleLoad>; urls: string[] }[],
+): Promise<ReadSplit[]> {
   await sleep(STATS_FLUSH_MS);
   const quiet = await counters(ctx.pair);
   await sleep(STATS_FLUSH_MS);
@@ -427,9 +436,12 @@ async function measureReadSplits(ctx: RunContext, loads: (() => Promise<ScaleLoa
     replica: (previous.replica - quiet.replica) / quietSeconds,
   };
   const out: ReadSplit[] = [];
-  for (const run of loads) {
+  for (const { run, urls } of loads) {
     const before = previous;
+    const replicaReads = () => counterSum(urls, METRICS_TOKEN, 'db_replica_reads_total');
+    const readsBefore = await replicaReads();
     const r = await run();
+    const serviceReplicaReads = (await replicaReads()) - readsBefore;
     await sleep(STATS_FLUSH_MS);
     const after = await counters(ctx.pair);
     previous = after;
@@ -442,6 +454,7 @@ async function measureReadSplits(ctx: RunContext, loads: (() => Promise<ScaleLoa
       primaryTransactions,
       replicaTransactions,
       background,
+      serviceReplicaReads,
       replicaShare: sig(replicaTransactions / Math.max(1, primaryTransactions + replicaTransactions)),
     });
   }
