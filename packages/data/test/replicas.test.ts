@@ -48,8 +48,8 @@ describe('read replicas (PostgreSQL streaming replication)', { skip: unavailable
 
   after(async () => {
     await database?.close();
-    await replica?.stop();
-    await primary?.stop();
+    await replica?.destroy();
+    await primary?.destroy();
   });
 
   const replicaReads = () => database.replicaStatus()[0]!.reads;

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import { loadConfig } from '../src/config.js';
-import { killAll, type Running, SERVICE_DIR, startService } from './support/processes.js';
+import { freePort, killAll, type Running, SERVICE_DIR, startService } from './support/processes.js';
 import { emptyTables, openTestApp, TEST_PASSWORD, type TestApp } from './support/test-app.js';
 
 const METRICS_TOKEN = 'scrape-token-0123456789abcdef';
@@ -235,17 +234,6 @@ function scratch(): string {
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('metrics of a cluster (WORKERS=2, real processes, SQLite)', () => {
   let service: Running;

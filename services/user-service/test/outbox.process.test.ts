@@ -5,13 +5,20 @@
  * worker sends it; no token reaches the service's output.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Database, openDatabase } from '@user-service/data';
 import { onEachDatabase, requireUrl } from '@user-service/data/testing';
 import { outboxTable } from '../src/mail/outbox.table.js';
-import { childrenOf, killAll, type Running, SERVICE_DIR, startService, waitFor } from './support/processes.js';
+import {
+  childrenOf,
+  freePort,
+  killAll,
+  type Running,
+  SERVICE_DIR,
+  startService,
+  waitFor,
+} from './support/processes.js';
 import { linkToken, type ReceivedMail, startTestSmtp, type TestSmtp } from './support/smtp.js';
 
 /** Users signed up; each gets a verification mail, then asks for a reset: two mails each. */
@@ -38,14 +45,6 @@ async function waitForAsync(condition: () => Promise<boolean>, timeoutMs = 15_00
     await sleep(50);
   }
   return condition();
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // The three databases' services start side by side: a WORKERS=2 start takes most of the time.

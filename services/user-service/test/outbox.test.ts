@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Database, Migrator, openDatabase } from '@user-service/data';
@@ -20,20 +19,13 @@ import { type OutboxRow, outboxTable } from '../src/mail/outbox.table.js';
 import { OutboxSender } from '../src/mail/outbox-sender.js';
 import { MIGRATIONS_DIR } from '../src/runtime.js';
 import { cli } from './support/cli.js';
+import { freePort } from './support/processes.js';
 import { linkToken, type ReceivedMail, startTestSmtp } from './support/smtp.js';
 
 const FROM = 'Accounts <no-reply@example.com>';
 const PUBLIC_URL = 'https://users.example.com';
 
 /** A port nothing listens on (for now): listen on port 0, note the port, close. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 function capturingLog(): MailLogger & { lines: string[] } {
   const lines: string[] = [];
   const write = (level: string) => (object: object, message: string) =>

@@ -62,8 +62,8 @@ describe('users API over a primary and a read replica', { skip: unavailable }, (
 
   after(async () => {
     await t?.close();
-    await replica?.stop();
-    await primary?.stop();
+    await replica?.destroy();
+    await primary?.destroy();
   });
 
   const replicaReads = () => t.database.replicaStatus()[0]!.reads;

@@ -1,42 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { alive } from '@user-service/data/testing';
+
+// The process helpers the data package's tests use too live there (testing/processes.ts).
+export { alive, childrenOf, descendantsOf, freePort, sleep, waitFor } from '@user-service/data/testing';
 
 export const SERVICE_DIR = fileURLToPath(new URL('../..', import.meta.url));
 export const REPO_DIR = fileURLToPath(new URL('../../../..', import.meta.url));
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The direct children of a process (Linux /proc), over all of its threads. */
-export function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (text) out.push(...text.split(/\s+/).map(Number));
-    }
-  } catch {
-    // gone already
-  }
-  return out;
-}
-
-/** Every descendant of a process, children first. */
-export function descendantsOf(pid: number): number[] {
-  const all: number[] = [];
-  for (const child of childrenOf(pid)) all.push(child, ...descendantsOf(child));
-  return all;
-}
-
-/** Whether a process exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  if (!existsSync(`/proc/${pid}`)) return false;
-  try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** The command line of a process, for messages. */
 export function commandOf(pid: number): string {
@@ -45,15 +16,6 @@ export function commandOf(pid: number): string {
   } catch {
     return '?';
   }
-}
-
-export async function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await sleep(stepMs);
-  }
-  return condition();
 }
 
 export interface Running {

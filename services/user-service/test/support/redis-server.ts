@@ -5,9 +5,8 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
-import { sleep } from './processes.js';
+import { freePort, sleep } from './processes.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -16,17 +15,6 @@ export function redisServerUnavailable(): string | undefined {
   if (!existsSync(REDIS_SERVER)) return `${REDIS_SERVER} not found (apt-get install redis-server)`;
   const version = spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' });
   return version.status === 0 ? undefined : `${REDIS_SERVER} --version failed: ${version.stderr}`;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export class PrivateRedis {
