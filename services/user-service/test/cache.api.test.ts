@@ -210,6 +210,19 @@ onEachDatabase('redis cache across two instances', (tdb) => {
     assert.equal((await call(b.app, { url: byEmail(newEmail) })).statusCode, 404);
   });
 
+  it('fills only the key of the spelling a user is stored under: an upper-case id is never left stale', async (t) => {
+    if (skipOrFail(t)) return;
+    const user = await createUser(a);
+    // PostgreSQL's uuid type and MariaDB's default collation both find the user by its id in upper case (the
+    // route's uuid format accepts it); a delete tombstones the stored spelling only.
+    const upper = `/api/v1/users/${user.id.toUpperCase()}`;
+    const first = await call(b.app, { url: upper });
+    assert.ok([200, 404].includes(first.statusCode), first.body);
+    assert.equal(await inspect.exists(cacheKeys.id(user.id.toUpperCase())), 0, 'filled under another spelling');
+    assert.equal((await call(a.app, { method: 'DELETE', url: `/api/v1/users/${user.id}` })).statusCode, 204);
+    assert.equal((await call(b.app, { url: upper })).statusCode, 404, 'the deleted user was served from the cache');
+  });
+
   it('a logout, a password change or a deactivation on A refuses the token on B at the next request', async (t) => {
     if (skipOrFail(t)) return;
     // Logout.

@@ -114,7 +114,13 @@ export class UserCache {
     publishUserCache(kind, 'miss');
     const started = performance.now();
     const user = await load();
-    if (user) await this.fill([[key, JSON.stringify(user), this.ttlMs]], started);
+    // Only under the spelling the user is stored under: that is the key a change tombstones. The database may
+    // find a user by another one (an id in upper case matches PostgreSQL's uuid type and MariaDB's default
+    // collation, which also folds accents in an email); cached, that entry would outlive every later change
+    // and even a delete, up to its TTL.
+    if (user && storedSpelling(kind, user) === value) {
+      await this.fill([[key, JSON.stringify(user), this.ttlMs]], started);
+    }
     return user;
   }
 
@@ -194,6 +200,10 @@ export class UserCache {
       return pipeline.exec();
     });
   }
+}
+
+function storedSpelling(kind: 'id' | 'email' | 'username', user: User): string | null {
+  return kind === 'id' ? user.id : kind === 'email' ? user.email : user.username;
 }
 
 function parse<T>(text: string): T | undefined {
