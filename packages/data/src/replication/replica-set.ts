@@ -91,11 +91,11 @@ export class ReplicaSet {
       if (this.closed) return;
       this.probing = this.probe().finally(() => {
         this.probing = undefined;
-        if (!this.closed) this.timer = setTimeout(loop, this.options.pollMs);
+        // Unref'd like the first: the probes alone never keep a process alive.
+        if (!this.closed) this.timer = setTimeout(loop, this.options.pollMs).unref();
       });
     };
-    this.timer = setTimeout(loop, this.options.pollMs);
-    this.timer.unref();
+    this.timer = setTimeout(loop, this.options.pollMs).unref();
   }
 
   /**
@@ -135,14 +135,30 @@ export class ReplicaSet {
   private async probe(): Promise<void> {
     const now = Date.now();
     try {
-      const position = await withQueryTimeout(this.options.probeTimeoutMs, () =>
-        this.replication.primaryPosition(this.primary),
-      );
+      const position = await this.bounded(() => this.replication.primaryPosition(this.primary));
       this.remember(now, position);
     } catch {
       // The primary not answering is the primary's problem (its own requests fail): replica lags stay as known.
     }
     await Promise.all(this.nodes.map((node) => this.probeNode(node, now)));
+  }
+
+  /**
+   * A probe query, failed after probeTimeoutMs wherever the time goes. The query's own bound (withQueryTimeout)
+   * starts only once it has a connection; opening one to a frozen server (it accepts TCP but never answers the
+   * start-up) waits for the pool's acquire timeout (10 s by default). Unbounded here, that wait held start-up,
+   * kept every other replica's health and position unchanged meanwhile (the probes run together), and kept
+   * a replica that froze in the rotation, serving reads that hang. The abandoned attempt ends on its own bound.
+   */
+  private bounded<T>(probe: () => Promise<T>): Promise<T> {
+    const ms = this.options.probeTimeoutMs;
+    const attempt = withQueryTimeout(ms, probe);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not answer a probe within ${ms} ms`)), ms);
+    });
+    attempt.catch(() => {});
+    return Promise.race([attempt, deadline]).finally(() => clearTimeout(timer));
   }
 
   private remember(at: number, position: bigint): void {
@@ -163,9 +179,7 @@ export class ReplicaSet {
     let replayed: bigint | undefined;
     let failure: string | undefined;
     try {
-      replayed = await withQueryTimeout(this.options.probeTimeoutMs, () =>
-        this.replication.replayedPosition(node.kysely),
-      );
+      replayed = await this.bounded(() => this.replication.replayedPosition(node.kysely));
       if (replayed === undefined) failure = 'it is not a standby (pg_is_in_recovery() is false)';
     } catch (error) {
       failure = (error as Error).message;
