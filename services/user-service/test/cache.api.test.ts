@@ -496,6 +496,38 @@ describe('Redis connection', () => {
       await connection.close();
     }
   });
+
+  it('writes an invalidation kept while the missed ones are being written, before the cache is used again', async (t) => {
+    if (skipOrFail(t)) return;
+    const server = await PrivateRedis.start();
+    await server.stop();
+    const connection = new RedisConnection(server.url, { warn: () => {}, info: () => {} });
+    const inspect = () => server.client();
+    let client: Redis | undefined;
+    try {
+      connection.keepForLater([cacheKeys.id('missed-while-down')], 10_000);
+      // Added after the connection's own 'ready' listener: runs while its replay of the missed tombstones is in
+      // flight, as a write that commits at that moment would (the cache is still bypassed, so it is kept too).
+      let keptDuringReplay = false;
+      connection.client.once('ready', () => {
+        keptDuringReplay = !connection.healthy;
+        connection.keepForLater([cacheKeys.id('kept-during-replay')], 10_000);
+      });
+      await server.start();
+      const deadline = Date.now() + 10_000;
+      while (!connection.healthy && Date.now() < deadline) await sleep(20);
+      assert.ok(connection.healthy, 'reconnected');
+      assert.ok(keptDuringReplay, 'the second invalidation came while the cache was still bypassed');
+      client = inspect();
+      assert.equal(await client.get(cacheKeys.id('missed-while-down')), TOMBSTONE);
+      assert.equal(await client.get(cacheKeys.id('kept-during-replay')), TOMBSTONE, 'in use without it');
+      assert.equal(connection.pendingInvalidations, 0);
+    } finally {
+      client?.disconnect();
+      await connection.close();
+      await server.stop();
+    }
+  });
 });
 
 describe('user cache fill rule', () => {

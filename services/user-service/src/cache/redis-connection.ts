@@ -46,7 +46,8 @@ export class RedisConnection {
   private warned = false;
   private failuresInARow = 0;
   private closed = false;
-  private readonly pending = new Map<string, number>();
+  /** Tombstones to write (key -> lifetime), oldest first; an entry is replaced, not updated, when kept again. */
+  private readonly pending = new Map<string, { ms: number }>();
 
   constructor(
     url: string,
@@ -107,7 +108,7 @@ export class RedisConnection {
     }
     for (const key of keys) {
       this.pending.delete(key);
-      this.pending.set(key, tombstoneMs);
+      this.pending.set(key, { ms: tombstoneMs });
     }
     if (this.pending.size > MAX_PENDING) {
       for (const key of this.pending.keys()) {
@@ -139,21 +140,25 @@ export class RedisConnection {
 
   private async becameReachable(): Promise<void> {
     if (this.closed) return;
-    // Invalidations missed while Redis was away are written before this process reads the cache again.
-    if (this.pending.size > 0) {
+    // Invalidations missed while Redis was away are written before this process reads the cache again. Until
+    // `up` is set, invalidations still go to `pending` (a write committing while these are in flight): so loop
+    // until none is left, or one kept meanwhile would never be written while the cache is in use again.
+    while (this.pending.size > 0) {
       const entries = [...this.pending];
       const pipeline = this.client.pipeline();
-      for (const [key, ms] of entries) pipeline.set(key, '!', 'PX', ms);
+      for (const [key, { ms }] of entries) pipeline.set(key, '!', 'PX', ms);
       try {
         const results = (await pipeline.exec()) ?? [];
         if (results.some(([error]) => error)) throw new Error('a tombstone was refused');
-        for (const [key] of entries) this.pending.delete(key);
+        // Kept again meanwhile (another write of the same key): written on the next turn, after that write.
+        for (const [key, entry] of entries) if (this.pending.get(key) === entry) this.pending.delete(key);
       } catch {
         // Still not writable: reconnect (with the retry backoff) so that the next 'ready' tries again; the cache
         // stays bypassed meanwhile.
         this.client.disconnect(true);
         return;
       }
+      if (this.closed) return;
     }
     this.up = true;
     this.failuresInARow = 0;
