@@ -33,7 +33,7 @@ const SHORT: Record<ComparisonResult['name'], string> = {
   cache: 'Redis cache vs none',
   replica: 'one replica vs primary only',
   pgbouncer: 'PgBouncer vs direct',
-  instances: 'two instances vs one',
+  instances: '2 instances vs 1',
 };
 
 /** Horizontal bars: each comparison's variant/baseline req/s ratio per workload, with 1.0 (no change) marked. */
@@ -62,7 +62,7 @@ export function ratioSpec(r: ScaleResult): Spec {
       { name: 'color', type: 'ordinal', domain: { data: 'table', field: 'comparison' }, range: 'category' },
     ],
     axes: [
-      { orient: 'left', scale: 'y', tickSize: 0, labelPadding: 4, labelLimit: 360, ...FONT },
+      { orient: 'left', scale: 'y', tickSize: 0, labelPadding: 4, labelLimit: 420, ...FONT },
       { orient: 'bottom', scale: 'x', title: 'req/s ratio (1 = no change)', grid: true, ...FONT },
     ],
     marks: [
