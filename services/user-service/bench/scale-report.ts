@@ -187,7 +187,7 @@ function comparisonSection(c: ComparisonResult, index: number): string[] {
           w.label,
           ...kinds.map((k) => {
             const counts = w.cache?.[k];
-            return counts
+            return counts && counts.hit + counts.miss + counts.bypass > 0
               ? `${pct(hitRatio(counts))} (${n(counts.hit)} / ${n(counts.miss)} / ${n(counts.bypass)})`
               : '-';
           }),
