@@ -49,6 +49,9 @@ const UNAVAILABLE_MESSAGES =
 
 /** How long a best-effort cancel request may take (it goes to the same, possibly frozen, server). */
 const CANCEL_TIMEOUT_MS = 2_000;
+/** Cancel connections to a pooler that may be open at once, per process (see sendCancel). */
+const MAX_POOLED_CANCELS = 64;
+let pooledCancels = 0;
 const noop = () => {};
 
 /**
@@ -75,7 +78,11 @@ function pgbouncerOption(url: ParsedDatabaseUrl): boolean | undefined {
  * server it forwarded the cancel to has answered; reproduced here with a frozen server behind it. The socket
  * is unref'd, so it never keeps the process alive, and PgBouncer closes it once the server answers.
  */
-function sendCancel(host: string, port: number, processId: number, secretKey: number, pooled: boolean): void {
+export function sendCancel(host: string, port: number, processId: number, secretKey: number, pooled: boolean): void {
+  // Never closed from this side, a pooler's cancel connections would pile up without bound while the pooler (or
+  // the server behind it) stays frozen: one per timed-out query. Past MAX_POOLED_CANCELS open, no cancel is sent
+  // (the query timed out for its caller all the same; it runs on until the server ends it).
+  if (pooled && pooledCancels >= MAX_POOLED_CANCELS) return;
   const socket = host.startsWith('/') ? netConnect(`${host}/.s.PGSQL.${port}`) : netConnect(port, host);
   const packet = Buffer.alloc(16);
   packet.writeInt32BE(16, 0);
@@ -83,9 +90,17 @@ function sendCancel(host: string, port: number, processId: number, secretKey: nu
   packet.writeInt32BE(processId, 8);
   packet.writeInt32BE(secretKey, 12);
   socket.on('error', () => {});
-  if (pooled) socket.unref();
-  else socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy());
+  if (pooled) {
+    pooledCancels++;
+    socket.once('close', () => pooledCancels--);
+    socket.unref();
+  } else socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy());
   socket.write(packet);
+}
+
+/** Cancel connections to a pooler that are still open (see sendCancel); for tests. */
+export function pooledCancelsOpen(): number {
+  return pooledCancels;
 }
 
 interface PgClientInternals {
