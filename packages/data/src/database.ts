@@ -75,6 +75,11 @@ export interface Consistency {
   /** The position a token stands for (undefined when it is not valid): for remembering it elsewhere. */
   decode(token: string | undefined): bigint | undefined;
   /**
+   * How long after a write a replica in the rotation may still not show it (DATABASE_REPLICA_MAX_LAG_MS plus
+   * two probe intervals and a probe timeout): a client's write position kept elsewhere must be kept this long.
+   */
+  readonly stalenessBoundMs: number;
+  /**
    * The token a client should send back after this scope, when it wrote: the primary's position read now
    * (after the writes committed), signed. Undefined when the scope did not write.
    */
@@ -251,6 +256,7 @@ export class Database implements DataStore {
         return runInScope(scope, () => fn(scope));
       },
       decode: (token) => tokens.decode(token),
+      stalenessBoundMs: replicas.stalenessBoundMs,
       token: async (scope) => {
         if (!scope.wrote) return undefined;
         try {

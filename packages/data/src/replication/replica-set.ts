@@ -99,6 +99,16 @@ export class ReplicaSet {
   }
 
   /**
+   * How long after a write a replica in the rotation may still not show it: a replica whose position is
+   * behind a write is out once its lag, counted from the first probe after the write, passes maxLagMs, which
+   * the probe after that sees. Whatever remembers a client's write position for read-your-writes must keep it
+   * at least this long.
+   */
+  get stalenessBoundMs(): number {
+    return this.options.maxLagMs + 2 * this.options.pollMs + this.options.probeTimeoutMs;
+  }
+
+  /**
    * A replica that may serve a read which must show `position` (any, when undefined), or undefined: then the
    * read goes to the primary.
    */

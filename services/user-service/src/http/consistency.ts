@@ -7,10 +7,10 @@
  *   later request (to any process or instance sharing JWT_SECRET) reads only from a replica that has
  *   replayed that far, else from the primary: it never reads older data than its own acknowledged write.
  * - A signed-in session or an API key that wrote is remembered too (the newest position per session or key,
- *   for `REMEMBER_MS`), so a client that ignores the header still reads its writes: in this process's memory,
- *   and in Redis when REDIS_URL is set (then on every process and instance; one more Redis GET per
- *   authenticated request). Without Redis, other processes do not share that memory: with WORKERS > 1 or
- *   several instances, send the header back.
+ *   for `REMEMBER_MS`, or longer when replicas may lag longer), so a client that ignores the header still
+ *   reads its writes: in this process's memory, and in Redis when REDIS_URL is set (then on every process and
+ *   instance; one more Redis GET per authenticated request). Without Redis, other processes do not share that
+ *   memory: with WORKERS > 1 or several instances, send the header back.
  * - Within one request, every read after a write goes to the primary.
  * A token that is not one this deployment signed (altered, or signed with another JWT_SECRET) sends the
  * client's reads to the primary: always fresh, never an error.
@@ -19,7 +19,11 @@ import type { Consistency, ConsistencyScope } from '@user-service/data';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 export const CONSISTENCY_HEADER = 'x-consistency-token';
-/** How long a principal's last write position is remembered (replicas lagging longer are out of rotation). */
+/**
+ * How long a principal's last write position is remembered at least; longer when a replica may lag longer and
+ * still serve (Consistency.stalenessBoundMs, from DATABASE_REPLICA_MAX_LAG_MS): forgotten earlier, the
+ * principal's reads could go to a replica that does not show its write yet.
+ */
 const REMEMBER_MS = 60_000;
 /** Most principals remembered at once per process; the oldest are forgotten first. */
 const REMEMBER_MAX = 50_000;
@@ -41,10 +45,12 @@ declare module 'fastify' {
 class RecentWriters {
   private readonly positions = new Map<string, { position: bigint; at: number }>();
 
+  constructor(private readonly rememberMs: number) {}
+
   get(key: string, now: number): bigint | undefined {
     const entry = this.positions.get(key);
     if (!entry) return undefined;
-    if (now - entry.at > REMEMBER_MS) {
+    if (now - entry.at > this.rememberMs) {
       this.positions.delete(key);
       return undefined;
     }
@@ -74,7 +80,8 @@ function principalKey(request: FastifyRequest): string | undefined {
  * the current one for everything the request does afterwards.
  */
 export function registerConsistency(app: FastifyInstance, consistency: Consistency, shared?: SharedPositions): void {
-  const recent = new RecentWriters();
+  const rememberMs = Math.max(REMEMBER_MS, consistency.stalenessBoundMs);
+  const recent = new RecentWriters(rememberMs);
   // Not async: enterWith must run in the request's own async context, which the following hooks continue.
   app.addHook('onRequest', (request, _reply, done) => {
     const header = request.headers[CONSISTENCY_HEADER];
@@ -111,7 +118,7 @@ export function registerConsistency(app: FastifyInstance, consistency: Consisten
     const position = consistency.decode(token);
     if (key !== undefined && position !== undefined) {
       recent.set(key, position, Date.now());
-      await shared?.set(key, position, token, REMEMBER_MS);
+      await shared?.set(key, position, token, rememberMs);
     }
     return payload;
   });
