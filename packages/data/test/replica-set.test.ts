@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { Dialect, Replication } from '../src/dialects/dialect.js';
+import { parseLsn, recordEnd } from '../src/dialects/postgres-replication.js';
 import { CursorCodec } from '../src/pagination.js';
 import { ReplicaNode, ReplicaSet } from '../src/replication/replica-set.js';
 
@@ -101,5 +102,19 @@ describe('replica set probing', () => {
       await set.close();
       assert.ok(performance.now() - closing < 3_000, `close took ${performance.now() - closing} ms`);
     }
+  });
+});
+
+describe('WAL positions', () => {
+  test('an insert position just past a page header is the page boundary, as a standby reports it', () => {
+    const block = 8192n;
+    const segment = 16n * 1024n * 1024n;
+    // 0/4000028 after pg_switch_wal() (measured): the first page of a segment, long header.
+    assert.equal(recordEnd(parseLsn('0/4000028'), 0x28n, block), parseLsn('0/4000000'));
+    // Any other page: short header.
+    assert.equal(recordEnd(parseLsn('0/4002018'), 0x2018n, block), parseLsn('0/4002000'));
+    // A record end anywhere else is left alone (including 40 bytes into a page that is not a segment's first).
+    assert.equal(recordEnd(parseLsn('0/4002028'), 0x2028n, block), parseLsn('0/4002028'));
+    assert.equal(recordEnd(parseLsn('0/3016060'), 0x16060n % segment, block), parseLsn('0/3016060'));
   });
 });

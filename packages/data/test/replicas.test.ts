@@ -162,6 +162,34 @@ describe('read replicas (PostgreSQL streaming replication)', { skip: unavailable
     );
   });
 
+  test('after a WAL segment switch on an idle primary the caught-up replica is neither behind nor short of a token', async () => {
+    const consistency = database.consistency!;
+    await database.repository(authors).create({ email: 'switch@example.com', name: 'S' });
+    // The insert position is now just past the new segment's page header, where no record has begun.
+    const [{ lsn }] = (await primary.query<{ lsn: string }>('select pg_switch_wal()::text as lsn')) as [
+      { lsn: string },
+    ];
+    await until('the replica past the switch', async () => {
+      const [row] = await replica.query<{ caught: boolean }>(
+        `select pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn as caught`,
+      );
+      return row?.caught === true;
+    });
+    // Probes every 50 ms; a replica wrongly seen behind would show a lag of about this long.
+    await sleep(1_500);
+    const [status] = database.replicaStatus();
+    assert.equal(status?.healthy, true);
+    assert.ok((status?.lagMs ?? Number.POSITIVE_INFINITY) < 1_000, `lag ${status?.lagMs} ms on a caught-up replica`);
+    // A token taken now (nothing written since the switch) is met by the replica.
+    const token = await consistency.run(undefined, async (scope) => {
+      scope.wrote = true;
+      return consistency.token(scope);
+    });
+    const before = replicaReads();
+    await consistency.run(token, () => database.eventual.repository(authors).list({ limit: 1 }));
+    assert.equal(replicaReads(), before + 1, 'the token sent the read to the primary');
+  });
+
   test('keyset pages continue across servers (one cursor key)', async () => {
     const first = await database.eventual.repository(authors).list({ limit: 1 });
     assert.ok(first.nextCursor);
