@@ -23,7 +23,15 @@ if ttl < 0 then
 end
 return {current, ttl}`;
 
-/** This process's counters, for when Redis is away: fixed windows, swept when the map grows. */
+/** Windows kept in memory at most (as @fastify/rate-limit's own local store, an LRU of 5000 by default). */
+const MEMORY_WINDOWS = 10_000;
+
+/**
+ * This process's counters, for when Redis is away: fixed windows, swept when the map grows. Past MEMORY_WINDOWS
+ * live windows (a flood from many addresses, say over IPv6) the oldest are dropped: those clients start
+ * counting again, but memory stays bounded (expired windows alone were swept, so one window's worth of
+ * distinct keys grew the map without limit).
+ */
 class MemoryCounts {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();
 
@@ -31,8 +39,10 @@ class MemoryCounts {
     const now = Date.now();
     let window = this.windows.get(key);
     if (!window || window.resetAt <= now) {
-      if (this.windows.size >= 10_000) this.sweep(now);
+      if (this.windows.size >= MEMORY_WINDOWS) this.sweep(now);
       window = { count: 0, resetAt: now + timeWindow };
+      // Re-inserted, so the map's order stays the order windows began (oldest first).
+      this.windows.delete(key);
       this.windows.set(key, window);
     }
     window.count += 1;
@@ -41,6 +51,10 @@ class MemoryCounts {
 
   private sweep(now: number): void {
     for (const [key, window] of this.windows) if (window.resetAt <= now) this.windows.delete(key);
+    for (const key of this.windows.keys()) {
+      if (this.windows.size < MEMORY_WINDOWS) break;
+      this.windows.delete(key);
+    }
   }
 }
 
