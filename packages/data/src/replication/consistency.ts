@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type {
   KyselyPlugin,
   PluginTransformQueryArgs,
@@ -74,13 +74,17 @@ export class WriteMarker implements KyselyPlugin {
   }
 }
 
-const MAC_BYTES = 12;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+/** 12-byte nonce, the 8-byte position encrypted, 16-byte tag: 36 bytes, 48 characters of base64url. */
+const TOKEN_LENGTH = 48;
 
 /**
- * Consistency tokens go to clients and come back in a request header, so they are signed (HMAC-SHA256 under
- * a key derived from the same server secret as list cursors): a client cannot make up a position. A forged
- * one could only send its own reads to the primary, but a signature makes even that impossible and keeps
- * tokens opaque. Format: `<position, base36>.<mac, base64url>`.
+ * Consistency tokens go to clients and come back in a request header, so they are sealed with AES-256-GCM
+ * under a key derived from the same server secret as list cursors: a client can neither make up a position
+ * (the tag fails) nor read one (a WAL position tells how much the whole database writes, which is not the
+ * client's business). A forged token could only send its own reads to the primary; the seal makes even that
+ * impossible. Each token has a random nonce, so two tokens for one position differ.
  */
 export class ConsistencyTokenCodec {
   private readonly key: Buffer;
@@ -89,27 +93,32 @@ export class ConsistencyTokenCodec {
     this.key =
       secret === undefined
         ? randomBytes(32)
-        : createHmac('sha256', secret).update('user-service/data consistency token v1').digest();
+        : createHmac('sha256', secret).update('user-service/data consistency token v2').digest();
   }
 
   encode(position: bigint): string {
-    const body = position.toString(36);
-    return `${body}.${this.mac(body).toString('base64url')}`;
+    const iv = randomBytes(IV_BYTES);
+    const plain = Buffer.alloc(8);
+    plain.writeBigUInt64BE(position);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString('base64url');
   }
 
-  /** The position in a token this codec signed, or undefined for anything else (absent, altered, malformed). */
+  /** The position in a token this codec sealed, or undefined for anything else (absent, altered, malformed). */
   decode(token: string | undefined): bigint | undefined {
-    if (typeof token !== 'string' || token.length > 64) return undefined;
-    const [body, sum, extra] = token.split('.');
-    if (!body || !sum || extra !== undefined || !/^[0-9a-z]{1,14}$/.test(body)) return undefined;
-    const given = Buffer.from(sum, 'base64url');
-    if (given.length !== MAC_BYTES || !timingSafeEqual(given, this.mac(body))) return undefined;
-    let position = 0n;
-    for (const digit of body) position = position * 36n + BigInt(Number.parseInt(digit, 36));
-    return position;
-  }
-
-  private mac(body: string): Buffer {
-    return createHmac('sha256', this.key).update(body).digest().subarray(0, MAC_BYTES);
+    if (typeof token !== 'string' || token.length !== TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) {
+      return undefined;
+    }
+    const bytes = Buffer.from(token, 'base64url');
+    if (bytes.length !== IV_BYTES + 8 + TAG_BYTES) return undefined;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, IV_BYTES));
+      decipher.setAuthTag(bytes.subarray(IV_BYTES + 8));
+      const plain = Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, IV_BYTES + 8)), decipher.final()]);
+      return plain.readBigUInt64BE();
+    } catch {
+      return undefined;
+    }
   }
 }

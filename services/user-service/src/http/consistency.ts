@@ -3,7 +3,7 @@
  * replication/consistency.ts). Registered only when the database has replicas; without them no hook runs.
  *
  * - A response to a request that wrote carries `X-Consistency-Token`: the primary's replication position
- *   after the writes committed, signed by the server. A client that sends it back in the same header on a
+ *   after the writes committed, sealed by the server (AES-GCM: neither forgeable nor readable). A client that sends it back in the same header on a
  *   later request (to any process or instance sharing JWT_SECRET) reads only from a replica that has
  *   replayed that far, else from the primary: it never reads older data than its own acknowledged write.
  * - A signed-in session or an API key that wrote is remembered too (the newest position per session or key,
@@ -12,7 +12,7 @@
  *   instance; one more Redis GET per authenticated request). Without Redis, other processes do not share that
  *   memory: with WORKERS > 1 or several instances, send the header back.
  * - Within one request, every read after a write goes to the primary.
- * A token that is not one this deployment signed (altered, or signed with another JWT_SECRET) sends the
+ * A token that is not one this deployment sealed (altered, or sealed with another JWT_SECRET) sends the
  * client's reads to the primary: always fresh, never an error.
  */
 import type { Consistency, ConsistencyScope } from '@user-service/data';
@@ -95,7 +95,7 @@ export function registerConsistency(app: FastifyInstance, consistency: Consisten
       if (key === undefined) return;
       const scope = request.consistencyScope;
       scope?.require(recent.get(key, Date.now()));
-      // The token as another process stored it (signed like the header: a value planted in Redis buys nothing).
+      // The token as another process stored it (sealed like the header: a value planted in Redis buys nothing).
       scope?.require(consistency.decode(await shared.get(key)));
     });
   } else {
