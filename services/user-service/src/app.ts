@@ -226,12 +226,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   // Before the access layer: an overloaded process refuses before authenticating, a CORS preflight (which
   // carries no credentials) is answered before authentication.
-  if (deps.overload) await registerOverloadGuard(app, deps.overload);
-  await registerCors(app, deps.corsOrigins ?? []);
-  // Read-your-writes with read replicas: the request's consistency scope, entered before authentication.
+  // Read-your-writes with read replicas: the request's consistency scope, entered by the first onRequest hook
+  // that may matter: a keep-alive connection's async context still holds the previous request's scope until
+  // this hook replaces it, so no hook that touches the database may come before it.
   if (deps.database.consistency) {
     registerConsistency(app, deps.database.consistency, redis ? redisPositions(redis) : undefined);
   }
+  if (deps.overload) await registerOverloadGuard(app, deps.overload);
+  await registerCors(app, deps.corsOrigins ?? []);
   // Before any route: every route registered from here on must have a rule in access/policy.ts.
   registerAccessControl(app, {
     authRequired: access.authRequired,
