@@ -207,8 +207,14 @@ function describeInstances(
       assert.deepEqual(await statuses(b(), admin, `${API}/users/email/coherent-2@example.com`), every(200));
       if (withRedis) {
         // B really served these from Redis (hits), so what B read after A's change was coherent, not uncached.
-        const metrics = await fetch(`${b()}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-        const page = await metrics.text();
+        // The cluster's sum is gathered from both workers; on a loaded machine that can time out (503): retry.
+        let page = '';
+        for (let attempt = 0; attempt < 10; attempt++) {
+          const metrics = await fetch(`${b()}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+          page = await metrics.text();
+          if (metrics.status === 200) break;
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
         assert.ok(counter(page, 'user_cache_lookups_total', 'kind="id",result="hit"') > 0, page);
         assert.ok(counter(page, 'user_cache_lookups_total', 'kind="session",result="hit"') > 0, page);
       }
