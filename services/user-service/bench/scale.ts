@@ -296,6 +296,8 @@ async function deploy(d: Deployment, workers: number): Promise<Deployed> {
 
 async function runComparison(plan: ComparisonPlan, ctx: RunContext): Promise<ComparisonResult> {
   const { o, workers, log } = ctx;
+  // PostgreSQL's servers are not the benchmark's descendants (pg_ctl detaches them): named for the CPU meter.
+  const postmasters = [ctx.pair.primary, ...(ctx.pair.replica ? [ctx.pair.replica] : [])].map((c) => c.postmasterPid());
   const cleanups: (() => Promise<void>)[] = [];
   const deployed: Deployed[] = [];
   try {
@@ -308,7 +310,7 @@ async function runComparison(plan: ComparisonPlan, ctx: RunContext): Promise<Com
       `${plan.name}: ${plan.baseline.label} (pid ${baseline.children.map((c) => c.pid).join(', ')}) vs ${plan.variant.label} (pid ${variant.children.map((c) => c.pid).join(', ')}), WORKERS=${workers}`,
     );
     const load = async (what: string, side: Deployed, w: ScaleWorkload, duration = o.duration): Promise<ScaleLoad> => {
-      const meter = cpuMeter();
+      const meter = cpuMeter(postmasters);
       const r = await runLoad({
         url: side.target.url,
         headers: side.target.headers,
@@ -318,6 +320,8 @@ async function runComparison(plan: ComparisonPlan, ctx: RunContext): Promise<Com
       });
       const cpu = meter();
       assertAll2xx(`${plan.name} ${what}`, r);
+      if (cpu.otherBusy > 0.1)
+        log(`${plan.name} ${what}: work outside the benchmark took ${Math.round(cpu.otherBusy * 100)}% of the cores`);
       return { ...r, ...cpu };
     };
     const urls = deployed.flatMap((d) => d.children.map((c) => c.url));
@@ -402,6 +406,7 @@ function scaleSeries(rounds: ScaleLoad[]): ScaleSeries {
     cpu: {
       machineBusy: sig(median(rounds.map((r) => r.machineBusy))),
       generatorCores: sig(median(rounds.map((r) => r.generatorCores))),
+      otherBusy: sig(median(rounds.map((r) => r.otherBusy))),
     },
   };
 }
