@@ -1,6 +1,4 @@
 export { type Consistency, Database, type DatabaseOptions, DEFAULT_POOL, openDatabase } from './database.js';
-export type { ConsistencyScope } from './replication/consistency.js';
-export type { ReplicaStatus } from './replication/replica-set.js';
 export {
   ACCEPTED_URL_FORMS,
   type DialectKind,
@@ -22,6 +20,8 @@ export { loadMigrations, scaffoldMigration } from './migrations/migration-files.
 export { type CheckResult, type MigrationStatus, Migrator } from './migrations/migrator.js';
 export { diffSnapshots, type SchemaSnapshot } from './migrations/schema-snapshot.js';
 export type { PoolStats, QueryEvent, QueryObserver } from './observe.js';
+export type { ConsistencyScope } from './replication/consistency.js';
+export type { ReplicaStatus } from './replication/replica-set.js';
 export type {
   ClaimOptions,
   Condition,

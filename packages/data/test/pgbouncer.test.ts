@@ -11,17 +11,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { sql } from 'kysely';
-import {
-  type Database,
-  DatabaseUnavailableError,
-  DatabaseUrlError,
-  Migrator,
-  openDatabase,
-  parseDatabaseUrl,
-} from '../src/index.js';
-import { PgBouncer, pgbouncerUnavailable } from '../src/testing/pgbouncer.js';
+import { type Database, DatabaseUnavailableError, DatabaseUrlError, Migrator, openDatabase } from '../src/index.js';
+import { PgBouncer, pgbouncerForNewDatabase, pgbouncerUnavailable } from '../src/testing/pgbouncer.js';
 import { PrivatePostgres, privatePostgresUnavailable } from '../src/testing/private-postgres.js';
-import { createServerDatabase, SERVER_URLS, serverReachable, withAdmin } from '../src/testing/server-databases.js';
+import { SERVER_URLS, serverReachable, withAdmin } from '../src/testing/server-databases.js';
 import { authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,18 +56,10 @@ describe('data layer through PgBouncer (transaction pooling)', { timeout: 120_00
 
   before(async () => {
     if (unavailable) return;
-    const created = await createServerDatabase('postgres', { prefix: 'us_pgbouncer' });
-    drop = created.drop;
-    const server = parseDatabaseUrl(created.url);
-    if (server.kind !== 'postgres') throw new Error('expected a postgres URL');
-    dbName = server.database;
-    bouncer = await PgBouncer.start({
-      host: server.host,
-      port: server.port,
-      database: dbName,
-      user: server.user ?? 'postgres',
-      poolSize: POOL_SIZE,
-    });
+    const pooled = await pgbouncerForNewDatabase('us_pgbouncer', POOL_SIZE);
+    drop = pooled.close;
+    bouncer = pooled.bouncer;
+    dbName = pooled.database;
     // A client pool five times the pooler's: the pooler, not the client, must do the multiplexing.
     database = await openDatabase(bouncer.url, { connectAttempts: 1, pool: { size: 20, maxOverflow: 0 } });
   });

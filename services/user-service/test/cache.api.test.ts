@@ -13,6 +13,7 @@ import { RedisConnection } from '../src/cache/redis-connection.js';
 import { cacheKeys, cacheTestHooks, TOMBSTONE, UserCache } from '../src/cache/user-cache.js';
 import type { User } from '../src/users/user.repository.js';
 import { sleep } from './support/processes.js';
+import { parseMetrics, total } from './support/prometheus.js';
 import { PrivateRedis, redisServerUnavailable } from './support/redis-server.js';
 import { openTestApp, type SignedIn, TEST_PASSWORD, type TestApp } from './support/test-app.js';
 
@@ -25,29 +26,6 @@ function skipOrFail(t: TestContext): boolean {
   if (inCi) throw new Error(`${unavailable}: CI=true requires the Redis cache suite to run`);
   t.skip(unavailable);
   return true;
-}
-
-/** `name{labels}` -> value, from Prometheus' text format. */
-function parseMetrics(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const cut = line.lastIndexOf(' ');
-    samples.set(line.slice(0, cut), Number(line.slice(cut + 1)));
-  }
-  return samples;
-}
-
-/** The sum of the samples with this name whose labels include all of `labels`. */
-function total(samples: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  let sum = 0;
-  for (const [key, value] of samples) {
-    const brace = key.indexOf('{');
-    if ((brace < 0 ? key : key.slice(0, brace)) !== name) continue;
-    if (wanted.every((pair) => key.includes(pair))) sum += value;
-  }
-  return sum;
 }
 
 interface Captured {

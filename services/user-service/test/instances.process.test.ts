@@ -7,10 +7,11 @@
  * both count toward one lockout, and a change made on A is read on B at once (whatever B has cached).
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createServerDatabase, type ServerDatabase, serverReachable } from '@user-service/data/testing';
+import { send } from './support/fresh-connection.js';
 import { childrenOf, killAll, type Running, SERVICE_DIR, startService } from './support/processes.js';
+import { parseMetrics, total } from './support/prometheus.js';
 import { PrivateRedis, redisServerUnavailable } from './support/redis-server.js';
 
 const API = '/api/v1';
@@ -21,39 +22,6 @@ const SECRET = 'instances-test-secret-instances-test-secret';
 /** Requests per check: fresh connections spread over both workers of an instance. */
 const ROUNDS = 8;
 const MAX_FAILURES = 4;
-
-interface Answer {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-function send(base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}) {
-  const url = new URL(path, base);
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-  return new Promise<Answer>((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent: false,
-        headers: {
-          connection: 'close',
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 async function login(base: string, username: string, password: string): Promise<string> {
   const res = await send(base, 'POST', `${API}/auth/login`, { body: { username, password } });
@@ -71,15 +39,6 @@ const every = (status: number) => Array.from({ length: ROUNDS }, () => status);
 
 const postgres = await serverReachable('postgres');
 if (postgres !== true && process.env.CI === 'true') throw new Error(`PostgreSQL must be reachable on CI: ${postgres}`);
-
-/** Counter samples of `name` whose labels include `labels`, summed, from a Prometheus text page. */
-function counter(page: string, name: string, labels: string): number {
-  let total = 0;
-  for (const line of page.split('\n')) {
-    if (line.startsWith(`${name}{`) && line.includes(labels)) total += Number(line.split(' ').at(-1));
-  }
-  return total;
-}
 
 /**
  * One run of the suite. `setUp` gives the instances' extra environment (and may start what they need);
@@ -215,8 +174,9 @@ function describeInstances(
           if (metrics.status === 200) break;
           await new Promise((resolve) => setTimeout(resolve, 1_000));
         }
-        assert.ok(counter(page, 'user_cache_lookups_total', 'kind="id",result="hit"') > 0, page);
-        assert.ok(counter(page, 'user_cache_lookups_total', 'kind="session",result="hit"') > 0, page);
+        const samples = parseMetrics(page);
+        assert.ok(total(samples, 'user_cache_lookups_total', { kind: 'id', result: 'hit' }) > 0, page);
+        assert.ok(total(samples, 'user_cache_lookups_total', { kind: 'session', result: 'hit' }) > 0, page);
       }
       const deleted = await send(a(), 'DELETE', `${API}/users/${id}`, { token: admin });
       assert.equal(deleted.status, 204, deleted.body);

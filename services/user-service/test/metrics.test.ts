@@ -6,35 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import { onEachDatabase } from '@user-service/data/testing';
 import { loadConfig } from '../src/config.js';
 import { freePort, killAll, type Running, SERVICE_DIR, startService } from './support/processes.js';
+import { matching, parseMetrics } from './support/prometheus.js';
 import { emptyTables, openTestApp, TEST_PASSWORD, type TestApp } from './support/test-app.js';
 
 const METRICS_TOKEN = 'scrape-token-0123456789abcdef';
 
-/** `name{labels}` -> value, from Prometheus' text format (comments skipped). */
-function parseMetrics(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const cut = line.lastIndexOf(' ');
-    samples.set(line.slice(0, cut), Number(line.slice(cut + 1)));
-  }
-  return samples;
-}
-
 /** The value of the one sample whose name and labels match, or 0 when there is none. */
 function sample(samples: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  let found: number | undefined;
-  for (const [key, value] of samples) {
-    const brace = key.indexOf('{');
-    const keyName = brace < 0 ? key : key.slice(0, brace);
-    if (keyName !== name) continue;
-    if (wanted.every((pair) => key.includes(pair))) {
-      assert.equal(found, undefined, `more than one ${name} sample matches ${wanted.join(',')}`);
-      found = value;
-    }
-  }
-  return found ?? 0;
+  const found = matching(samples, name, labels);
+  assert.ok(found.length <= 1, `more than one ${name} sample matches ${JSON.stringify(labels)}`);
+  return found[0]?.[1] ?? 0;
 }
 
 onEachDatabase('metrics', (tdb) => {

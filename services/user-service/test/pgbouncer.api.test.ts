@@ -9,10 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { parseDatabaseUrl } from '@user-service/data';
 import {
-  createServerDatabase,
-  PgBouncer,
+  type PgBouncer,
+  pgbouncerForNewDatabase,
   pgbouncerUnavailable,
   SERVER_URLS,
   serverReachable,
@@ -50,18 +49,10 @@ describe('users API through PgBouncer (transaction pooling)', { timeout: 120_000
 
   before(async () => {
     if (unavailable) return;
-    const created = await createServerDatabase('postgres', { prefix: 'us_pgbouncer_api' });
-    drop = created.drop;
-    const server = parseDatabaseUrl(created.url);
-    if (server.kind !== 'postgres') throw new Error('expected a postgres URL');
-    dbName = server.database;
-    bouncer = await PgBouncer.start({
-      host: server.host,
-      port: server.port,
-      database: dbName,
-      user: server.user ?? 'postgres',
-      poolSize: POOL_SIZE,
-    });
+    const pooled = await pgbouncerForNewDatabase('us_pgbouncer_api', POOL_SIZE);
+    drop = pooled.close;
+    bouncer = pooled.bouncer;
+    dbName = pooled.database;
     // Migrated through the pooler too (openTestApp runs the service's migrations on this URL).
     t = await openTestApp({ kind: 'postgres', url: bouncer.url }, { defaultCredentials: false });
     admin = { 'x-api-key': t.apiKey };

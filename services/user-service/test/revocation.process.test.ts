@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createServerDatabase, type ServerDatabase, serverReachable } from '@user-service/data/testing';
+import { send } from './support/fresh-connection.js';
 import {
   childrenOf,
   commandOf,
@@ -27,39 +27,6 @@ const ADMIN = { email: 'first-admin@example.com', password: 'Granite-Compass-Wil
 const PASSWORD = 'Saffron-Glacier-Ember-47';
 /** Requests per check: with two workers taking fresh connections in turn, each serves about half. */
 const ROUNDS = 24;
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** One request on a connection of its own (no keep-alive), so consecutive requests spread over the workers. */
-function send(base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}) {
-  const url = new URL(path, base);
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-  return new Promise<Answer>((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent: false,
-        headers: {
-          connection: 'close',
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 async function login(base: string, username: string, password: string): Promise<{ access_token: string }> {
   const res = await send(base, 'POST', `${API}/auth/login`, { body: { username, password } });

@@ -11,8 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { parseDatabaseUrl } from '../database-url.js';
 import { postgresOwner } from './private-postgres.js';
 import { freePort, sleep } from './processes.js';
+import { createServerDatabase } from './server-databases.js';
 
 const run = promisify(execFile);
 
@@ -217,5 +219,38 @@ export class PgBouncer {
       if (!done) child.kill('SIGKILL');
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A fresh database on the shared PostgreSQL server (TEST_POSTGRES_URL) with a PgBouncer of its own in front, in
+ * transaction mode with `poolSize` server connections. `close()` stops the pooler and drops the database.
+ */
+export async function pgbouncerForNewDatabase(
+  prefix: string,
+  poolSize: number,
+): Promise<{ bouncer: PgBouncer; database: string; close(): Promise<void> }> {
+  const created = await createServerDatabase('postgres', { prefix });
+  const server = parseDatabaseUrl(created.url);
+  if (server.kind !== 'postgres') throw new Error('expected a postgres URL');
+  try {
+    const bouncer = await PgBouncer.start({
+      host: server.host,
+      port: server.port,
+      database: server.database,
+      user: server.user ?? 'postgres',
+      poolSize,
+    });
+    return {
+      bouncer,
+      database: server.database,
+      async close() {
+        await bouncer.stop();
+        await created.drop();
+      },
+    };
+  } catch (error) {
+    await created.drop();
+    throw error;
   }
 }
