@@ -205,6 +205,11 @@ export class Database implements DataStore {
     return this.dialect.withScratchSchema(this.parsedUrl, this.pool, fn);
   }
 
+  /** Updates the planner's statistics of these tables (after a bulk load; see Dialect.analyze). */
+  async analyze(tables: readonly string[]): Promise<void> {
+    for (const table of tables) await this.query((db) => this.dialect.analyze(db, table));
+  }
+
   /** Tables, columns and indexes of the connected schema, normalised for comparison (migrations excluded). */
   introspect(): Promise<SchemaSnapshot> {
     return this.dialect.introspect(this.kysely);

@@ -114,6 +114,12 @@ export interface Dialect {
    */
   createSubstringIndex(db: Kysely<any>, name: string, table: string, column: string): Promise<void>;
   dropSubstringIndex(db: Kysely<any>, name: string, table: string): Promise<void>;
+  /**
+   * Updates the planner's statistics of `table` (PostgreSQL `ANALYZE`, MySQL `ANALYZE TABLE`, SQLite `ANALYZE`),
+   * after a bulk load: without them the planner guesses the row count and may sort a whole table instead of
+   * walking an index.
+   */
+  analyze(db: Kysely<any>, table: string): Promise<void>;
   /** DROP INDEX, which MySQL spells with the table (`drop index x on t`) and the others without. */
   dropIndex(db: Kysely<any>, name: string, table: string): Promise<void>;
   /**

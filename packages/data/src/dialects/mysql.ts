@@ -243,6 +243,13 @@ export const mysqlDialect: Dialect = {
     await sql`drop index ${sql.id(name)} on ${sql.table(table)}`.execute(db);
   },
 
+  async analyze(db, table) {
+    // Answers with a result set (Table, Op, Msg_type, Msg_text) rather than an error when something is wrong.
+    const { rows } = await sql<{ Msg_type: string; Msg_text: string }>`analyze table ${sql.table(table)}`.execute(db);
+    const failed = rows.find((row) => String(row.Msg_type).toLowerCase() === 'error');
+    if (failed) throw new Error(`ANALYZE TABLE ${table}: ${failed.Msg_text}`);
+  },
+
   alterColumn: alterMysqlColumn,
   introspect: introspectMysql,
 

@@ -324,6 +324,10 @@ export const postgresDialect: Dialect = {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);
   },
 
+  async analyze(db, table) {
+    await sql`analyze ${sql.table(table)}`.execute(db);
+  },
+
   alterColumn: alterPostgresColumn,
   introspect: introspectPostgres,
 

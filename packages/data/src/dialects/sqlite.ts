@@ -178,6 +178,10 @@ export const sqliteDialect: Dialect = {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);
   },
 
+  async analyze(db, table) {
+    await sql`analyze ${sql.table(table)}`.execute(db);
+  },
+
   async alterColumn(_db, table, column) {
     throw new MigrationError(
       `SQLite cannot change column ${table}.${column} in place: rebuild the table in this migration by hand`,
