@@ -97,9 +97,8 @@ export const DEFAULT_POOL: PoolOptions = {
 
 export class Database implements DataStore {
   private readonly scope: SqlScope;
-  private readonly cursors: CursorCodec;
   /** @internal The cursor key, shared with the replicas so a page read on one continues on another. */
-  readonly cursorCodec: CursorCodec;
+  readonly cursors: CursorCodec;
   private replicas: ReplicaSet | undefined;
   /**
    * Reads that may lag: a store whose plain reads (no secret columns) may be served by a read replica, as
@@ -123,7 +122,6 @@ export class Database implements DataStore {
     private readonly stats: () => PoolStats = () => ({ max: 0, inUse: 0, idle: 0, waiting: 0 }),
   ) {
     this.cursors = new CursorCodec(cursorSecret);
-    this.cursorCodec = this.cursors;
     this.scope = new SqlScope(kysely, dialect, this.cursors);
   }
 
@@ -288,7 +286,7 @@ async function attachReplicas(
   replicas: readonly { url: string; parsed: ParsedDatabaseUrl }[],
   options: DatabaseOptions,
 ): Promise<void> {
-  const cursors = database.cursorCodec;
+  const cursors = database.cursors;
   const nodes = replicas.map(({ url, parsed }) => {
     const { kysely, close } = dialect.connect(parsed, pool, options.onQuery ? { onQuery: options.onQuery } : {});
     return new ReplicaNode(redactUrl(url), kysely, dialect, cursors, close);

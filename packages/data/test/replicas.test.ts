@@ -8,21 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { type Database, Migrator, openDatabase } from '../src/index.js';
-import { PrivatePostgres, privatePostgresUnavailable } from '../src/testing/index.js';
+import { PrivatePostgres, privatePostgresUnavailable, sleep, until } from '../src/testing/index.js';
 import { authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 
 const unavailable = await privatePostgresUnavailable();
 if (unavailable && process.env.CI === 'true') throw new Error(`replica tests must run on CI: ${unavailable}`);
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('read replicas (PostgreSQL streaming replication)', { skip: unavailable }, () => {
   let primary: PrivatePostgres;

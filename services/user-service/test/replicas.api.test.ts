@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PrivatePostgres, privatePostgresUnavailable } from '@user-service/data/testing';
+import { PrivatePostgres, privatePostgresUnavailable, sleep, until } from '@user-service/data/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { SCOPES } from '../src/access/principal.js';
 import { ApiKeyService } from '../src/api-keys/api-key.service.js';
@@ -17,18 +17,9 @@ import { openTestApp, type TestApp } from './support/test-app.js';
 const unavailable = await privatePostgresUnavailable();
 if (unavailable && process.env.CI === 'true') throw new Error(`replica tests must run on CI: ${unavailable}`);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const TOKEN = 'x-consistency-token';
 const LAG_MS = 2000;
 const METRICS_TOKEN = 'replica-metrics-token';
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('users API over a primary and a read replica', { skip: unavailable }, () => {
   let primary: PrivatePostgres;

@@ -38,13 +38,27 @@ export function alive(pid: number): boolean {
   }
 }
 
-export async function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
+/** Polls `condition` (sync or async) every `stepMs` until it holds; false when `timeoutMs` passed first. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  stepMs = 50,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (condition()) return true;
+    if (await condition()) return true;
     await sleep(stepMs);
   }
   return condition();
+}
+
+/** Like waitFor, but fails with "timed out waiting for <what>" (tests that wait for a state to be reached). */
+export async function until(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  if (!(await waitFor(condition, timeoutMs, 25))) throw new Error(`timed out waiting for ${what}`);
 }
 
 /** A loopback port that was free a moment ago (the caller binds it next). */
