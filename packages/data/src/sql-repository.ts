@@ -122,32 +122,58 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     const paging = resolvePaging(this.info, options, this.cursors);
     const { pk } = this.info;
     const { column, direction, after } = paging;
-    let query = this.db
-      .selectFrom(this.info.name)
-      .select(columns)
-      .where((eb) => {
-        const conditions = [this.where(eb, options.filters ?? {})];
-        if (after) {
-          const op = direction === 'asc' ? '>' : '<';
-          const id = eb.ref(pk);
-          conditions.push(
-            column === pk
-              ? eb(id, op, after.id)
-              : eb.or([
-                  eb(eb.ref(column), op, this.encode(column, after.value)),
-                  eb.and([eb(eb.ref(column), '=', this.encode(column, after.value)), eb(id, op, after.id)]),
-                ]),
-          );
-        }
-        return eb.and(conditions);
-      });
-    // Nulls sort last in both directions on every database (each has its own default otherwise).
-    if (paging.nullable) query = query.orderBy(sql`(${sql.ref(column)} is null)`, 'asc');
-    query = query.orderBy(column, direction);
-    if (column !== pk) query = query.orderBy(pk, direction);
+    const table = this.info.name;
+    // The page's ordering, with columns qualified by `from` (the table, or the deferred join's page below).
+    const ordered = <Q extends { orderBy: (...args: any[]) => Q }>(q: Q, from: string): Q => {
+      // Nulls sort last in both directions on every database (each has its own default otherwise).
+      let out = paging.nullable ? q.orderBy(sql`(${sql.ref(`${from}.${column}`)} is null)`, 'asc') : q;
+      out = out.orderBy(`${from}.${column}`, direction);
+      return column !== pk ? out.orderBy(`${from}.${pk}`, direction) : out;
+    };
+    const matching = (eb: Eb) => {
+      const conditions = [this.where(eb, options.filters ?? {})];
+      if (after) {
+        const op = direction === 'asc' ? '>' : '<';
+        const id = eb.ref(pk);
+        conditions.push(
+          column === pk
+            ? eb(id, op, after.id)
+            : eb.or([
+                eb(eb.ref(column), op, this.encode(column, after.value)),
+                eb.and([eb(eb.ref(column), '=', this.encode(column, after.value)), eb(id, op, after.id)]),
+              ]),
+        );
+      }
+      return eb.and(conditions);
+    };
     // One extra row tells whether another page follows, without a second query.
-    query = query.limit(paging.limit + 1);
-    if (paging.skip > 0) query = query.offset(paging.skip);
+    const take = paging.limit + 1;
+    let query: { execute(): Promise<Record<string, unknown>[]> };
+    if (paging.skip > 0) {
+      // Deferred join: the rows an offset skips are walked as primary keys only, in the sort column's index
+      // (an index-only scan where the index holds the key: (created_at, id) here; InnoDB and SQLite indexes
+      // carry the key anyway), and only the page's rows are then read whole. Offsetting the full rows read
+      // every skipped row from the table (issue 13: 45 deep pages/s at 1M users on SQLite).
+      const keys = ordered(
+        this.db
+          .selectFrom(table)
+          .select([pk, ...(column !== pk ? [column] : [])])
+          .where(matching),
+        table,
+      )
+        .limit(take)
+        .offset(paging.skip)
+        .as('page');
+      query = ordered(
+        this.db
+          .selectFrom(keys)
+          .innerJoin(table, `${table}.${pk}`, `page.${pk}`)
+          .select(columns.map((c) => `${table}.${c}` as const)),
+        'page',
+      );
+    } else {
+      query = ordered(this.db.selectFrom(table).select(columns).where(matching), table).limit(take);
+    }
     const raw = await this.guard(() => query.execute());
     const hasMore = raw.length > paging.limit;
     const items = raw.slice(0, paging.limit).map((r) => this.decodeRow<WithSecrets<Row, Secret, Asked>>(r, columns));
