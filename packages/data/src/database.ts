@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { type BulkLoadOptions, bulkLoadPlan, indexesToRebuild } from './bulk-load.js';
 import { type DialectKind, type ParsedDatabaseUrl, parseDatabaseUrl, redactUrl } from './database-url.js';
 import type { Dialect, PoolOptions } from './dialects/dialect.js';
 import { loadDialect } from './dialects/index.js';
@@ -17,7 +18,8 @@ import {
 import { ReplicaNode, ReplicaSet, type ReplicaStatus } from './replication/replica-set.js';
 import { RoutedStore } from './replication/routed-store.js';
 import type { DataStore, Repository, RepositoryProvider } from './repository.js';
-import type { TableDefinition } from './table.js';
+import type { NewRow, TableDefinition } from './table.js';
+import { completeUniqueViolation, tableInfo } from './table-rules.js';
 import { runUnitOfWork, SqlScope } from './transaction.js';
 
 export interface DatabaseOptions {
@@ -206,6 +208,39 @@ export class Database implements DataStore {
   /** Updates the planner's statistics of these tables (after a bulk load; see Dialect.analyze). */
   async analyze(tables: readonly string[]): Promise<void> {
     for (const table of tables) await this.query((db) => this.dialect.analyze(db, table));
+  }
+
+  /**
+   * Loads many rows into `table` as fast as the database takes them (benchmarks, seeding, imports into an empty
+   * table): PostgreSQL COPY, one reused multi-row INSERT on SQLite, multi-row INSERTs on MySQL/MariaDB. Rows are
+   * completed as `createMany` completes them (defaults, ids, timestamps). When the table is empty (or
+   * `rebuildIndexes` says so) its secondary indexes are dropped first and built again after, the way migrations
+   * built them; unique ones too where DDL is transactional, where a duplicate then fails the rebuild and rolls
+   * the whole load back. Nothing is written on failure except on MySQL/MariaDB, where the rows go in one
+   * transaction but the index DDL commits on its own: a failed load there leaves the table as it was, its
+   * dropped indexes built again. Ends with fresh planner statistics (PostgreSQL: VACUUM (ANALYZE)). No query
+   * timeout applies. Resolves to the number of rows loaded.
+   */
+  async bulkLoad<Row extends object, Optional extends keyof Row>(
+    table: TableDefinition<Row, Optional, any>,
+    rows: AsyncIterable<NewRow<Row, Optional>> | Iterable<NewRow<Row, Optional>>,
+    options: BulkLoadOptions = {},
+  ): Promise<number> {
+    const snapshot = (await this.introspect()).tables[table.name];
+    if (!snapshot) throw new DataError(`bulkLoad: table ${table.name} does not exist`);
+    const rebuild =
+      options.rebuildIndexes ??
+      (await this.query((db) => db.selectFrom(table.name).select(sql.lit(1).as('one')).limit(1).execute())).length ===
+        0;
+    const indexes = rebuild ? indexesToRebuild(snapshot, this.dialect.transactionalDdl) : [];
+    const plan = bulkLoadPlan(this.dialect, table, rows, indexes, options);
+    try {
+      return await withQueryTimeout(0, () => this.dialect.bulkLoad(this.kysely, this.parsedUrl, this.pool, plan));
+    } catch (error) {
+      const mapped = this.asDataError(error);
+      // MySQL names the violated key, not its columns: the table's declaration does (as for createMany).
+      throw mapped instanceof DataError ? completeUniqueViolation(tableInfo(table), mapped) : mapped;
+    }
   }
 
   /** Tables, columns and indexes of the connected schema, normalised for comparison (migrations excluded). */

@@ -1,15 +1,20 @@
 /**
- * `user-service seed` leaves the users table with fresh planner statistics on every database (issue 13: right
- * after `seed --users 100000` PostgreSQL estimated 6.5k rows and sorted the whole table for a deep page).
+ * `user-service seed` (a bulk load: Database.bulkLoad) on every database: it adds the users it says, leaves the
+ * users table with fresh planner statistics (issue 13: right after `seed --users 100000` PostgreSQL estimated
+ * 6.5k rows and sorted the whole table for a deep page) and with the schema the migrations made (its indexes were
+ * dropped and built again), and every seeded user logs in with the seed password.
  */
 import assert from 'node:assert/strict';
-import { before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { Migrator, openDatabase } from '@user-service/data';
 import { onEachDatabase, plannerRowCount, requireUrl } from '@user-service/data/testing';
+import { SEED_PASSWORD, seedUser } from '../src/cli/seed.command.js';
 import { MIGRATIONS_DIR } from '../src/runtime.js';
 import { cli } from './support/cli.js';
+import { openTestApp, type TestApp } from './support/test-app.js';
 
 const USERS = 300;
+const MORE = 40;
 
 onEachDatabase('seed command', (tdb) => {
   before(async () => {
@@ -28,5 +33,67 @@ onEachDatabase('seed command', (tdb) => {
     } finally {
       await database.close();
     }
+  });
+
+  it('leaves the schema as the migrations made it (migrate check is clean)', async () => {
+    const result = await cli(tdb, ['migrate', 'check']);
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  });
+
+  it('adds more users after those already there, numbered on, indexes kept', async () => {
+    const result = await cli(tdb, ['seed', '--users', String(MORE)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`numbered ${USERS}\\.\\.${USERS + MORE - 1}`));
+    const check = await cli(tdb, ['migrate', 'check']);
+    assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
+  });
+
+  it('refuses to seed users that are already there (a unique constraint), adding none', async () => {
+    const result = await cli(tdb, ['seed', '--users', '5', '--start', String(USERS - 2)]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /unique|duplicate/i);
+    assert.doesNotMatch(`${result.stdout}${result.stderr}`, /\$argon2/, 'a password hash was printed');
+    const database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
+    try {
+      const rows = await database.query((db) =>
+        db
+          .selectFrom('users')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .execute(),
+      );
+      assert.equal(Number(rows[0]?.n), USERS + MORE);
+    } finally {
+      await database.close();
+    }
+  });
+
+  describe('seeded users', () => {
+    let t: TestApp;
+    before(async () => {
+      t = await openTestApp(tdb);
+    });
+    after(() => t?.close());
+
+    it('log in with the seed password, by username or email', async () => {
+      for (const [i, key] of [
+        [0, 'username'],
+        [USERS - 1, 'email'],
+        [USERS + MORE - 1, 'username'],
+      ] as const) {
+        const user = seedUser(i, 'unused');
+        const res = await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          payload: { username: user[key], password: SEED_PASSWORD },
+        });
+        assert.equal(res.statusCode, 200, `user #${i}: ${res.body}`);
+      }
+      const wrong = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username: seedUser(1, 'unused').username, password: `${SEED_PASSWORD}-not` },
+      });
+      assert.equal(wrong.statusCode, 401);
+    });
   });
 });

@@ -3,6 +3,7 @@ import type { DialectKind, ParsedDatabaseUrl } from '../database-url.js';
 import type { DataError } from '../errors.js';
 import type { SchemaSnapshot } from '../migrations/schema-snapshot.js';
 import type { PoolStats, QueryObserver } from '../observe.js';
+import type { ColumnType } from '../table.js';
 
 /** Pool and connection settings; defaults follow the SQLAlchemy services (5 + 10 overflow). */
 export interface PoolOptions {
@@ -73,6 +74,26 @@ export interface Replication {
 }
 
 /**
+ * A bulk load as a dialect runs it (see Database.bulkLoad): complete rows of plain values, in `columns` order,
+ * and the table's secondary indexes to take down before the rows go in and to build again after.
+ */
+export interface BulkLoad {
+  table: string;
+  /** The columns written, with the repository's type of each (how the dialect writes a value of it). */
+  columns: readonly { name: string; type: ColumnType }[];
+  /** Rows in batches, each row plain values (strings, numbers, booleans, ISO-8601 timestamps, null) in `columns` order. */
+  rows: AsyncIterable<readonly (readonly unknown[])[]>;
+  /** Rows sent per statement (or per chunk of COPY data); the dialect bounds it by its parameter limit. */
+  rowsPerStatement: number | undefined;
+  /** Drops the indexes to rebuild; where DDL is transactional, run inside the load's transaction. */
+  dropIndexes(db: Kysely<any>): Promise<void>;
+  /** Builds them again (a unique one fails loudly on a duplicate); inside the load's transaction where it can. */
+  createIndexes(db: Kysely<any>): Promise<void>;
+  /** Told the number of rows sent so far, after each statement or chunk. */
+  onProgress: ((rows: number) => void) | undefined;
+}
+
+/**
  * Everything that differs between databases lives behind this interface, one file per database.
  * Nothing outside `dialects/` may ask which database it is talking to.
  */
@@ -129,6 +150,14 @@ export interface Dialect {
   alterColumn(db: Kysely<any>, table: string, column: string, to: ColumnChange): Promise<void>;
   /** Tables, columns, indexes and foreign keys of the connected schema, normalised for comparison. */
   introspect(kysely: Kysely<any>): Promise<SchemaSnapshot>;
+  /**
+   * Loads many rows into one table as fast as the database takes them (PostgreSQL COPY, SQLite one reused
+   * multi-row INSERT in one transaction, MySQL multi-row INSERTs), with `load`'s indexes dropped meanwhile, and
+   * leaves the table's planner statistics fresh. Resolves to the number of rows loaded. `url` and `pool` let a
+   * dialect open a connection of its own where the driver's features it needs (COPY) are not reachable through
+   * the query builder.
+   */
+  bulkLoad(kysely: Kysely<any>, url: ParsedDatabaseUrl, pool: PoolOptions, load: BulkLoad): Promise<number>;
   /** Run `fn` against an empty, throw-away schema on the same server (used by `migrate check`). */
   withScratchSchema<T>(url: ParsedDatabaseUrl, pool: PoolOptions, fn: (kysely: Kysely<any>) => Promise<T>): Promise<T>;
 }

@@ -11,6 +11,7 @@ import {
 } from '../errors.js';
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { mysqlBulkLoad } from './mysql-bulk-load.js';
 import { alterMysqlColumn, introspectMysql } from './mysql-schema.js';
 import { NETWORK_ERROR_CODES } from './network-errors.js';
 import { AcquireTimeoutError, QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
@@ -252,6 +253,7 @@ export const mysqlDialect: Dialect = {
 
   alterColumn: alterMysqlColumn,
   introspect: introspectMysql,
+  bulkLoad: (kysely, _url, _pool, load) => mysqlBulkLoad(kysely, (db) => mysqlDialect.analyze(db, load.table), load),
 
   async withScratchSchema(url, pool, fn) {
     if (url.kind !== 'mysql') throw new Error('mysql dialect needs a mysql URL');

@@ -14,6 +14,7 @@ import {
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
 import { NETWORK_ERROR_CODES } from './network-errors.js';
+import { postgresBulkLoad } from './postgres-bulk-load.js';
 import { postgresReplication } from './postgres-replication.js';
 import { alterPostgresColumn, introspectPostgres } from './postgres-schema.js';
 import { QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
@@ -330,6 +331,8 @@ export const postgresDialect: Dialect = {
 
   alterColumn: alterPostgresColumn,
   introspect: introspectPostgres,
+  bulkLoad: (kysely, url, pool, load) =>
+    postgresBulkLoad(kysely, () => createPool(url, { ...pool, size: 1, maxOverflow: 0 }), load),
 
   async withScratchSchema(url, pool, fn) {
     const name = `migrate_check_${process.pid}_${Date.now()}`;

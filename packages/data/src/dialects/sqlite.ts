@@ -23,6 +23,7 @@ import {
 } from '../errors.js';
 import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
+import { sqliteBulkLoad } from './sqlite-bulk-load.js';
 import { introspectSqlite } from './sqlite-schema.js';
 
 /**
@@ -190,6 +191,7 @@ export const sqliteDialect: Dialect = {
   },
 
   introspect: introspectSqlite,
+  bulkLoad: (kysely, _url, _pool, load) => sqliteBulkLoad(kysely, load),
 
   async withScratchSchema(_url, pool, fn) {
     const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database: openSqlite(':memory:', pool) }) });

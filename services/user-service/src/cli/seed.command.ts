@@ -1,7 +1,8 @@
-// `user-service seed --users N`: bulk-inserts generated users through the data layer, one unit of work per
-// batch, for benchmarks and demos. Every generated user has a distinct email, username and full name; all of
-// them share ONE password hash computed once at start (see SEED_PASSWORD): this is benchmark-only data.
-import type { DataStore } from '@user-service/data';
+// `user-service seed --users N`: bulk-loads generated users through the data layer's Database.bulkLoad (PostgreSQL
+// COPY, SQLite and MySQL multi-row INSERTs; secondary indexes built after the load when the table was empty), for
+// benchmarks and demos. Every generated user has a distinct email, username and full name; all of them share ONE
+// password hash computed once at start (see SEED_PASSWORD): this is benchmark-only data.
+import type { Database } from '@user-service/data';
 import { Command, InvalidArgumentError } from 'commander';
 import { v7 as uuidv7 } from 'uuid';
 import { loadConfig } from '../config.js';
@@ -84,20 +85,26 @@ export interface SeedOptions {
   count: number;
   /** Index of the first generated user; users are numbered so repeated runs add new, distinct users. */
   start: number;
-  batch: number;
+  /** Rows per statement (COPY chunk on PostgreSQL); undefined: the database's default. */
+  batch: number | undefined;
   hashedPassword: string;
-  onBatch?: (done: number) => void;
+  onProgress?: (done: number) => void;
 }
 
-/** Inserts `count` generated users, `batch` rows per unit of work (one transaction each). */
-export async function seedUsers(store: DataStore, options: SeedOptions): Promise<void> {
-  for (let done = 0; done < options.count; ) {
-    const size = Math.min(options.batch, options.count - done);
-    const rows = Array.from({ length: size }, (_, k) => seedUser(options.start + done + k, options.hashedPassword));
-    await store.unitOfWork((uow) => new UserRepository(uow).insertMany(rows));
-    done += size;
-    options.onBatch?.(done);
-  }
+/** Generated users `start` .. `start + count - 1`, made as they are read. */
+function* seedRows(options: SeedOptions) {
+  for (let i = 0; i < options.count; i++) yield seedUser(options.start + i, options.hashedPassword);
+}
+
+/**
+ * Loads `count` generated users in one bulk load (see Database.bulkLoad: one transaction, except the index DDL on
+ * MySQL/MariaDB). Resolves to the number of rows loaded.
+ */
+export function seedUsers(database: Database, options: SeedOptions): Promise<number> {
+  return database.bulkLoad(usersTable, seedRows(options), {
+    ...(options.batch === undefined ? {} : { rowsPerStatement: options.batch }),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
 }
 
 function count(min: number) {
@@ -112,11 +119,15 @@ export function seedCommand(): Command {
   return new Command('seed')
     .description(`bulk-insert N generated users (benchmark/demo data: every one has the password "${SEED_PASSWORD}")`)
     .requiredOption('--users <n>', 'how many users to add', count(1))
-    .option('--batch <n>', 'rows per transaction', count(1), 5000)
+    .option(
+      '--batch <n>',
+      "rows per INSERT statement (per chunk of COPY data on PostgreSQL); the whole seed is one bulk load (default: the database's own)",
+      count(1),
+    )
     .option('--start <n>', 'number of the first generated user (default: the current number of users)', count(0))
-    .action(async (options: { users: number; batch: number; start?: number }) => {
+    .action(async (options: { users: number; batch?: number; start?: number }) => {
       const config = loadConfig();
-      // Seed batches of thousands of rows into an indexed table: no per-query bound (0: none).
+      // A bulk load runs without a per-query bound anyway (Database.bulkLoad); the start-up queries need none.
       const runtime = await openRuntime({ ...config, queryTimeoutMs: 0 }, (m) => process.stderr.write(`${m}\n`));
       try {
         const { database, migrator, hasher } = runtime;
@@ -134,7 +145,7 @@ export function seedCommand(): Command {
           start,
           batch: options.batch,
           hashedPassword,
-          onBatch: (done) => {
+          onProgress: (done) => {
             if (process.stderr.isTTY && done - reported >= 50_000) {
               reported = done;
               process.stderr.write(`  ${done} / ${options.users}\n`);
