@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -111,7 +112,29 @@ interface PgClientInternals {
   secretKey: number | null;
   /** pg-pool discards a released client that is not queryable (pg-pool 3.x `_release`). */
   _queryable: boolean;
-  connection: { stream: { destroy(): void } };
+  /** pg's own record of the statements this connection has prepared, by name (pg 8 `Connection`). */
+  connection: { stream: { destroy(): void }; parsedStatements: Record<string, string> };
+  /** 'I' idle, 'T' in a transaction, 'E' in a failed transaction: from the last ReadyForQuery (pg 8). */
+  getTransactionStatus(): string | null;
+}
+
+/**
+ * Named (server-side prepared) statements a connection keeps at most. A statement is parsed and planned once per
+ * connection and then only bound and executed; the service's queries are a few dozen texts, but texts that vary
+ * (an IN list of each length) would otherwise prepare without end: past the cap, new texts run unnamed.
+ */
+const MAX_NAMED_STATEMENTS = 256;
+/** Only plain DML is named: DDL (migrations) is run once and must see the schema it changes. */
+const NAMEABLE = /^\s*(select|insert|update|delete|with)\s/i;
+/**
+ * feature_not_supported "cached plan must not change result type": a statement prepared before a migration
+ * changed the columns it returns (`returning *`, a table's column type). The server keeps refusing that name.
+ */
+const STALE_PLAN = '0A000';
+
+function isStalePlan(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  return e?.code === STALE_PLAN && typeof e.message === 'string' && /cached plan/i.test(e.message);
 }
 
 /**
@@ -132,8 +155,19 @@ interface PgClientInternals {
  */
 function boundedClient(defaultTimeoutMs: number, pooled: () => boolean): typeof pg.Client {
   return class BoundedClient extends pg.Client {
+    /** Statement name by SQL text, for the statements this connection has named (see MAX_NAMED_STATEMENTS). */
+    private readonly names = new Map<string, string>();
+    /** Bumped when the server refuses a stale plan: the old names stay taken on the server. */
+    private generation = 0;
+    /** Statements of earlier generations, still held by the server: they count towards the cap. */
+    private abandoned = 0;
+
     override query(...args: unknown[]): any {
-      const result = (super.query as (...a: unknown[]) => unknown)(...args);
+      const name = this.statementName(args);
+      const result =
+        name === undefined
+          ? (super.query as (...a: unknown[]) => unknown)(...args)
+          : this.named(name, args[0] as string, args[1] as unknown[] | undefined);
       const ms = queryTimeoutFor(defaultTimeoutMs);
       // The callback and cursor forms (not used by Kysely's queries) return no promise and pass through.
       if (!ms || !(result instanceof Promise)) return result;
@@ -145,6 +179,44 @@ function boundedClient(defaultTimeoutMs: number, pooled: () => boolean): typeof 
         }, ms);
       });
       return Promise.race([result, timeout]).finally(() => clearTimeout(timer));
+    }
+
+    /**
+     * The name to prepare Kysely's query under (`query(text, values)`), or undefined to run it unnamed: behind a
+     * pooler in transaction mode, or before the pool knows whether one is there (`pooled()` is true until then),
+     * since consecutive transactions may run on different server connections that never saw the statement
+     * (PgBouncer 1.18 forwards Parse/Bind as they come: "prepared statement ... does not exist").
+     */
+    private statementName(args: unknown[]): string | undefined {
+      const text = args[0];
+      if (typeof text !== 'string' || args.length > 2 || (args.length === 2 && !Array.isArray(args[1]))) return;
+      const known = this.names.get(text);
+      if (known !== undefined) return pooled() ? undefined : known;
+      if (pooled() || this.names.size + this.abandoned >= MAX_NAMED_STATEMENTS || !NAMEABLE.test(text)) return;
+      const name = `k${this.generation}_${createHash('sha1').update(text).digest('base64url')}`;
+      this.names.set(text, name);
+      return name;
+    }
+
+    private async named(name: string, text: string, values: unknown[] | undefined): Promise<unknown> {
+      const run = super.query.bind(this) as (query: unknown, values?: unknown[]) => Promise<unknown>;
+      try {
+        return await run({ name, text, values });
+      } catch (error) {
+        if (!isStalePlan(error)) throw error;
+        // Forget every name: the schema changed, other statements may be stale too. New names are prepared
+        // afresh (the old ones cannot be reused: the server still holds them, DEALLOCATE is refused inside a
+        // failed transaction).
+        const self = this as unknown as PgClientInternals;
+        for (const old of this.names.values()) delete self.connection.parsedStatements[old];
+        this.abandoned += this.names.size;
+        this.names.clear();
+        this.generation++;
+        // Outside a transaction nothing else failed with it: run it again, planned now. Inside one the transaction
+        // is aborted; mapError makes that a retryable unavailability.
+        if (self.getTransactionStatus() !== 'I') throw error;
+        return run(text, values);
+      }
     }
 
     /** Set while a cancelled query's answer is awaited through a pooler: end() waits for it. */
@@ -206,8 +278,9 @@ function detectPooler(p: pg.Pool, found: (pooled: boolean) => void): void {
 function createPool(url: ParsedDatabaseUrl, pool: PoolOptions): pg.Pool {
   if (url.kind !== 'postgres') throw new Error('postgres dialect needs a postgres URL');
   // ?pgbouncer=true|false states it; without the option it is detected. Nothing else in this dialect needs
-  // session state: prepared statements are unnamed, advisory locks and SET LOCAL transaction-scoped, no LISTEN,
-  // no temporary tables (the scratch schema of `migrate check` lives in one transaction).
+  // session state: prepared statements are named only without a pooler (see statementName), advisory locks and
+  // SET LOCAL transaction-scoped, no LISTEN, no temporary tables (the scratch schema of `migrate check` lives in
+  // one transaction).
   let pooled = pgbouncerOption(url);
   const p = new pg.Pool({
     Client: boundedClient(pool.queryTimeoutMs, () => pooled ?? true),
@@ -274,6 +347,9 @@ export const postgresDialect: Dialect = {
       return new InvalidQueryError('A value has the wrong format for its column', { cause: error });
     }
     if (code === 'QUERY_TIMEOUT') return new DatabaseUnavailableError(`PostgreSQL: ${e.message}`, { cause: error });
+    // A named statement prepared before a migration, inside a transaction (outside one it is re-run, see
+    // boundedClient): the connection has forgotten it, so trying again succeeds.
+    if (isStalePlan(error)) return new DatabaseUnavailableError('PostgreSQL schema changed', { cause: error });
     if (
       (code && (UNAVAILABLE_CODES.has(code) || REFUSED_CODES.has(code) || code.startsWith('08'))) ||
       UNAVAILABLE_MESSAGES.test(e?.message ?? '')
