@@ -36,6 +36,9 @@ type Eb = ExpressionBuilder<any, any>;
 const OPERATORS = new Set(['eq', 'ne', 'in', 'isNull', 'gt', 'gte', 'lt', 'lte', 'contains']);
 const COMPARISONS = { eq: '=', ne: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
 
+/** Marks a `contains` condition that the column's substring index is to serve (see `planSearch`). */
+const SERVED = Symbol('served by the substring index');
+
 /** LIKE pattern for a literal substring; '!' is the escape character because it needs no quoting anywhere. */
 export function containsPattern(term: string): string {
   return `%${term.toLowerCase().replace(/[!%_]/g, '!$&')}%`;
@@ -49,6 +52,13 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   implements Repository<Row, Optional, Secret>
 {
   private readonly info: TableInfo;
+  /**
+   * Column -> its substring index, as the table's schema declares them: the declaration that `migrate check`
+   * compares with the database, so it names what the migrations built, with nothing to read or invalidate at
+   * run time (units of work and replicas see the same). A database that has not run the migration that builds
+   * one fails the search on SQLite instead of scanning: migrate first.
+   */
+  private readonly substringIndexes: ReadonlyMap<string, string>;
 
   constructor(
     private readonly db: Kysely<any>,
@@ -57,6 +67,11 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     private readonly cursors: CursorCodec,
   ) {
     this.info = tableInfo(table);
+    this.substringIndexes = new Map(
+      Object.entries(table.schema?.indexes ?? {}).flatMap(([name, i]) =>
+        i.substring && i.columns[0] ? [[i.columns[0], name] as const] : [],
+      ),
+    );
   }
 
   async create(input: NewRow<Row, Optional>): Promise<Visible<Row, Secret>> {
@@ -118,6 +133,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     options: ListOptions<Visible<Row, Secret>> = {},
     read?: SecretRead<Asked>,
   ): Promise<Page<WithSecrets<Row, Secret, Asked>>> {
+    options = { ...options, filters: await this.guard(() => this.planSearch(options.filters)) };
     const columns = readColumns(this.info, read);
     const paging = resolvePaging(this.info, options, this.cursors);
     const { pk } = this.info;
@@ -193,6 +209,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     if (atMost !== undefined && (!Number.isInteger(atMost) || atMost < 1)) {
       throw new InvalidQueryError('atMost must be a positive integer');
     }
+    filters = await this.guard(() => this.planSearch(filters));
     const row = await this.guard(() => {
       if (atMost === undefined) {
         return this.db
@@ -219,11 +236,15 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
 
   async update(id: string, patch: RowPatch<Row>): Promise<Visible<Row, Secret> | undefined> {
     const values = preparePatch(this.info, patch as object, new Date().toISOString());
-    if (Object.keys(values).length > 0) {
-      await this.guard(() =>
-        this.db.updateTable(this.info.name).set(this.encodeRow(values)).where(this.info.pk, '=', id).execute(),
-      );
+    if (Object.keys(values).length === 0) return this.get(id);
+    const update = this.db.updateTable(this.info.name).set(this.encodeRow(values)).where(this.info.pk, '=', id);
+    if (this.dialect.updateReturning) {
+      // The row as this UPDATE left it, in the same statement: no second round trip.
+      const columns = this.info.visible;
+      const row = await this.guard(() => update.returning(columns).executeTakeFirst());
+      return row ? this.decodeRow(row as Record<string, unknown>, columns) : undefined;
     }
+    await this.guard(() => update.execute());
     return this.get(id);
   }
 
@@ -356,6 +377,34 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     };
   }
 
+  /**
+   * `filters` with each `contains` that the column's substring index should serve marked SERVED, where the
+   * dialect decides that per term before the query is built (SQLite: only a rare term; see
+   * Dialect.substringIndexServes). Elsewhere, and for the other calls, the filters as they are.
+   */
+  private async planSearch<F extends Filters<any> | undefined>(filters: F): Promise<F> {
+    const serves = this.dialect.substringIndexServes?.bind(this.dialect);
+    if (!filters || !serves || this.substringIndexes.size === 0) return filters;
+    const plan = async (f: Filters<any>): Promise<Filters<any>> => {
+      const out: Record<string, unknown> = {};
+      for (const [key, condition] of Object.entries(f)) {
+        const index = this.substringIndexes.get(key);
+        const term = (condition as { contains?: unknown } | null)?.contains;
+        if (key === '$or' && Array.isArray(condition)) {
+          const branches: Filters<any>[] = [];
+          for (const branch of condition as Filters<any>[]) branches.push(await plan(branch));
+          out[key] = branches;
+        } else if (index && typeof term === 'string' && (await serves(this.db, index, term))) {
+          out[key] = { ...(condition as object), [SERVED]: true };
+        } else {
+          out[key] = condition;
+        }
+      }
+      return out;
+    };
+    return (await plan(filters)) as F;
+  }
+
   /** `asked`: the secret columns a lookup may match by equality; `$or` branches never get them. */
   private where(eb: Eb, filters: Filters<any>, asked: readonly string[] = []): Expression<SqlBool> {
     const parts: Expression<SqlBool>[] = [];
@@ -394,7 +443,12 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
         );
       } else if (op === 'contains') {
         if (typeof value !== 'string') throw new InvalidQueryError(`contains on ${column} needs a string`);
-        parts.push(sql<SqlBool>`lower(${ref}) like ${containsPattern(value)} escape '!'`);
+        const pattern = containsPattern(value);
+        const index = (condition as Record<symbol, unknown>)[SERVED] ? this.substringIndexes.get(column) : undefined;
+        parts.push(
+          this.dialect.containsCondition?.(this.info.name, column, pattern, value, index) ??
+            sql<SqlBool>`lower(${ref}) like ${pattern} escape '!'`,
+        );
       } else {
         parts.push(eb(ref, COMPARISONS[op as keyof typeof COMPARISONS], this.encode(column, value)));
       }

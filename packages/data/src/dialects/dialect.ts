@@ -1,4 +1,4 @@
-import type { ColumnDataType, Expression, Kysely, SelectQueryBuilder } from 'kysely';
+import type { ColumnDataType, Expression, Kysely, SelectQueryBuilder, SqlBool } from 'kysely';
 import type { DialectKind, ParsedDatabaseUrl } from '../database-url.js';
 import type { DataError } from '../errors.js';
 import type { SchemaSnapshot } from '../migrations/schema-snapshot.js';
@@ -113,6 +113,11 @@ export interface Dialect {
   isPermanentError(error: unknown): boolean;
   /** Replica positions, where the database has read replicas this layer can route to (undefined elsewhere). */
   readonly replication?: Replication;
+  /**
+   * Whether UPDATE ... RETURNING gives the updated row back (one statement instead of UPDATE then SELECT).
+   * MySQL/MariaDB have no RETURNING for UPDATE.
+   */
+  readonly updateReturning?: boolean;
   encodeBoolean(value: boolean): unknown;
   encodeTimestamp(iso: string): unknown;
   /**
@@ -130,11 +135,38 @@ export interface Dialect {
   withMigrationLock<T>(kysely: Kysely<any>, fn: (db: Kysely<any>) => Promise<T>): Promise<T>;
   /**
    * An index that serves case-insensitive substring search (`contains`) on `column`, where the database has
-   * one: a trigram GIN index on PostgreSQL. SQLite and MySQL have no such index; there it does nothing and
-   * `contains` scans.
+   * one: a trigram GIN index on PostgreSQL, an FTS5 trigram table kept in step by triggers on SQLite (which
+   * `containsCondition` names). MySQL/MariaDB have none; there it does nothing and `contains` scans. Built in
+   * one pass over the rows already in the table. With `ifMissing` an index of that name that exists is left as
+   * it is.
    */
-  createSubstringIndex(db: Kysely<any>, name: string, table: string, column: string): Promise<void>;
+  createSubstringIndex(
+    db: Kysely<any>,
+    name: string,
+    table: string,
+    column: string,
+    options?: { ifMissing?: boolean },
+  ): Promise<void>;
   dropSubstringIndex(db: Kysely<any>, name: string, table: string): Promise<void>;
+  /**
+   * The `contains` condition where a query has to name the substring index to use it (SQLite): `pattern` is the
+   * LIKE pattern of `term` (`containsPattern`), `index` the column's declared substring index if any. The rows
+   * matched must be exactly those of `lower(column) like pattern escape '!'`. Absent: that LIKE, which
+   * PostgreSQL's trigram index serves as it is.
+   */
+  containsCondition?(
+    table: string,
+    column: string,
+    pattern: string,
+    term: string,
+    index: string | undefined,
+  ): Expression<SqlBool>;
+  /**
+   * Whether `index` should serve `contains term` (where `containsCondition` names indexes): asked before the
+   * query is built, because the planner cannot tell a rare term, which the index serves fast, from a common
+   * one, for which a scan in the page's order stops sooner.
+   */
+  substringIndexServes?(db: Kysely<any>, index: string, term: string): Promise<boolean>;
   /**
    * Updates the planner's statistics of `table` (PostgreSQL `ANALYZE`, MySQL `ANALYZE TABLE`, SQLite `ANALYZE`),
    * after a bulk load: without them the planner guesses the row count and may sort a whole table instead of

@@ -368,6 +368,7 @@ export const postgresDialect: Dialect = {
   },
 
   replication: postgresReplication,
+  updateReturning: true,
   encodeBoolean: (value) => value,
   encodeTimestamp: (iso) => iso,
   // Row locks are taken after ORDER BY and LIMIT are applied, so only the rows returned are locked.
@@ -383,13 +384,14 @@ export const postgresDialect: Dialect = {
     );
   },
 
-  async createSubstringIndex(db, name, table, column) {
+  async createSubstringIndex(db, name, table, column, options) {
     // pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may create it.
     await sql`create extension if not exists pg_trgm`.execute(db);
     // fastupdate=off: with GIN's pending list on, rows written since the last VACUUM are scanned linearly and
     // the planner falls back to a sequential scan (measured: 3.8 ms -> 103 ms per search after 5 s of updates).
     // Writing into the index directly costs a little on each insert instead.
-    await sql`create index ${sql.id(name)} on ${sql.table(table)}
+    const ifMissing = options?.ifMissing ? sql`if not exists` : sql``;
+    await sql`create index ${ifMissing} ${sql.id(name)} on ${sql.table(table)}
       using gin (lower(${sql.ref(column)}) gin_trgm_ops) with (fastupdate = off)`.execute(db);
   },
 

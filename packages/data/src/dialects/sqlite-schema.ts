@@ -6,6 +6,11 @@ import {
   type IndexRow,
   type SchemaSnapshot,
 } from '../migrations/schema-snapshot.js';
+import { sqliteSubstringIndexes } from './sqlite-substring.js';
+
+// Ordinary tables only: a substring index's FTS5 table ('virtual') and the tables it keeps its index in
+// ('shadow') are reported as the index they are, not as tables (pragma table_list tells them apart).
+const ORDINARY = sql`m.name in (select name from pragma_table_list where schema = 'main' and type = 'table')`;
 
 /** Tables, columns (declared type), indexes and foreign keys of the main database. */
 export async function introspectSqlite(kysely: Kysely<any>): Promise<SchemaSnapshot> {
@@ -21,7 +26,7 @@ export async function introspectSqlite(kysely: Kysely<any>): Promise<SchemaSnaps
       c.dflt_value as "default", c.pk as pk
     from sqlite_master m
     join pragma_table_info(m.name) c
-    where m.type = 'table' and m.name not like 'sqlite_%'
+    where m.type = 'table' and m.name not like 'sqlite_%' and ${ORDINARY}
     order by m.name, c.cid`.execute(kysely);
   const rows: ColumnRow[] = columns.rows.map((r) => ({
     table: r.table,
@@ -36,18 +41,21 @@ export async function introspectSqlite(kysely: Kysely<any>): Promise<SchemaSnaps
     from sqlite_master m
     join pragma_index_list(m.tbl_name) il
     join pragma_index_info(il.name) ii
-    where m.type = 'table' and il.origin <> 'pk'
+    where m.type = 'table' and il.origin <> 'pk' and ${ORDINARY}
     order by m.tbl_name, il.name, ii.seqno`.execute(kysely);
   const fks = await sql<{ from: string; id: number; column: string; table: string; ref: string; onDelete: string }>`
     select m.name as "from", f.id as id, f."from" as "column", f."table" as "table", f."to" as ref,
       f.on_delete as "onDelete"
     from sqlite_master m
     join pragma_foreign_key_list(m.name) f
-    where m.type = 'table'
+    where m.type = 'table' and ${ORDINARY}
     order by m.name, f.id, f.seq`.execute(kysely);
   return buildSnapshot(
     rows,
-    indexes.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
+    [
+      ...indexes.rows.map((r) => ({ ...r, unique: Boolean(r.unique) })),
+      ...(await sqliteSubstringIndexes(kysely)).map((i) => ({ ...i, unique: false, substring: true })),
+    ],
     groupForeignKeys(fks.rows.map((r) => ({ ...r, group: r.id }))),
   );
 }

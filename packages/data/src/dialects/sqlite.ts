@@ -25,6 +25,12 @@ import { kyselyConnection } from './connection.js';
 import type { Dialect, PoolOptions } from './dialect.js';
 import { sqliteBulkLoad } from './sqlite-bulk-load.js';
 import { introspectSqlite } from './sqlite-schema.js';
+import {
+  createSqliteSubstringIndex,
+  dropSqliteSubstringIndex,
+  sqliteContains,
+  sqliteSubstringIndexServes,
+} from './sqlite-substring.js';
 
 /**
  * Units of work begin with BEGIN IMMEDIATE, which takes the file's write lock at once, instead of Kysely's plain
@@ -172,9 +178,12 @@ export const sqliteDialect: Dialect = {
     });
   },
 
-  // No index serves LIKE '%term%' here; `contains` scans (see Dialect.createSubstringIndex).
-  async createSubstringIndex() {},
-  async dropSubstringIndex() {},
+  // An FTS5 trigram table and its triggers (sqlite-substring.ts); `contains` names it (containsCondition).
+  createSubstringIndex: (db, name, table, column, options) =>
+    createSqliteSubstringIndex(db, name, table, column, options?.ifMissing),
+  dropSubstringIndex: (db, name) => dropSqliteSubstringIndex(db, name),
+  containsCondition: sqliteContains,
+  substringIndexServes: sqliteSubstringIndexServes,
   async dropIndex(db, name) {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);
   },

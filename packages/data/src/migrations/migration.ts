@@ -9,7 +9,9 @@ export interface MigrationContext {
   types: ColumnTypes;
   /** Indexes whose SQL differs by database; each does the right thing (or nothing) on the connected one. */
   indexes: {
-    createSubstringIndex(name: string, table: string, column: string): Promise<void>;
+    /** `ifMissing`: leaves an index of that name that exists as it is (a migration that adds what a dialect
+     * did not build before). */
+    createSubstringIndex(name: string, table: string, column: string, options?: { ifMissing?: boolean }): Promise<void>;
     dropSubstringIndex(name: string, table: string): Promise<void>;
     dropIndex(name: string, table: string): Promise<void>;
   };
@@ -39,7 +41,8 @@ export function migrationContext(db: Kysely<any>, dialect: Dialect): MigrationCo
     kind: dialect.kind,
     alterColumn: (table, column, to) => dialect.alterColumn(db, table, column, to),
     indexes: {
-      createSubstringIndex: (name, table, column) => dialect.createSubstringIndex(db, name, table, column),
+      createSubstringIndex: (name, table, column, options) =>
+        dialect.createSubstringIndex(db, name, table, column, options),
       dropSubstringIndex: (name, table) => dialect.dropSubstringIndex(db, name, table),
       dropIndex: (name, table) => dialect.dropIndex(db, name, table),
     },

@@ -1,0 +1,131 @@
+import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+
+/**
+ * SQLite's substring index (see Dialect.createSubstringIndex): an FTS5 table with the trigram tokenizer, named
+ * like the index, over `table.column` as external content (it stores only the index, keyed by the table's
+ * rowid), kept in step by three triggers. `lower(col) like '%term%'` cannot use it by itself: `contains` asks
+ * the FTS table for candidate rowids first (containsCondition).
+ *
+ * case_sensitive 0 folds case (Unicode simple folding, one character to one character) on both the indexed text
+ * and the searched phrase, so every row whose lower(column) contains the term is a candidate; the LIKE recheck
+ * then keeps exactly the rows the plain scan matches. The FTS index knows rows by rowid: VACUUM may renumber the
+ * rowids of a table without an INTEGER PRIMARY KEY, so after a VACUUM run `rebuildSqliteSubstringIndex`.
+ */
+
+/** A phrase in double quotes is matched literally (FTS5 query syntax); a quote inside is doubled. */
+const phrase = (term: string) => `"${term.replaceAll('"', '""')}"`;
+
+const triggers = (name: string) => ({ insert: `${name}_ai`, delete: `${name}_ad`, update: `${name}_au` });
+
+export async function createSqliteSubstringIndex(
+  db: Kysely<any>,
+  name: string,
+  table: string,
+  column: string,
+  ifMissing = false,
+): Promise<void> {
+  if (ifMissing) {
+    const existing = await sql<{ n: number }>`select count(*) as n from sqlite_master where name = ${name}`.execute(db);
+    if (Number(existing.rows[0]?.n) > 0) return;
+  }
+  const fts = sql.table(name);
+  const col = sql.ref(column);
+  const t = triggers(name);
+  // content_rowid names the table's own rowid: the FTS index holds (trigram -> rowids) and reads nothing else back.
+  await sql`create virtual table ${fts} using fts5(${col}, content=${sql.lit(table)}, content_rowid='rowid',
+    tokenize='trigram case_sensitive 0')`.execute(db);
+  // An external-content index is told what each row held: the old value on delete, old then new on update.
+  await sql`create trigger ${sql.id(t.insert)} after insert on ${sql.table(table)} begin
+    insert into ${fts}(rowid, ${col}) values (new.rowid, new.${col});
+  end`.execute(db);
+  await sql`create trigger ${sql.id(t.delete)} after delete on ${sql.table(table)} begin
+    insert into ${fts}(${fts}, rowid, ${col}) values ('delete', old.rowid, old.${col});
+  end`.execute(db);
+  await sql`create trigger ${sql.id(t.update)} after update of ${col} on ${sql.table(table)} begin
+    insert into ${fts}(${fts}, rowid, ${col}) values ('delete', old.rowid, old.${col});
+    insert into ${fts}(rowid, ${col}) values (new.rowid, new.${col});
+  end`.execute(db);
+  // Rows already there: one pass over the table ('rebuild' reads the content table), not a statement per row.
+  await rebuildSqliteSubstringIndex(db, name);
+}
+
+/** Builds the index again from the table's current rows (after a bulk load without it, or a VACUUM). */
+export async function rebuildSqliteSubstringIndex(db: Kysely<any>, name: string): Promise<void> {
+  await sql`insert into ${sql.table(name)}(${sql.table(name)}) values ('rebuild')`.execute(db);
+}
+
+export async function dropSqliteSubstringIndex(db: Kysely<any>, name: string): Promise<void> {
+  for (const trigger of Object.values(triggers(name))) await sql`drop trigger if exists ${sql.id(trigger)}`.execute(db);
+  await sql`drop table if exists ${sql.table(name)}`.execute(db);
+}
+
+/**
+ * `lower(column) like pattern`, served by the substring index: the rows whose column holds the term's trigrams
+ * as one phrase (the FTS match), each then checked by the LIKE itself, so the result is the scan's to the row.
+ * A term of fewer than 3 characters has no trigram to look up: it keeps the scan.
+ */
+export function sqliteContains(
+  table: string,
+  column: string,
+  pattern: string,
+  term: string,
+  index: string | undefined,
+): Expression<SqlBool> {
+  const like = sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '!'`;
+  if (!index || [...term].length < 3) return like;
+  const fts = sql.table(index);
+  return sql<SqlBool>`(${sql.ref(`${table}.rowid`)} in (select rowid from ${fts} where ${fts} match ${phrase(term)})
+    and ${like})`;
+}
+
+/**
+ * Whether the index should serve `contains term`: when the term is rare. SQLite's planner cannot tell (an FTS
+ * table's cost estimate is the same for every phrase), and always reading the candidates from the index is
+ * slow for a common term: at 1M users the service's search (page of 20 in key order + count up to 100) took
+ * 260 ms p50 for the bench's 3-4 character name pieces through FTS (every match fetched and sorted, ~100k per
+ * column) against 10 ms scanning in key order, which stops after the page's matches. A rare term is the
+ * other way round (2.5 s scanning the whole table, 7 ms through FTS). So the index is asked first, at most
+ * RARE + 1 rows (0.1-2 ms at 1M users), and serves the term only when it has at most RARE matches.
+ */
+const RARE = 1000;
+
+export async function sqliteSubstringIndexServes(db: Kysely<any>, index: string, term: string): Promise<boolean> {
+  if ([...term].length < 3) return false;
+  const key = `${index}\0${term}`;
+  const known = decisions.get(key);
+  if (known && known.until > Date.now()) return known.serves;
+  const fts = sql.table(index);
+  const { rows } = await sql<{ n: number }>`select count(*) as n from
+    (select 1 from ${fts} where ${fts} match ${phrase(term)} limit ${RARE + 1})`.execute(db);
+  const serves = Number(rows[0]?.n) <= RARE;
+  if (decisions.size >= DECISIONS) decisions.delete(decisions.keys().next().value as string);
+  decisions.set(key, { serves, until: Date.now() + DECISION_MS });
+  return serves;
+}
+
+/**
+ * Recent answers, because the probe itself costs a few milliseconds for a common phrase (reading up to RARE
+ * matches with their positions), as much as the search it decides; searches repeat their terms. A stale answer
+ * costs speed only, never a row: either way every candidate is checked by the LIKE.
+ */
+const decisions = new Map<string, { serves: boolean; until: number }>();
+const DECISIONS = 4096;
+const DECISION_MS = 60_000;
+
+/** The FTS tables of substring indexes, as introspection reports them: an index on the content table's column. */
+export async function sqliteSubstringIndexes(
+  kysely: Kysely<any>,
+): Promise<{ table: string; name: string; column: string }[]> {
+  const rows = await sql<{ name: string; sql: string }>`
+    select name, sql from sqlite_master
+    where type = 'table' and sql like 'create virtual table%fts5(%trigram%'
+    order by name`.execute(kysely);
+  const out: { table: string; name: string; column: string }[] = [];
+  for (const r of rows.rows) {
+    const table = /content='([^']+)'/.exec(r.sql)?.[1];
+    const columns = await sql<{ name: string }>`select name from pragma_table_info(${r.name})`.execute(kysely);
+    const column = columns.rows[0]?.name;
+    if (table && column) out.push({ table, name: r.name, column });
+  }
+  return out;
+}

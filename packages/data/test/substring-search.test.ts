@@ -1,0 +1,290 @@
+/**
+ * Substring search (`contains`) served by the dialect's substring index (issue 13: a table scan took ~600 ms at
+ * 1M users on SQLite): an FTS5 trigram table kept in step by triggers on SQLite, pg_trgm on PostgreSQL, none
+ * on MariaDB (a scan). Whatever serves it, the rows found must be exactly the LIKE scan's, right after any write.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, it } from 'node:test';
+import { type SqlBool, sql } from 'kysely';
+import { type Database, defineTable, openDatabase, types } from '../src/index.js';
+import { containsPattern } from '../src/sql-repository.js';
+import { onEachDatabase, requireUrl } from '../src/testing/test-databases.js';
+
+interface Note {
+  id: string;
+  title: string | null;
+  body: string;
+}
+
+const notes = defineTable<Note, 'id'>({
+  name: 'notes',
+  primaryKey: 'id',
+  columns: { id: 'string', title: 'string?', body: 'string' },
+  generateId: randomUUID,
+  schema: {
+    columns: { id: types.uuid, title: types.string(200), body: types.string(200) },
+    indexes: {
+      ix_notes_title_trgm: { columns: ['title'], substring: true },
+      ix_notes_body_trgm: { columns: ['body'], substring: true },
+    },
+  },
+});
+
+const BODIES = [
+  'Alice Wonderland',
+  'alice@example.com',
+  'ALICE_SMITH',
+  '100% sure',
+  '100 percent',
+  'snake_case_name',
+  'snakeXcaseXname',
+  'Hello! World',
+  'Hello World',
+  'say "hi" there',
+  "O'Brien",
+  'Ωμέγα Straße',
+  'ωμέγα strasse',
+  'Émile Zola',
+  'émile zola',
+  '日本語テキスト',
+  'abc',
+  'ab',
+  'a!b%c_d',
+  'mixed CaSe TeXt',
+];
+
+const TERMS = [
+  'ali',
+  'ALI',
+  'Alice',
+  'alice w',
+  'ce w',
+  'e@ex',
+  '@',
+  '%',
+  '0%',
+  '100%',
+  '100% s',
+  '_',
+  'e_c',
+  '_ca',
+  'snake_case',
+  '!',
+  'o!',
+  'lo! w',
+  'a!b%c_d',
+  '!b%',
+  '"',
+  '"hi"',
+  'y "h',
+  "'",
+  "o'b",
+  "O'Brien",
+  'ωμέ',
+  'ΩΜΈ',
+  'straße',
+  'STRASSE',
+  'émi',
+  'Émi',
+  'ÉMILE',
+  '本語テ',
+  'ab',
+  'a',
+  'bc',
+  'abc',
+  'xyz',
+  'case te',
+  'ed ca',
+  '',
+  ' ',
+  'e z',
+];
+
+/** The rows a plain LIKE scan matches: what `contains` meant before any index. */
+async function scan(database: Database, column: string, term: string): Promise<string[]> {
+  const rows = await database.query((db) =>
+    db
+      .selectFrom('notes')
+      .select('id')
+      .where(sql<SqlBool>`lower(${sql.ref(column)}) like ${containsPattern(term)} escape '!'`)
+      .execute(),
+  );
+  return rows.map((r) => r.id as string).sort();
+}
+
+async function found(database: Database, column: 'title' | 'body', term: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after: string | undefined;
+  do {
+    const page = await database
+      .repository(notes)
+      .list({ filters: { [column]: { contains: term } }, limit: 500, ...(after ? { after } : {}) });
+    ids.push(...page.items.map((r) => r.id));
+    after = page.nextCursor ?? undefined;
+  } while (after);
+  return ids.sort();
+}
+
+onEachDatabase('substring search', (tdb) => {
+  let database: Database;
+
+  before(async () => {
+    database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
+    await database.withMigrationLock(async (db) => {
+      await db.schema
+        .createTable('notes')
+        .addColumn('id', database.dialect.types.uuid, (c) => c.primaryKey())
+        .addColumn('title', database.dialect.types.string(200))
+        .addColumn('body', database.dialect.types.string(200), (c) => c.notNull())
+        .execute();
+      // Rows already there when the index is built are indexed by the build itself.
+      await db
+        .insertInto('notes')
+        .values(BODIES.slice(0, 5).map((body) => ({ id: randomUUID(), title: body.toUpperCase(), body })))
+        .execute();
+      await database.dialect.createSubstringIndex(db, 'ix_notes_title_trgm', 'notes', 'title');
+      await database.dialect.createSubstringIndex(db, 'ix_notes_body_trgm', 'notes', 'body');
+    });
+    await database
+      .repository(notes)
+      .createMany(BODIES.slice(5).map((body) => ({ title: body === 'abc' ? null : body.toUpperCase(), body })));
+  });
+  after(() => database?.close());
+
+  it('finds exactly the rows the LIKE scan finds, for every term', async () => {
+    for (const term of TERMS) {
+      for (const column of ['title', 'body'] as const) {
+        assert.deepEqual(
+          await found(database, column, term),
+          await scan(database, column, term),
+          `${column} ~ ${term}`,
+        );
+      }
+    }
+    assert.equal((await found(database, 'body', 'ali')).length, 3);
+  });
+
+  it('combines branches with $or and counts the same rows', async () => {
+    const repo = database.repository(notes);
+    for (const term of ['ali', 'snake_case', 'xyz', 'straße', 'a']) {
+      const filters = { $or: [{ title: { contains: term } }, { body: { contains: term } }] };
+      const want = [...new Set([...(await scan(database, 'title', term)), ...(await scan(database, 'body', term))])];
+      const page = await repo.list({ filters, limit: 1000 });
+      assert.deepEqual(page.items.map((r) => r.id).sort(), want.sort(), term);
+      assert.equal(await repo.count(filters), want.length, term);
+    }
+  });
+
+  it('sees inserts, updates and deletes at once, and forgets rolled-back ones', async () => {
+    const repo = database.repository(notes);
+    const row = await repo.create({ title: null, body: 'Quetzalcoatl feathered' });
+    assert.deepEqual(await found(database, 'body', 'zalco'), [row.id]);
+    await repo.update(row.id, { body: 'Xiuhtecuhtli fire' });
+    assert.deepEqual(await found(database, 'body', 'zalco'), []);
+    assert.deepEqual(await found(database, 'body', 'htecu'), [row.id]);
+    await repo.update(row.id, { title: 'Tlaloc rain' });
+    assert.deepEqual(await found(database, 'title', 'lalo'), [row.id]);
+    assert.deepEqual(await found(database, 'body', 'htecu'), [row.id]);
+    await repo.delete(row.id);
+    assert.deepEqual(await found(database, 'body', 'htecu'), []);
+    assert.deepEqual(await found(database, 'title', 'lalo'), []);
+
+    // Inside a unit of work the transaction's own writes are found; after a rollback they are gone.
+    await assert.rejects(
+      database.unitOfWork(async (uow) => {
+        const inner = uow.repository(notes);
+        const made = await inner.create({ title: 'Mictlantecuhtli', body: 'underworld' });
+        const page = await inner.list({ filters: { title: { contains: 'tlante' } } });
+        assert.deepEqual(
+          page.items.map((r) => r.id),
+          [made.id],
+        );
+        throw new Error('roll back');
+      }),
+      /roll back/,
+    );
+    assert.deepEqual(await found(database, 'title', 'tlante'), []);
+    const kept = await database.unitOfWork((uow) =>
+      uow.repository(notes).create({ title: 'Coyolxauhqui', body: 'moon' }),
+    );
+    assert.deepEqual(await found(database, 'title', 'olxau'), [kept.id]);
+    assert.deepEqual(await scan(database, 'title', 'olxau'), [kept.id]);
+  });
+
+  it('finds the same rows for a term too common for the index to serve (more than 1000 matches)', async () => {
+    const repo = database.repository(notes);
+    const term = 'wombat';
+    // Asked while rare (the index serves it), then made common: the answer stays exact either way.
+    await repo.create({ title: null, body: 'one Wombat' });
+    assert.deepEqual(await found(database, 'body', term), await scan(database, 'body', term));
+    await repo.createMany(Array.from({ length: 1100 }, (_, i) => ({ title: `w${i}`, body: `wombat number ${i}` })));
+    for (const t of [term, 'WOMBAT n', 'bat number 10']) {
+      const want = await scan(database, 'body', t);
+      assert.deepEqual(await found(database, 'body', t), want, t);
+      assert.equal(await repo.count({ body: { contains: t } }), want.length, t);
+    }
+    assert.equal((await scan(database, 'body', term)).length, 1101);
+    await repo.deleteWhere({ title: { contains: 'w' }, body: { contains: 'wombat number' } });
+    assert.deepEqual(await found(database, 'body', term), await scan(database, 'body', term));
+  });
+
+  it('introspection reports the substring indexes and nothing of their machinery', async () => {
+    const snapshot = await database.introspect();
+    const table = snapshot.tables.notes;
+    assert.ok(table);
+    if (tdb.kind === 'mariadb') return; // MariaDB builds none (see mysql.ts): nothing to report.
+    assert.deepEqual(table.indexes.ix_notes_title_trgm, { columns: ['title'], unique: false, substring: true });
+    assert.deepEqual(table.indexes.ix_notes_body_trgm, { columns: ['body'], unique: false, substring: true });
+    assert.deepEqual(Object.keys(snapshot.tables).sort(), ['notes']);
+  });
+
+  if (tdb.kind === 'sqlite') {
+    it('reads candidates from the FTS index for each branch of an $or (query plan)', async () => {
+      const statements: string[] = [];
+      const observed = await openDatabase(requireUrl(tdb), {
+        connectAttempts: 1,
+        onQuery: (event) => statements.push(event.sql),
+      });
+      try {
+        const filters = { $or: [{ title: { contains: 'alic' } }, { body: { contains: 'alic' } }] };
+        const page = await observed.repository(notes).list({ filters, limit: 5 });
+        assert.equal(page.items.length, 3);
+        const query = statements.find((s) => s.startsWith('select') && s.includes(' like '));
+        assert.ok(query, statements.join('\n'));
+        assert.match(query, /ix_notes_title_trgm/);
+        assert.match(query, /ix_notes_body_trgm/);
+        const { rows } = await observed.kysely.executeQuery<{ detail: string }>({
+          sql: `explain query plan ${query}`,
+          parameters: ['"alic"', '%alic%', '"alic"', '%alic%', 6],
+          query: sql`select 1`.compile(observed.kysely).query,
+          queryId: { queryId: 'plan' },
+        });
+        const plan = rows.map((r) => r.detail).join('\n');
+        // One FTS lookup per branch (SQLite's OR optimisation over rowids), no scan of the table.
+        assert.match(plan, /SCAN ix_notes_title_trgm VIRTUAL TABLE INDEX/, plan);
+        assert.match(plan, /SCAN ix_notes_body_trgm VIRTUAL TABLE INDEX/, plan);
+        assert.doesNotMatch(plan, /SCAN notes\b(?! USING)/, plan);
+      } finally {
+        await observed.close();
+      }
+    });
+
+    it('keeps the index in step only through its triggers (fails if they are missing)', async () => {
+      const triggers = await sql<{ name: string }>`
+        select name from sqlite_master where type = 'trigger' and tbl_name = 'notes' order by name`.execute(
+        database.kysely,
+      );
+      assert.equal(triggers.rows.length, 6);
+      // Without the triggers a new row would be invisible to the index: the search would miss it.
+      const repo = database.repository(notes);
+      const row = await repo.create({ title: 'Huitzilopochtli', body: 'sun' });
+      const fts = await sql<{ n: number }>`
+        select count(*) as n from ix_notes_title_trgm where ix_notes_title_trgm match '"zilop"'`.execute(
+        database.kysely,
+      );
+      assert.equal(Number(fts.rows[0]?.n), 1);
+      assert.deepEqual(await found(database, 'title', 'zilop'), [row.id]);
+    });
+  }
+});
