@@ -7,28 +7,39 @@ import { measureDbLimit, measureHasher } from './limits.js';
 import { measureListLatency } from './list-scaling.js';
 import { assertAll2xx, type LoadResult, runLoad } from './load.js';
 import type { BenchOptions, DbKind } from './options.js';
+import { explainLists } from './plans.js';
 import { type Child, createApiKey, peakRss, startHttpLimitServer, startService } from './processes.js';
-import { type DbResult, machine, series, type WorkloadResult } from './results.js';
+import { type DbResult, machine, previousResult, type SizesResult, series, type WorkloadResult } from './results.js';
 import { type Log, type Measure, runRounds } from './rounds.js';
 import { loadSample } from './sample.js';
 import { type SeedRun, seed } from './seed-db.js';
 import { serviceEntry } from './service-build.js';
 import { startupSeries } from './startup.js';
 import { combined, median, sig } from './stats.js';
-import { checkTargets } from './targets.js';
-import { type DbQuery, httpLimitRequests, NEXT, type Workload, workload, workloadNames } from './workloads.js';
+import { checkIssue13Targets, checkSizesTargets, checkTargets } from './targets.js';
+import { traceUpdate } from './update-sql.js';
+import {
+  type DbQuery,
+  httpLimitRequests,
+  MIXED_SHARES,
+  mixedNext,
+  NEXT,
+  type Workload,
+  workload,
+  workloadNames,
+} from './workloads.js';
 
-const DB_QUERIES: DbQuery[] = ['by-id', 'by-email', 'list-shallow', 'list-deep', 'list-cursor'];
+const DB_QUERIES: DbQuery[] = ['by-id', 'by-email', 'list-shallow', 'list-deep', 'list-cursor', 'update'];
 
-/** Table sizes for the latency-vs-size figures: 10k, 100k, 1M up to the requested size, and that size. */
+/** Table sizes for the latency-vs-size figures: 10k, 100k, 1M, 10M up to the requested size, and that size. */
 export function tableSizes(users: number): number[] {
-  return [...new Set([...[10_000, 100_000, 1_000_000].filter((s) => s < users), users])];
+  return [...new Set([...[10_000, 100_000, 1_000_000, 10_000_000].filter((s) => s < users), users])];
 }
 
 /** Drops the databases of runs cut short (Ctrl-C). */
 export const pendingDrops = new Set<BenchDatabase>();
 
-export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Promise<DbResult> {
+export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Promise<DbResult | SizesResult> {
   const date = new Date().toISOString();
   const db = await createBenchDatabase(kind);
   pendingDrops.add(db);
@@ -63,9 +74,31 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
         await service.stop();
       }
     }
+    if (o.only === 'list-scaling') {
+      const sizes: Omit<SizesResult, 'targets'> = {
+        kind: 'sizes',
+        date,
+        db: kind,
+        command: o.command,
+        service: serviceEntry().description,
+        machine: machine(),
+        options: { users: o.users, auth: o.auth },
+        seed: seedRuns,
+        listScaling,
+        problems: [...new Set(problems)].slice(0, 50),
+      };
+      return { ...sizes, targets: checkSizesTargets(sizes) };
+    }
 
     // 2. Every workload next to its limits, in alternating rounds.
     const sample = await loadSample(db.url);
+    // Issue 13: the statements of the service's PATCH, traced once; the database update limit runs exactly these.
+    const updateSql = (await traceUpdate(db.url, sample.ids[0] as string)).map((st) => st.sql);
+    log(`${kind}: the service's update runs ${updateSql.length} statements: ${updateSql.join('; ')}`);
+    const plans = await explainLists(kind, db.url, sample).catch((error: Error) => {
+      problems.push(`EXPLAIN of the list queries failed: ${error.message}`);
+      return undefined;
+    });
     const workers = o.workers[o.workers.length - 1] ?? 1;
     const start = async (child: Promise<Child>) => {
       const c = await child;
@@ -120,11 +153,20 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
         ]);
         return { create, reads };
       },
+      'login+reads': async () => {
+        const [login, reads] = await Promise.all([
+          load('login+reads/login', service, NEXT.login(sample)),
+          load('login+reads/reads', service, NEXT['get-by-id'](sample), readConnections),
+        ]);
+        return { login, reads };
+      },
+      mixed: () => load('mixed', service, mixedNext(sample)),
     };
     for (const w of workloads) measures[w.name] = () => load(w.name, targetOf(w), w.next);
     measures['get-by-id-metrics'] = () => load('get-by-id-metrics', metered, NEXT['get-by-id'](sample));
     for (const q of DB_QUERIES)
-      measures[`db-${q}`] = () => measureDbLimit(db.url, q, sample, workers, o.connections, o.duration);
+      measures[`db-${q}`] = () =>
+        measureDbLimit(db.url, q, sample, workers, o.connections, o.duration, q === 'update' ? updateSql : undefined);
     for (const [w, child] of fewer)
       measures[`get-by-id@${w}`] = () => load(`get-by-id@${w}`, child, NEXT['get-by-id'](sample));
 
@@ -151,9 +193,12 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       ['list-offset-deep', 'db-list-deep'],
       ['list-cursor', 'db-list-cursor'],
       ['search'],
-      ['update'],
+      ['update', 'db-update'],
       ['create', 'hasher'],
       ['create+reads'],
+      ['login'],
+      ['login+reads'],
+      ['mixed'],
     ];
     const settle = () => settleServices([secured.url, open.url, metered.url, ...[...fewer.values()].map((c) => c.url)]);
     const results = await runRounds(groups, measures, o.rounds, log, settle);
@@ -241,13 +286,25 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
         reads: series(got('create+reads/reads')),
         readConnections,
       },
+      loginWithReads: {
+        login: series(got('login+reads/login')),
+        reads: series(got('login+reads/reads')),
+        readConnections,
+      },
+      mixed: { ...series(got('mixed')), shares: { ...MIXED_SHARES } },
+      updateSql,
+      ...(plans ? { plans } : {}),
       scaling: { workers: o.workers, getById, ratio: scalingRatio },
       listScaling,
       startup,
       rss: { processes: rss, maxPeakMb: Math.max(...rss.map((p) => p.peakMb)) },
       problems: [...new Set(problems)].slice(0, 50),
     };
-    return { ...result, targets: checkTargets(result) };
+    return {
+      ...result,
+      targets: checkTargets(result),
+      targets13: checkIssue13Targets(result, previousResult(kind, o.users, date)),
+    };
   } finally {
     for (const c of children) await c.stop().catch(() => {});
     await db.drop().catch((error) => log(`could not drop the ${kind} benchmark database: ${(error as Error).message}`));

@@ -5,6 +5,13 @@
  * (better-sqlite3, pg named statements): the limit is the driver's fastest path, not the path the service takes.
  * The list limit is the page query alone: computing `total` is work the service chooses to do on top.
  *
+ * The update limit (issue 13) is the whole unit of work of PATCH /users/{id} changing a full name, statement for
+ * statement as the service ran it in this run (traced by bench/update-sql.ts from the data layer's query
+ * observer): its BEGIN, the read of the user as it was, the UPDATE, any re-read, the audit-event INSERT and
+ * COMMIT, each data statement prepared, on one connection per concurrent worker. Parameters are bound by the
+ * column each placeholder stands for; a column this file does not know stops the run (the limit would no
+ * longer be the service's work).
+ *
  * Usage (run by bench/limits.ts): node --import tsx bench/db-limit.ts <spec.json>; prints one JSON line.
  */
 import { readFileSync } from 'node:fs';
@@ -12,7 +19,9 @@ import { parseDatabaseUrl } from '@user-service/data';
 import Sqlite from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
 import { usersTable } from '../src/users/user.table.js';
+import { placeholderColumns } from './placeholders.js';
 import { percentile } from './stats.js';
 import type { DbQuery } from './workloads.js';
 
@@ -24,6 +33,8 @@ export interface DbLimitSpec {
   total: number;
   ids: string[];
   emails: string[];
+  /** For `update`: the service's statements for one full-name change, in order (bench/update-sql.ts). */
+  updateSql?: string[];
 }
 
 export interface DbLimitResult {
@@ -35,13 +46,65 @@ export interface DbLimitResult {
 }
 
 type Run = () => unknown;
+type Kind = 'sqlite' | 'postgres' | 'mysql';
 
-function statement(query: DbQuery, kind: 'sqlite' | 'postgres' | 'mysql', spec: DbLimitSpec) {
+const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)] as T;
+
+/** The statements of one update unit of work, with their parameters drawn afresh for every run. */
+function updateStatements(kind: Kind, spec: DbLimitSpec): { sql: string; values: () => unknown[] }[] {
+  if (!spec.updateSql?.length) throw new Error('update limit: no traced statements in the spec');
+  const names = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Edsger Dijkstra', 'Barbara Liskov'];
+  return spec.updateSql.map((sql) => {
+    const columns = placeholderColumns(sql);
+    return {
+      sql,
+      values: () => {
+        const id = current.id;
+        const now = kind === 'mysql' ? new Date() : new Date().toISOString();
+        return columns.map((c): unknown => {
+          switch (c) {
+            case 'id':
+              // The users row's id, or the audit event's own new id (an INSERT's first column).
+              return sql.trimStart().toLowerCase().startsWith('insert') ? uuidv7() : id;
+            case 'limit':
+              return 1;
+            case 'full_name':
+              return pick(names);
+            case 'updated_at':
+            case 'created_at':
+              return now;
+            case 'event':
+              return 'user.updated';
+            case 'actor_user_id':
+            case 'target_user_id':
+              return id;
+            case 'actor_api_key_id':
+              return null;
+            case 'ip':
+              return '127.0.0.1';
+            case 'user_agent':
+              return 'autocannon';
+            case 'request_id':
+              return `req-${Math.random().toString(36).slice(2, 10)}`;
+            case 'detail':
+              return '{"fields":["full_name"]}';
+            default:
+              throw new Error(`update limit: the service's SQL binds "${c}", which db-limit.ts does not know: ${sql}`);
+          }
+        });
+      },
+    };
+  });
+}
+
+/** The user the unit of work being built changes (chosen once per unit of work, before its first statement). */
+const current = { id: '' };
+
+function statement(query: Exclude<DbQuery, 'update'>, kind: Kind, spec: DbLimitSpec) {
   const q = (name: string) => (kind === 'mysql' ? `\`${name}\`` : `"${name}"`);
   let n = 0;
   const p = () => (kind === 'postgres' ? `$${++n}` : '?');
   const select = `select ${Object.keys(usersTable.columns).map(q).join(', ')} from ${q('users')}`;
-  const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)] as T;
   switch (query) {
     case 'by-id':
       return { sql: `${select} where ${q('id')} = ${p()} limit ${p()}`, values: () => [pick(spec.ids), 1] };
@@ -65,6 +128,7 @@ function statement(query: DbQuery, kind: 'sqlite' | 'postgres' | 'mysql', spec: 
 
 async function connect(spec: DbLimitSpec): Promise<{ runners: Run[]; sync: boolean; close: () => Promise<void> }> {
   const parsed = parseDatabaseUrl(spec.url);
+  if (spec.query === 'update') return connectUpdate(spec, parsed);
   const st = statement(spec.query, parsed.kind, spec);
   if (parsed.kind === 'sqlite') {
     const db = new Sqlite(parsed.filename, { timeout: 5000 });
@@ -81,6 +145,67 @@ async function connect(spec: DbLimitSpec): Promise<{ runners: Run[]; sync: boole
   const pool = mysql.createPool({ uri: spec.url, connectionLimit: spec.concurrency });
   const run = () => pool.query(st.sql, st.values());
   return { runners: Array(spec.concurrency).fill(run), sync: false, close: () => pool.end() };
+}
+
+/** The update unit of work, on one connection per concurrent worker (a transaction holds its connection). */
+async function connectUpdate(
+  spec: DbLimitSpec,
+  parsed: ReturnType<typeof parseDatabaseUrl>,
+): Promise<{ runners: Run[]; sync: boolean; close: () => Promise<void> }> {
+  const statements = updateStatements(parsed.kind, spec);
+  const choose = () => {
+    current.id = pick(spec.ids);
+  };
+  if (parsed.kind === 'sqlite') {
+    const db = new Sqlite(parsed.filename, { timeout: 5000 });
+    const prepared = statements.map((st) => ({ st, p: db.prepare(st.sql) }));
+    const run = () => {
+      choose();
+      for (const { st, p } of prepared) {
+        const values = st.values().map((v) => (v === null || typeof v !== 'boolean' ? v : v ? 1 : 0));
+        if (p.reader) p.all(...values);
+        else p.run(...values);
+      }
+    };
+    return { runners: [run], sync: true, close: async () => void db.close() };
+  }
+  if (parsed.kind === 'postgres') {
+    const clients = await Promise.all(
+      Array.from({ length: spec.concurrency }, async () => {
+        const c = new pg.Client({ connectionString: spec.url });
+        await c.connect();
+        return c;
+      }),
+    );
+    const runners = clients.map((c) => async () => {
+      choose();
+      const id = current.id;
+      for (const [i, st] of statements.entries()) {
+        current.id = id;
+        const values = st.values();
+        await (values.length ? c.query({ name: `bench_update_${i}`, text: st.sql, values }) : c.query(st.sql));
+      }
+    });
+    return { runners, sync: false, close: async () => void (await Promise.all(clients.map((c) => c.end()))) };
+  }
+  const pool = mysql.createPool({ uri: spec.url, connectionLimit: spec.concurrency });
+  const connections = await Promise.all(Array.from({ length: spec.concurrency }, () => pool.getConnection()));
+  const runners = connections.map((c) => async () => {
+    choose();
+    const id = current.id;
+    for (const st of statements) {
+      current.id = id;
+      await c.query(st.sql, st.values());
+    }
+  });
+  return {
+    runners,
+    sync: false,
+    close: async () => {
+      for (const c of connections) c.release();
+      await pool.end();
+    },
+  };
 }
 
 async function measure(spec: DbLimitSpec): Promise<DbLimitResult> {

@@ -27,8 +27,11 @@ export async function measureDbLimit(
   processes: number,
   connections: number,
   duration: number,
+  /** For `update`: the service's statements (bench/update-sql.ts). */
+  updateSql?: string[],
 ): Promise<LoadResult> {
   const spec: DbLimitSpec = {
+    ...(updateSql ? { updateSql } : {}),
     url,
     query,
     concurrency: Math.max(1, Math.ceil(connections / processes)),

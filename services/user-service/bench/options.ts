@@ -27,6 +27,12 @@ export interface BenchOptions {
    * replica, a private Redis and PgBouncer; docs/SCALING-RESULTS.md. --db does not apply.
    */
   scale: boolean;
+  /**
+   * `list-scaling` (issue 13's 10M run): seed once, growing the table through the sizes (10k, 100k, 1M, ...,
+   * --users) and measure only the latency-vs-size points there; writes bench/results/<date>-<db>-sizes.json,
+   * which the report merges into the database's latency table and chart. Undefined: the whole benchmark.
+   */
+  only?: 'list-scaling';
   /** Only regenerate docs/PERFORMANCE.md (docs/SCALING-RESULTS.md with --scale) from the saved results. */
   reportOnly: boolean;
   /** The command as typed, for the report. */
@@ -52,6 +58,12 @@ export const USAGE = `npm run bench -- [options]     (each also as an environmen
                                                     bench/results/<date>-scale.json and docs/SCALING-RESULTS.md.
                                                     Uses --users, --duration, --rounds, --connections and the
                                                     largest --workers (WORKERS per instance); not --db, --auth
+  --only list-scaling            BENCH_ONLY         only the latency-vs-size points (one request at a time: list
+                                                    offset/cursor pages and search at 10k, 100k, 1M, 10M up
+                                                    to --users), seeding once and growing the table between
+                                                    sizes; writes bench/results/<date>-<db>-sizes.json, merged
+                                                    into the report's latency table and chart. The 10M run:
+                                                    npm run bench -- --db postgres --users 10M --only list-scaling
   --report-only                                     only regenerate docs/PERFORMANCE.md (with --scale:
                                                     docs/SCALING-RESULTS.md) from bench/results
   PostgreSQL/MariaDB servers: BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres),
@@ -92,6 +104,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       connections: { type: 'string' },
       auth: { type: 'string' },
       scale: { type: 'boolean' },
+      only: { type: 'string' },
       'report-only': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -108,7 +121,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const workers = workersRaw
     ? [...new Set(workersRaw.split(',').map((w) => positive('workers', w)))].sort((a, b) => a - b)
     : [...new Set([1, cores])];
+  const only = get('only', 'BENCH_ONLY');
+  if (only !== undefined && only !== 'list-scaling') throw new Error(`--only must be list-scaling, got "${only}"`);
   return {
+    ...(only ? { only } : {}),
     dbs: db ? [...new Set(db.split(',').map(dbKind))] : ['sqlite', 'postgres'],
     dbsRequested: db !== undefined,
     users: positive('users', get('users', 'BENCH_USERS') ?? '100000'),

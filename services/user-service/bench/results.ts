@@ -81,15 +81,44 @@ export interface DbResult {
   limits: Record<string, Series>;
   /** Create at full load while get-by-id runs alongside on a quarter of the connections. */
   createWithReads: { create: Series; reads: Series; readConnections: number };
+  /** Issue 13: login (seeded users) at full load while get-by-id runs alongside, as createWithReads. */
+  loginWithReads?: { login: Series; reads: Series; readConnections: number };
+  /** Issue 13: the mixed workload (shares of each request kind), throughput and latency over all requests. */
+  mixed?: Series & { shares: Record<string, number> };
+  /** Issue 13: the statements of the service's PATCH (full name), traced this run: what db-update runs. */
+  updateSql?: string[];
+  /** Issue 13: each list query's plan, as the database explains the service's SQL (the key lines). */
+  plans?: Record<string, string[]>;
+  /** Issue 13's targets (absent before issue 13). */
+  targets13?: TargetResult[];
   /** get-by-id per WORKERS value, and the largest / 1-worker ratio. */
   scaling: { workers: number[]; getById: Record<string, Series>; ratio: number | null };
-  listScaling: { size: number; cases: Record<ScalingCase, LatencyStat> }[];
+  /** `from`: set by the report on points merged from an `--only list-scaling` run (never saved). */
+  listScaling: { size: number; cases: Record<ScalingCase, LatencyStat>; from?: string }[];
   /** `npm start` to first 200 from /health on a fresh SQLite database, in ms. */
   startup: { ms: number[]; medianMs: number } | null;
   /** Peak RSS (VmHWM) of each service process after all workloads, in MiB. */
   rss: { processes: { pid: number; peakMb: number }[]; maxPeakMb: number };
   problems: string[];
   targets: TargetResult[];
+}
+
+/**
+ * `--only list-scaling` (issue 13's 10M run): the latency-vs-size points alone, written as
+ * bench/results/<date>-<db>-sizes.json and merged into that database's section of the report.
+ */
+export interface SizesResult {
+  kind: 'sizes';
+  date: string;
+  db: DbKind;
+  command: string;
+  service: string;
+  machine: Machine;
+  options: { users: number; auth?: 'required' | 'off' };
+  seed: SeedRun[];
+  listScaling: DbResult['listScaling'];
+  targets: TargetResult[];
+  problems: string[];
 }
 
 export function machine(): Machine {
@@ -156,11 +185,48 @@ export function formatJson(value: unknown, indent = '', prefix = 0, last = true)
   return JSON.stringify(typeof value === 'number' && !Number.isFinite(value) ? null : (value ?? null));
 }
 
-export function writeResult(result: DbResult): string {
+export function writeResult(result: DbResult | SizesResult): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `${result.date.slice(0, 10)}-${result.db}.json`);
+  const sizes = 'kind' in result && result.kind === 'sizes';
+  const file = join(RESULTS_DIR, `${result.date.slice(0, 10)}-${result.db}${sizes ? '-sizes' : ''}.json`);
   writeFileSync(file, `${formatJson(result)}\n`);
   return file;
+}
+
+/** The newest `--only list-scaling` result of each database. */
+export function latestSizes(): Map<DbKind, SizesResult> {
+  const latest = new Map<DbKind, SizesResult>();
+  let files: string[] = [];
+  try {
+    files = readdirSync(RESULTS_DIR).filter((f) => /^\d{4}-\d\d-\d\d-(sqlite|postgres|mariadb)-sizes\.json$/.test(f));
+  } catch {
+    return latest;
+  }
+  for (const f of files.sort()) {
+    const r = JSON.parse(readFileSync(join(RESULTS_DIR, f), 'utf8')) as SizesResult;
+    const prev = latest.get(r.db);
+    if (!prev || prev.date <= r.date) latest.set(r.db, r);
+  }
+  return latest;
+}
+
+/**
+ * The baseline of issue 13's before/after targets: the newest result of the database at the same table size
+ * from before issue 13 (a file without issue-13 targets, e.g. 2026-11-22-postgres.json); undefined if none.
+ */
+export function previousResult(db: DbKind, users: number, before: string): DbResult | undefined {
+  let files: string[] = [];
+  try {
+    files = readdirSync(RESULTS_DIR).filter((f) => new RegExp(`^\\d{4}-\\d\\d-\\d\\d-${db}\\.json$`).test(f));
+  } catch {
+    return undefined;
+  }
+  let found: DbResult | undefined;
+  for (const f of files.sort()) {
+    const r = JSON.parse(readFileSync(join(RESULTS_DIR, f), 'utf8')) as DbResult;
+    if (r.options.users === users && !r.targets13 && r.date < before && (!found || found.date < r.date)) found = r;
+  }
+  return found;
 }
 
 /** The newest result of each database, in the order sqlite, postgres, mariadb. */

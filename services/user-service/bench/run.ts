@@ -8,7 +8,7 @@ import { reachable } from './databases.js';
 import { type DbKind, parseOptions } from './options.js';
 import { stopAllChildren } from './processes.js';
 import { DOCS_DIR, writeReport } from './report.js';
-import { type DbResult, writeResult } from './results.js';
+import { type DbResult, type SizesResult, writeResult } from './results.js';
 import { benchScale } from './scale.js';
 import { writeScaleReport } from './scale-report.js';
 import { writeScaleResult } from './scale-results.js';
@@ -42,7 +42,26 @@ function summary(r: DbResult): string {
   lines.push('limits:');
   for (const [name, s] of Object.entries(r.limits))
     lines.push(`  ${name.padEnd(24)}${pad(Math.round(s.median.rps), 9)}${pad(s.median.p50, 8)}${pad(s.median.p99, 8)}`);
+  if (r.mixed)
+    lines.push(
+      `mixed (80/10/5/4/1)${pad(Math.round(r.mixed.median.rps), 16)}${pad(r.mixed.median.p50, 8)}${pad(r.mixed.median.p99, 8)}`,
+    );
+  if (r.updateSql) lines.push(`db-update runs: ${r.updateSql.join('; ')}`);
   lines.push('targets:');
+  for (const t of r.targets) lines.push(`  [${t.status}] ${t.target}: ${t.value}`);
+  lines.push('targets (issue 13):');
+  for (const t of r.targets13 ?? []) lines.push(`  [${t.status}] ${t.target}: ${t.value}`);
+  return lines.join('\n');
+}
+
+function sizesSummary(r: SizesResult): string {
+  const lines = [`\n${r.db}: latency vs table size (p50 / p99 ms, one request at a time)`];
+  for (const p of r.listScaling)
+    lines.push(
+      `  ${String(p.size).padStart(9)}  ${Object.entries(p.cases)
+        .map(([c, s]) => `${c} ${s.p50.toFixed(2)}/${s.p99.toFixed(2)}`)
+        .join('  ')}`,
+    );
   for (const t of r.targets) lines.push(`  [${t.status}] ${t.target}: ${t.value}`);
   return lines.join('\n');
 }
@@ -77,7 +96,7 @@ async function main(): Promise<void> {
     for (const kind of kinds) {
       const result = await benchDatabase(kind, options, log);
       log(`wrote ${relative(process.cwd(), writeResult(result))}`);
-      process.stdout.write(`${summary(result)}\n`);
+      process.stdout.write(`${'kind' in result ? sizesSummary(result) : summary(result)}\n`);
     }
   }
   const doc = await writeReport();

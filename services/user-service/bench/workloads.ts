@@ -4,7 +4,7 @@
  * SQL), `hasher` (argon2id on every core).
  */
 import { randomBytes } from 'node:crypto';
-import { FIRST_NAMES, LAST_NAMES } from '../src/cli/seed.command.js';
+import { FIRST_NAMES, LAST_NAMES, SEED_PASSWORD } from '../src/cli/seed.command.js';
 import type { NextRequest } from './load.js';
 import { pickFrom, type Sample } from './sample.js';
 
@@ -17,6 +17,8 @@ export type WorkloadName =
   | 'search'
   | 'create'
   | 'update'
+  // Issue 13: a seeded user signing in (argon2id verify, a session written, tokens signed).
+  | 'login'
   // Issue 9's measurement of what credentials cost, next to get-by-id with the bench's main credentials.
   | 'get-by-id-open'
   | 'get-by-email-open'
@@ -31,7 +33,7 @@ export type WorkloadName =
 export type Credential = 'bearer' | 'api-key' | 'none';
 
 export type HttpLimitName = 'http-user' | 'http-page';
-export type DbQuery = 'by-id' | 'by-email' | 'list-shallow' | 'list-deep' | 'list-cursor';
+export type DbQuery = 'by-id' | 'by-email' | 'list-shallow' | 'list-deep' | 'list-cursor' | 'update';
 export type LimitName = HttpLimitName | `db-${DbQuery}` | 'hasher';
 
 export interface Workload {
@@ -80,6 +82,11 @@ export const NEXT: Record<WorkloadName, (s: Sample) => NextRequest> = {
     path: `${API}/users/${pickFrom(s.ids)}`,
     body: JSON.stringify({ full_name: `${pickFrom(FIRST_NAMES)} ${pickFrom(LAST_NAMES)}` }),
   }),
+  login: (s) => () => ({
+    method: 'POST',
+    path: `${API}/auth/login`,
+    body: JSON.stringify({ username: pickFrom(s.emails), password: SEED_PASSWORD }),
+  }),
   'get-by-id-open': (s) => NEXT['get-by-id'](s),
   'get-by-email-open': (s) => NEXT['get-by-email'](s),
   'get-by-id-bearer': (s) => NEXT['get-by-id'](s),
@@ -94,7 +101,8 @@ const LIMITS: Record<WorkloadName, Workload['limit']> = {
   'list-cursor': { http: 'http-page', db: 'list-cursor' },
   search: { http: 'http-page' },
   create: { hasher: true },
-  update: { http: 'http-user' },
+  update: { http: 'http-user', db: 'update' },
+  login: { hasher: true },
   'get-by-id-open': { http: 'http-user', db: 'by-id' },
   'get-by-email-open': { http: 'http-user', db: 'by-email' },
   'get-by-id-bearer': { http: 'http-user', db: 'by-id' },
@@ -110,6 +118,7 @@ export const LABELS: Record<WorkloadName, string> = {
   search: 'search (3-4 chars)',
   create: 'create (argon2id)',
   update: 'update (PATCH full_name)',
+  login: 'login (argon2id verify)',
   'get-by-id-open': 'get by id, AUTH_REQUIRED=false',
   'get-by-email-open': 'get by email, AUTH_REQUIRED=false',
   'get-by-id-bearer': 'get by id, bearer token',
@@ -126,6 +135,7 @@ export const MAIN_WORKLOADS: WorkloadName[] = [
   'search',
   'create',
   'update',
+  'login',
 ];
 
 /**
@@ -162,6 +172,33 @@ export function workload(name: WorkloadName, sample: Sample, auth: 'required' | 
     credential: credentialOf(name, auth),
     next: NEXT[name](sample),
     limit: LIMITS[name],
+  };
+}
+
+/**
+ * Issue 13's mixed workload, one request drawn per send: 80% reads (half by id, half by email), 10% list pages
+ * (half offset 0-100, half cursor), 5% search, 4% update (PATCH full_name), 1% login (argon2id verify).
+ */
+export const MIXED_SHARES = { read: 0.8, list: 0.1, search: 0.05, update: 0.04, login: 0.01 } as const;
+
+export function mixedNext(s: Sample): NextRequest {
+  const byId = NEXT['get-by-id'](s);
+  const byEmail = NEXT['get-by-email'](s);
+  const shallow = NEXT['list-offset-shallow'](s);
+  const cursor = NEXT['list-cursor'](s);
+  const search = NEXT.search(s);
+  const update = NEXT.update(s);
+  const login = NEXT.login(s);
+  const m = MIXED_SHARES;
+  return () => {
+    let r = Math.random();
+    if (r < m.read) return r < m.read / 2 ? byId() : byEmail();
+    r -= m.read;
+    if (r < m.list) return r < m.list / 2 ? shallow() : cursor();
+    r -= m.list;
+    if (r < m.search) return search();
+    r -= m.search;
+    return r < m.update ? update() : login();
   };
 }
 

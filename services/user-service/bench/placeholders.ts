@@ -1,0 +1,24 @@
+/** Which column each placeholder of a traced SQL statement binds (the update limit and the plans bind by it). */
+
+/**
+ * The column each placeholder of a statement binds, in order: `"col" = ?` (SET and WHERE), an INSERT's column
+ * list, `limit ?` (as `limit`), `offset ?` (as `offset`). Placeholders are `?` or `$n`.
+ */
+export function placeholderColumns(sql: string): string[] {
+  const insert = /^\s*insert\s+into\s+\S+\s*\(([^)]*)\)\s*values\s*\(([^)]*)\)/i.exec(sql);
+  const out: string[] = [];
+  if (insert) {
+    const cols = (insert[1] ?? '').split(',').map((c) => c.trim().replace(/^["`]|["`]$/g, ''));
+    const vals = (insert[2] ?? '').split(',').map((v) => v.trim());
+    vals.forEach((v, i) => {
+      if (/^(\?|\$\d+)$/.test(v)) out.push(cols[i] ?? `#${i}`);
+    });
+  }
+  const rest = insert ? sql.slice(insert[0].length) : sql;
+  for (const m of rest.matchAll(/(?:["`](\w+)["`]\s*=\s*|\b(limit|offset)\s+)(\?|\$\d+)/gi))
+    out.push((m[1] ?? m[2] ?? '').toLowerCase());
+  const total = (sql.match(/\?|\$\d+/g) ?? []).length;
+  if (out.length !== total)
+    throw new Error(`update limit: cannot tell which column each of the ${total} placeholders binds in: ${sql}`);
+  return out;
+}

@@ -1,0 +1,100 @@
+/**
+ * Issue 13's "never a full sort" check for list pages: the service's own SQL for an offset page near the end of
+ * the table, as the data layer runs it (traced from its query observer, UserRepository.list), explained by the
+ * database itself: PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`, MariaDB `EXPLAIN`. The plan's lines are
+ * kept for the report; a sort of the table shows as `Sort` (PostgreSQL), `USE TEMP B-TREE FOR ORDER BY`
+ * (SQLite) or `Using filesort` (MariaDB).
+ */
+import { openDatabase, parseDatabaseUrl } from '@user-service/data';
+import Sqlite from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { UserRepository } from '../src/users/user.repository.js';
+import { SORTABLE } from '../src/users/user.schemas.js';
+import type { DbKind } from './options.js';
+import { placeholderColumns } from './placeholders.js';
+import { BENCH_JWT_SECRET } from './processes.js';
+import type { Sample } from './sample.js';
+
+/** Whether a plan line sorts rows (rather than reading them in index order). */
+export const SORTS = /\bSort\b|TEMP B-TREE FOR ORDER BY|Using filesort/i;
+
+/**
+ * Whether a sorting plan line sorts the table rather than the page: MariaDB's filesort of the derived page (the
+ * deferred join's outer query, at most limit + 1 rows) and a PostgreSQL Sort estimated at 100 rows or fewer sort
+ * the page only. SQLite's plan gives no row counts: any temporary B-tree for ORDER BY counts as a full sort.
+ */
+export function fullSort(line: string): boolean {
+  // PostgreSQL's detail lines under a Sort node (the node's own line carries its row estimate).
+  if (!SORTS.test(line) || /^\s*Sort (Key|Method)\b/.test(line)) return false;
+  if (/Using filesort/i.test(line)) return !/<derived\d*>/.test(line);
+  const rows = /\bSort\b.*\brows=(\d+)/.exec(line)?.[1];
+  if (rows !== undefined) return Number(rows) > 100;
+  return true;
+}
+
+/** The select statements the service runs for a 20-row offset page skipping 95% of the table. */
+async function traceDeepPage(url: string, skip: number): Promise<string[]> {
+  const sqls: string[] = [];
+  const database = await openDatabase(url, {
+    connectAttempts: 1,
+    pool: { size: 1, maxOverflow: 0 },
+    cursorSecret: BENCH_JWT_SECRET,
+    onQuery: (e) => {
+      if (e.operation === 'select') sqls.push(e.sql);
+    },
+  });
+  try {
+    await new UserRepository(database).list({ filters: {}, skip, limit: 20, sortable: SORTABLE });
+  } finally {
+    await database.close();
+  }
+  return sqls;
+}
+
+/** `deep offset page` -> the plan's lines, for each select of the page (limit and offset bound). */
+export async function explainLists(kind: DbKind, url: string, sample: Sample): Promise<Record<string, string[]>> {
+  const skip = Math.floor(sample.total * 0.95);
+  const sqls = await traceDeepPage(url, skip);
+  const bind = (sql: string) =>
+    placeholderColumns(sql).map((c) => {
+      if (c === 'limit') return 21;
+      if (c === 'offset') return skip;
+      throw new Error(`plan: the list query binds "${c}": ${sql}`);
+    });
+  const out: Record<string, string[]> = {};
+  const parsed = parseDatabaseUrl(url);
+  for (const [i, sql] of sqls.entries()) {
+    const key = `deep offset page (skip ${skip}), statement ${i + 1}`;
+    if (parsed.kind === 'sqlite') {
+      const db = new Sqlite(parsed.filename, { readonly: true });
+      try {
+        const rows = db.prepare(`explain query plan ${sql}`).all(...bind(sql)) as { detail: string }[];
+        out[key] = rows.map((r) => r.detail);
+      } finally {
+        db.close();
+      }
+    } else if (parsed.kind === 'postgres') {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const { rows } = await client.query(`explain ${sql}`, bind(sql));
+        out[key] = rows.map((r: Record<string, string>) => String(Object.values(r)[0]));
+      } finally {
+        await client.end();
+      }
+    } else {
+      const conn = await mysql.createConnection({ uri: url });
+      try {
+        const [rows] = await conn.query(`explain ${sql}`, bind(sql));
+        out[key] = (rows as Record<string, unknown>[]).map((r) =>
+          `${r.select_type} ${r.table} type=${r.type} key=${r.key} rows=${r.rows} ${r.Extra ?? ''}`.trim(),
+        );
+      } finally {
+        await conn.end();
+      }
+    }
+  }
+  if (kind !== parsed.kind && !(kind === 'mariadb' && parsed.kind === 'mysql')) throw new Error('plan: wrong kind');
+  return out;
+}
