@@ -22,3 +22,34 @@ export function placeholderColumns(sql: string): string[] {
     throw new Error(`update limit: cannot tell which column each of the ${total} placeholders binds in: ${sql}`);
   return out;
 }
+
+/** The columns the update limit (db-limit.ts) knows how to bind a value for. */
+export const UPDATE_BINDABLE = new Set([
+  'id',
+  'limit',
+  'full_name',
+  'updated_at',
+  'created_at',
+  'event',
+  'actor_user_id',
+  'target_user_id',
+  'actor_api_key_id',
+  'ip',
+  'user_agent',
+  'request_id',
+  'detail',
+]);
+
+/** Why the update limit cannot replay these statements, or undefined when it can. */
+export function unreplayable(statements: readonly string[]): string | undefined {
+  if (statements.length === 0) return 'no statements traced';
+  try {
+    for (const sql of statements) {
+      const unknown = placeholderColumns(sql).find((c) => !UPDATE_BINDABLE.has(c));
+      if (unknown) return `the service's SQL binds "${unknown}", which db-limit.ts does not know: ${sql}`;
+    }
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return undefined;
+}
