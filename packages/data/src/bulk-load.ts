@@ -136,8 +136,9 @@ export function bulkLoadPlan<Row extends object, Optional extends keyof Row>(
     columns: info.columns.map((name) => ({ name, type: info.types.get(name) ?? 'string' })),
     rows: completeRows(table, rows),
     rowsPerStatement: options.rowsPerStatement,
-    dropIndexes: (db) => dropIndexes(db, dialect, info.name, indexes),
-    createIndexes: (db) => createIndexes(db, dialect, info.name, indexes),
+    indexes,
+    dropIndexes: (db, which) => dropIndexes(db, dialect, info.name, which),
+    createIndexes: (db, which) => createIndexes(db, dialect, info.name, which),
     onProgress: options.onProgress,
   };
 }

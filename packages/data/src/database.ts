@@ -215,11 +215,12 @@ export class Database implements DataStore {
    * table): PostgreSQL COPY, one reused multi-row INSERT on SQLite, multi-row INSERTs on MySQL/MariaDB. Rows are
    * completed as `createMany` completes them (defaults, ids, timestamps). When the table is empty (or
    * `rebuildIndexes` says so) its secondary indexes are dropped first and built again after, the way migrations
-   * built them; unique ones too where DDL is transactional, where a duplicate then fails the rebuild and rolls
-   * the whole load back. Nothing is written on failure except on MySQL/MariaDB, where the rows go in one
-   * transaction but the index DDL commits on its own: a failed load there leaves the table as it was, its
-   * dropped indexes built again. Ends with fresh planner statistics (PostgreSQL: VACUUM (ANALYZE)). No query
-   * timeout applies. Resolves to the number of rows loaded.
+   * built them (except where that measured slower: SQLite's FTS5 substring indexes stay); unique ones too where
+   * DDL is transactional, where a duplicate then fails the rebuild and rolls the whole load back. Nothing is
+   * written on failure except on MySQL/MariaDB, where the rows go in one transaction but the index DDL commits on
+   * its own: a failed load there leaves the table as it was, its dropped indexes built again. Ends with fresh
+   * planner statistics (PostgreSQL: VACUUM (ANALYZE)). No query timeout applies. Resolves to the number of rows
+   * loaded.
    */
   async bulkLoad<Row extends object, Optional extends keyof Row>(
     table: TableDefinition<Row, Optional, any>,

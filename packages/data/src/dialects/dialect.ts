@@ -1,7 +1,7 @@
 import type { ColumnDataType, Expression, Kysely, SelectQueryBuilder, SqlBool } from 'kysely';
 import type { DialectKind, ParsedDatabaseUrl } from '../database-url.js';
 import type { DataError } from '../errors.js';
-import type { SchemaSnapshot } from '../migrations/schema-snapshot.js';
+import type { IndexSnapshot, SchemaSnapshot } from '../migrations/schema-snapshot.js';
 import type { PoolStats, QueryObserver } from '../observe.js';
 import type { ColumnType } from '../table.js';
 
@@ -85,10 +85,12 @@ export interface BulkLoad {
   rows: AsyncIterable<readonly (readonly unknown[])[]>;
   /** Rows sent per statement (or per chunk of COPY data); the dialect bounds it by its parameter limit. */
   rowsPerStatement: number | undefined;
-  /** Drops the indexes to rebuild; where DDL is transactional, run inside the load's transaction. */
-  dropIndexes(db: Kysely<any>): Promise<void>;
+  /** The secondary indexes that may be dropped for the load and built again after it (empty: keep them all). */
+  indexes: readonly (IndexSnapshot & { name: string })[];
+  /** Drops these (of `indexes`); where DDL is transactional, run inside the load's transaction. */
+  dropIndexes(db: Kysely<any>, indexes: BulkLoad['indexes']): Promise<void>;
   /** Builds them again (a unique one fails loudly on a duplicate); inside the load's transaction where it can. */
-  createIndexes(db: Kysely<any>): Promise<void>;
+  createIndexes(db: Kysely<any>, indexes: BulkLoad['indexes']): Promise<void>;
   /** Told the number of rows sent so far, after each statement or chunk. */
   onProgress: ((rows: number) => void) | undefined;
 }

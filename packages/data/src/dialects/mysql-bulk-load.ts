@@ -32,7 +32,7 @@ export async function mysqlBulkLoad(
   const statement = (rows: number) => head + Array(rows).fill(tuple).join(', ');
   const full = statement(size);
   let loaded = 0;
-  await load.dropIndexes(kysely);
+  await load.dropIndexes(kysely, load.indexes);
   let failure: unknown;
   try {
     await kysely.transaction().execute(async (trx) => {
@@ -57,7 +57,7 @@ export async function mysqlBulkLoad(
     failure = error;
   }
   try {
-    await load.createIndexes(kysely);
+    await load.createIndexes(kysely, load.indexes);
   } catch (error) {
     // The load's own failure is what the caller needs to hear about first; the rebuild's is its consequence.
     throw failure ?? error;

@@ -74,11 +74,11 @@ export async function postgresBulkLoad(kysely: Kysely<any>, openPool: () => pg.P
         // Index builds sort in memory up to this bound (default 64 MB); a trigram GIN build over millions of
         // rows is several times faster with room. For this transaction only.
         await sql`set local maintenance_work_mem = '256MB'`.execute(trx);
-        await load.dropIndexes(trx);
+        await load.dropIndexes(trx, load.indexes);
         const columns = sql.join(load.columns.map((c) => sql.id(c.name)));
         const copy = sql`copy ${sql.table(load.table)} (${columns}) from stdin`.compile(trx);
         await pipeline(Readable.from(chunks(load, count)), client.query(copyFrom(copy.sql)));
-        await load.createIndexes(trx);
+        await load.createIndexes(trx, load.indexes);
       });
     } finally {
       client.release();
