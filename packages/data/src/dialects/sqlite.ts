@@ -154,6 +154,8 @@ export const sqliteDialect: Dialect = {
     return typeof code === 'string' && PERMANENT.has(code.replace(/^(SQLITE_[A-Z]+).*$/, '$1'));
   },
 
+  // UPDATE ... RETURNING since SQLite 3.35 (better-sqlite3 bundles a later one).
+  updateReturning: true,
   encodeBoolean: (value) => (value ? 1 : 0),
   // ISO strings with a fixed format sort in time order, so comparisons and keyset paging stay correct.
   encodeTimestamp: (iso) => iso,
