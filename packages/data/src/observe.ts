@@ -89,27 +89,26 @@ export function countingDialect(
     createQueryCompiler: () => dialect.createQueryCompiler(),
     createDriver() {
       const driver = dialect.createDriver();
+      // Made once, not on each property read: Kysely reads both on every query (issue 13).
+      const acquireConnection = async () => {
+        waiting++;
+        try {
+          const connection = await driver.acquireConnection();
+          inUse++;
+          return connection;
+        } finally {
+          waiting--;
+        }
+      };
+      const releaseConnection = (connection: Parameters<typeof driver.releaseConnection>[0]) => {
+        inUse--;
+        return driver.releaseConnection(connection);
+      };
       // A proxy so that the driver's optional methods (savepoints) stay exactly as the driver has them.
       return new Proxy(driver, {
         get(target, property, receiver) {
-          if (property === 'acquireConnection') {
-            return async () => {
-              waiting++;
-              try {
-                const connection = await target.acquireConnection();
-                inUse++;
-                return connection;
-              } finally {
-                waiting--;
-              }
-            };
-          }
-          if (property === 'releaseConnection') {
-            return async (connection: Parameters<typeof target.releaseConnection>[0]) => {
-              inUse--;
-              return target.releaseConnection(connection);
-            };
-          }
+          if (property === 'acquireConnection') return acquireConnection;
+          if (property === 'releaseConnection') return releaseConnection;
           const value = Reflect.get(target, property, receiver);
           return typeof value === 'function' ? value.bind(target) : value;
         },

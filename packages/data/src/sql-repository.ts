@@ -1,4 +1,13 @@
-import { CompiledQuery, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import {
+  type CompiledQuery,
+  createQueryId,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SelectQueryBuilder,
+  type SqlBool,
+  sql,
+} from 'kysely';
 import type { Dialect } from './dialects/dialect.js';
 import { DataError, InvalidQueryError } from './errors.js';
 import type { CursorCodec } from './pagination.js';
@@ -14,13 +23,17 @@ import type {
   Visible,
   WithSecrets,
 } from './repository.js';
+import { rowDecoder } from './row-decoder.js';
 import type { NewRow, RowPatch, TableDefinition } from './table.js';
 import {
   assertBulkFilters,
   assertFilterColumn,
   assertFilterColumns,
+  type CompiledLookup,
   completeUniqueViolation,
   cursorScope,
+  type LookupCache,
+  lookupCache,
   nextCursor,
   prepareInsert,
   preparePatch,
@@ -32,6 +45,10 @@ import {
 } from './table-rules.js';
 
 type Eb = ExpressionBuilder<any, any>;
+
+/** The selection of `exists`, `select 1`, as a key of the lookup cache beside the column lists. */
+const EXISTS: readonly string[] = [];
+const NO_SECRETS: readonly string[] = [];
 
 const OPERATORS = new Set(['eq', 'ne', 'in', 'isNull', 'gt', 'gte', 'lt', 'lte', 'contains']);
 const COMPARISONS = { eq: '=', ne: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
@@ -52,6 +69,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   implements Repository<Row, Optional, Secret>
 {
   private readonly info: TableInfo;
+  /** This dialect's compiled equality lookups of the table (see equalityLookup). */
+  private readonly lookups: LookupCache;
   /**
    * Column -> its substring index, as the table's schema declares them: the declaration that `migrate check`
    * compares with the database, so it names what the migrations built, with nothing to read or invalidate at
@@ -67,6 +86,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     private readonly cursors: CursorCodec,
   ) {
     this.info = tableInfo(table);
+    this.lookups = lookupCache(this.info, dialect.kind);
     this.substringIndexes = new Map(
       Object.entries(table.schema?.indexes ?? {}).flatMap(([name, i]) =>
         i.substring && i.columns[0] ? [[i.columns[0], name] as const] : [],
@@ -101,7 +121,12 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     id: string,
     read?: SecretRead<Asked>,
   ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
-    return this.getBy({ [this.info.pk]: id } as LookupFilters<Row, Secret, Asked>, read);
+    const { pk } = this.info;
+    // The hot path (issue 13): getBy's checks and lookup for one key, without the filter object.
+    if (!isLookupValue(id)) return this.getBy({ [pk]: id } as LookupFilters<Row, Secret, Asked>, read);
+    const columns = readColumns(this.info, read);
+    assertFilterColumn(this.info, pk, id, read?.secrets ?? NO_SECRETS);
+    return this.lookupRow(this.compiledLookup(pk, [pk], columns), [this.encode(pk, id)], columns);
   }
 
   async getBy<Asked extends Secret = never>(
@@ -109,15 +134,12 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     read?: SecretRead<Asked>,
   ): Promise<WithSecrets<Row, Secret, Asked> | undefined> {
     const columns = readColumns(this.info, read);
-    const asked = read?.secrets ?? [];
+    const asked = read?.secrets ?? NO_SECRETS;
     // Checked before building anything: `where` skips an undefined condition, and on a secret column that
     // must be refused, not turned into a lookup that matches any row.
     assertFilterColumns(this.info, filters, asked);
     const lookup = this.equalityLookup(filters, columns);
-    if (lookup) {
-      const { rows } = await this.guard(() => this.db.executeQuery<Record<string, unknown>>(lookup));
-      return rows[0] ? this.decodeRow(rows[0], columns) : undefined;
-    }
+    if (lookup) return this.lookupRow(lookup.compiled, lookup.values, columns);
     const row = await this.guard(() =>
       this.db
         .selectFrom(this.info.name)
@@ -333,6 +355,10 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   }
 
   async exists(id: string): Promise<boolean> {
+    const { pk } = this.info;
+    if (isLookupValue(id)) {
+      return (await this.lookupRows(this.compiledLookup(pk, [pk], EXISTS), [this.encode(pk, id)])).length > 0;
+    }
     const row = await this.guard(() =>
       this.db
         .selectFrom(this.info.name)
@@ -346,35 +372,70 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
 
   /**
    * The hot lookups (by id, by email, by username) are equality on a few columns. Their SQL differs only in
-   * the values, so it is compiled once per table and set of columns and reused with new parameters, instead
-   * of building and compiling a Kysely query on every request. Secret columns only reach here once
-   * assertFilterColumns has let them through (named by the read, compared with a value).
+   * the values, so it is compiled once per dialect, table, filter columns and selection, and reused with new
+   * parameters, instead of building and compiling a Kysely query on every request. Secret columns only reach
+   * here once assertFilterColumns has let them through (named by the read, compared with a value).
    */
-  private equalityLookup(filters: Filters<any>, selected: readonly string[]): CompiledQuery | undefined {
+  private equalityLookup(
+    filters: Filters<any>,
+    selected: readonly string[],
+  ): { compiled: CompiledLookup; values: unknown[] } | undefined {
     const columns = Object.keys(filters);
     const values: unknown[] = [];
     for (const column of columns) {
       const value = (filters as Record<string, unknown>)[column];
-      if (value === null || value === undefined || typeof value === 'object' || !this.info.types.has(column))
-        return undefined;
+      if (!isLookupValue(value) || !this.info.types.has(column)) return undefined;
       values.push(this.encode(column, value));
     }
-    const key = `${this.dialect.kind}\0${columns.join('\0')}\0\0${selected.join('\0')}`;
-    let compiled = this.info.lookups.get(key);
-    if (!compiled) {
-      compiled = this.db
-        .selectFrom(this.info.name)
-        .select(selected)
+    const key = columns.length === 1 ? (columns[0] as string) : columns.join('\0');
+    return { compiled: this.compiledLookup(key, columns, selected), values };
+  }
+
+  /** `select <selected> from <table> where <columns> = ? ... limit 1`, compiled once (see equalityLookup). */
+  private compiledLookup(key: string, columns: readonly string[], selected: readonly string[]): CompiledLookup {
+    let bySelection = this.lookups.get(key);
+    if (!bySelection) {
+      bySelection = new Map();
+      this.lookups.set(key, bySelection);
+    }
+    let lookup = bySelection.get(selected);
+    if (!lookup) {
+      const from = this.db.selectFrom(this.info.name);
+      const query: SelectQueryBuilder<any, any, any> =
+        selected === EXISTS ? from.select(sql`1`.as('x')) : from.select(selected);
+      const compiled = query
         .where((eb) => eb.and(columns.map((c) => eb(eb.ref(c), '=', null as never))))
         .limit(1)
         .compile();
-      this.info.lookups.set(key, compiled);
+      lookup = { sql: compiled.sql, query: compiled.query, tail: compiled.parameters.slice(columns.length) };
+      bySelection.set(selected, lookup);
     }
+    return lookup;
+  }
+
+  /** The first row a compiled lookup finds, decoded; driver errors come out as DataErrors (as `guard` does). */
+  private async lookupRow<Out>(
+    lookup: CompiledLookup,
+    values: unknown[],
+    columns: readonly string[],
+  ): Promise<Out | undefined> {
+    const [row] = await this.lookupRows(lookup, values);
+    return row ? (rowDecoder(this.info.types, columns)(row) as Out) : undefined;
+  }
+
+  private async lookupRows(lookup: CompiledLookup, values: unknown[]): Promise<Record<string, unknown>[]> {
     // The compiled SELECT's node is kept (not a raw node) so query observers see a select on this table.
-    return {
-      ...CompiledQuery.raw(compiled.sql, [...values, ...compiled.parameters.slice(values.length)]),
-      query: compiled.query,
+    const query: CompiledQuery = {
+      sql: lookup.sql,
+      query: lookup.query,
+      parameters: lookup.tail.length ? [...values, ...lookup.tail] : values,
+      queryId: createQueryId(),
     };
+    try {
+      return (await this.db.executeQuery<Record<string, unknown>>(query)).rows;
+    } catch (error) {
+      throw this.dataError(error);
+    }
   }
 
   /**
@@ -478,28 +539,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   }
 
   private decodeRow<Out>(raw: Record<string, unknown>, columns: readonly string[]): Out {
-    const row: Record<string, unknown> = {};
-    for (const column of columns) {
-      const value = raw[column];
-      if (value === null || value === undefined) {
-        row[column] = null;
-        continue;
-      }
-      switch (this.info.types.get(column)) {
-        case 'boolean':
-          row[column] = value === true || value === 1 || value === '1';
-          break;
-        case 'integer':
-          row[column] = Number(value);
-          break;
-        case 'timestamp':
-          row[column] = (value instanceof Date ? value : new Date(value as string)).toISOString();
-          break;
-        default:
-          row[column] = String(value);
-      }
-    }
-    return row as Out;
+    return rowDecoder(this.info.types, columns)(raw) as Out;
   }
 
   /** Runs a statement, turning driver errors into the data layer's own. */
@@ -507,9 +547,19 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     try {
       return await run();
     } catch (error) {
-      if (error instanceof DataError) throw error;
-      const mapped = this.dialect.mapError(error);
-      throw mapped ? completeUniqueViolation(this.info, mapped) : error;
+      throw this.dataError(error);
     }
   }
+
+  /** A driver error as the data layer's own (a DataError passes through; one not classified stays as it is). */
+  private dataError(error: unknown): unknown {
+    if (error instanceof DataError) return error;
+    const mapped = this.dialect.mapError(error);
+    return mapped ? completeUniqueViolation(this.info, mapped) : error;
+  }
+}
+
+/** A value an equality lookup can bind: not null, undefined, an operator object or a list (those take `where`). */
+function isLookupValue(value: unknown): boolean {
+  return value !== null && value !== undefined && typeof value !== 'object';
 }

@@ -1,4 +1,4 @@
-import type { CompiledQuery } from 'kysely';
+import type { RootOperationNode } from 'kysely';
 
 /**
  * Rules every repository implementation applies identically (SQL and in-memory): which columns exist,
@@ -26,8 +26,33 @@ export interface TableInfo {
   /** The columns every read returns: all but the secret ones. */
   visible: readonly string[];
   definition: TableDefinition<any, any, any>;
-  /** Compiled equality lookups by dialect and column list (see SqlRepository.equalityLookup). */
-  lookups: Map<string, CompiledQuery>;
+  /** Compiled equality lookups, by dialect kind (see SqlRepository.equalityLookup). */
+  lookups: Map<string, LookupCache>;
+  /** The column lists of reads that name secret columns, by those names (so each list keeps its identity). */
+  selections: Map<string, readonly string[]>;
+}
+
+/**
+ * One dialect's compiled equality lookups of a table: by the filter's columns (joined by NUL), then by the
+ * selected column list (one of TableInfo's lists: `visible` or a `selections` entry, so identity is enough).
+ */
+export type LookupCache = Map<string, Map<readonly string[], CompiledLookup>>;
+
+/** A SELECT ... WHERE c1 = ? AND ... LIMIT 1, compiled once; `tail` are its parameters after the filter values. */
+export interface CompiledLookup {
+  readonly sql: string;
+  readonly query: RootOperationNode;
+  readonly tail: readonly unknown[];
+}
+
+/** This dialect's lookup cache of the table. */
+export function lookupCache(info: TableInfo, dialect: string): LookupCache {
+  let cache = info.lookups.get(dialect);
+  if (!cache) {
+    cache = new Map();
+    info.lookups.set(dialect, cache);
+  }
+  return cache;
 }
 
 const cache = new WeakMap<object, TableInfo>();
@@ -52,6 +77,7 @@ export function tableInfo(table: TableDefinition<any, any, any>): TableInfo {
       visible: [...types.keys()].filter((c) => !(table.secret ?? []).includes(c as never)),
       definition: table,
       lookups: new Map(),
+      selections: new Map(),
     };
     cache.set(table, info);
   }
@@ -64,14 +90,22 @@ export function assertColumn(info: TableInfo, column: string): void {
 
 /**
  * The columns a read selects: the visible ones, plus the secret ones it names. Naming a column that is not
- * secret (or not there) is refused, so a typo cannot silently read less than the caller thinks.
+ * secret (or not there) is refused, so a typo cannot silently read less than the caller thinks. The same read
+ * gets the same array each time: compiled lookups and row decoders are kept by it.
  */
 export function readColumns(info: TableInfo, read: { secrets: readonly string[] } | undefined): readonly string[] {
   if (!read || read.secrets.length === 0) return info.visible;
   for (const column of read.secrets) {
     if (!info.secret.has(column)) throw new InvalidQueryError(`"${column}" is not a secret column of ${info.name}`);
   }
-  return info.columns.filter((c) => !info.secret.has(c) || read.secrets.includes(c));
+  // Secret column names only (checked above): at most one list per ordered choice of them.
+  const key = read.secrets.length === 1 ? (read.secrets[0] as string) : read.secrets.join('\0');
+  let columns = info.selections.get(key);
+  if (!columns) {
+    columns = info.columns.filter((c) => !info.secret.has(c) || read.secrets.includes(c));
+    info.selections.set(key, columns);
+  }
+  return columns;
 }
 
 /** The row without its secret columns, as create and update return it. */

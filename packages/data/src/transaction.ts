@@ -8,6 +8,12 @@ import type { TableDefinition } from './table.js';
 
 /** Repositories bound to one executor: the pool (each call on its own) or a transaction (a unit of work). */
 export class SqlScope implements RepositoryProvider {
+  /**
+   * One repository per table, made on first use: they hold no state of their own, and the service asks for
+   * one on every call (UserRepository's `table`), which cost ~2 us of construction each (issue 13).
+   */
+  private readonly repositories = new Map<TableDefinition<any, any, any>, Repository<any, any, any>>();
+
   constructor(
     readonly executor: Kysely<any> | Transaction<any>,
     private readonly dialect: Dialect,
@@ -17,7 +23,12 @@ export class SqlScope implements RepositoryProvider {
   repository<Row extends object, Optional extends keyof Row, Secret extends keyof Row & string = never>(
     table: TableDefinition<Row, Optional, Secret>,
   ): Repository<Row, Optional, Secret> {
-    return new SqlRepository(this.executor, this.dialect, table, this.cursors);
+    let repository = this.repositories.get(table);
+    if (!repository) {
+      repository = new SqlRepository(this.executor, this.dialect, table, this.cursors);
+      this.repositories.set(table, repository);
+    }
+    return repository as Repository<Row, Optional, Secret>;
   }
 }
 
