@@ -52,6 +52,9 @@ const BODIES = [
   'ab',
   'a!b%c_d',
   'mixed CaSe TeXt',
+  // 'İ' lowercases to two characters ('i' + combining dot): the LIKE pattern holds those, so must the FTS phrase.
+  'i̇stanbul',
+  'İzmir',
 ];
 
 const TERMS = [
@@ -99,6 +102,9 @@ const TERMS = [
   '',
   ' ',
   'e z',
+  'İst',
+  'İzm',
+  'i̇st',
 ];
 
 /** The rows a plain LIKE scan matches: what `contains` meant before any index. */
@@ -268,6 +274,19 @@ onEachDatabase('substring search', (tdb) => {
       } finally {
         await observed.close();
       }
+    });
+
+    it('a term with a NUL character finds what the scan finds (FTS5 cannot parse it: no index, no error)', async () => {
+      const repo = database.repository(notes);
+      const row = await repo.create({ title: null, body: 'nul\u0000byte' });
+      for (const term of ['l\u0000b', 'nul\u0000', '\u0000by']) {
+        // SQLite's LIKE itself reads its pattern up to the NUL: the scan's rows, whatever they are, and the row.
+        const want = await scan(database, 'body', term);
+        assert.ok(want.includes(row.id));
+        assert.deepEqual(await found(database, 'body', term), want, JSON.stringify(term));
+        assert.equal(await repo.count({ body: { contains: term } }), want.length, JSON.stringify(term));
+      }
+      await repo.delete(row.id);
     });
 
     it('keeps the index in step only through its triggers (fails if they are missing)', async () => {

@@ -12,8 +12,19 @@ import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
  * rowids of a table without an INTEGER PRIMARY KEY, so after a VACUUM run `rebuildSqliteSubstringIndex`.
  */
 
-/** A phrase in double quotes is matched literally (FTS5 query syntax); a quote inside is doubled. */
-const phrase = (term: string) => `"${term.replaceAll('"', '""')}"`;
+/**
+ * A phrase in double quotes is matched literally (FTS5 query syntax); a quote inside is doubled. Built from the
+ * term as the LIKE pattern lowercases it (containsPattern): folding is per character, so the phrase then folds
+ * to what the rows the LIKE matches hold. The term as given may not: 'İ' lowercases to 'i' + U+0307, which the
+ * scan finds in 'i̇stanbul', but FTS5 folds 'İ' to a single character that is not in it.
+ */
+const phrase = (term: string) => `"${term.toLowerCase().replaceAll('"', '""')}"`;
+
+/**
+ * Whether the index can look `term` up: it needs one trigram (3 characters, as lowercased), and FTS5's query
+ * parser reads a phrase as a C string, so a NUL ends it ("unterminated string", an error instead of rows).
+ */
+const indexable = (term: string) => [...term.toLowerCase()].length >= 3 && !term.includes('\0');
 
 const triggers = (name: string) => ({ insert: `${name}_ai`, delete: `${name}_ad`, update: `${name}_au` });
 
@@ -72,7 +83,7 @@ export function sqliteContains(
   index: string | undefined,
 ): Expression<SqlBool> {
   const like = sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '!'`;
-  if (!index || [...term].length < 3) return like;
+  if (!index || !indexable(term)) return like;
   const fts = sql.table(index);
   return sql<SqlBool>`(${sql.ref(`${table}.rowid`)} in (select rowid from ${fts} where ${fts} match ${phrase(term)})
     and ${like})`;
@@ -90,7 +101,7 @@ export function sqliteContains(
 const RARE = 1000;
 
 export async function sqliteSubstringIndexServes(db: Kysely<any>, index: string, term: string): Promise<boolean> {
-  if ([...term].length < 3) return false;
+  if (!indexable(term)) return false;
   const key = `${index}\0${term}`;
   const known = decisions.get(key);
   if (known && known.until > Date.now()) return known.serves;
