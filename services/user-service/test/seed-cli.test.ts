@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Migrator, openDatabase } from '@user-service/data';
 import { onEachDatabase, plannerRowCount, requireUrl } from '@user-service/data/testing';
+import { sql } from 'kysely';
 import { SEED_PASSWORD, seedUser } from '../src/cli/seed.command.js';
 import { MIGRATIONS_DIR } from '../src/runtime.js';
 import { cli } from './support/cli.js';
@@ -62,6 +63,57 @@ onEachDatabase('seed command', (tdb) => {
           .execute(),
       );
       assert.equal(Number(rows[0]?.n), USERS + MORE);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('builds the indexes once over the whole table when a load at least doubles it, duplicates still refused', async () => {
+    const database = await openDatabase(requireUrl(tdb), { connectAttempts: 1 });
+    const users = async () =>
+      Number(
+        (
+          await database.query((db) =>
+            db
+              .selectFrom('users')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .execute(),
+          )
+        )[0]?.n,
+      );
+    // PostgreSQL gives a rebuilt index a new oid: the proof that the load dropped and built it (elsewhere the
+    // result, a clean migrate check, is what can be seen).
+    const indexOid = async () =>
+      tdb.kind === 'postgres'
+        ? String(
+            (
+              await database.query((db) =>
+                sql<{ oid: string }>`select 'ix_users_created_at'::regclass::oid as oid`.execute(db),
+              )
+            ).rows[0]?.oid,
+          )
+        : undefined;
+    try {
+      const had = await users();
+      const oid = await indexOid();
+      const duplicate = await cli(tdb, ['seed', '--users', String(had), '--start', String(had - 1)]);
+      assert.notEqual(duplicate.code, 0, 'a doubling load with one duplicate must fail');
+      assert.match(duplicate.stderr, /unique|duplicate/i);
+      assert.equal(await users(), had, 'the failed load left rows behind');
+      const afterFailure = await cli(tdb, ['migrate', 'check']);
+      assert.equal(
+        afterFailure.code,
+        0,
+        `indexes lost by a failed load:\n${afterFailure.stdout}\n${afterFailure.stderr}`,
+      );
+      assert.equal(await indexOid(), oid, 'the failed load changed the index');
+
+      const grow = await cli(tdb, ['seed', '--users', String(had)]);
+      assert.equal(grow.code, 0, grow.stderr);
+      assert.equal(await users(), 2 * had);
+      const check = await cli(tdb, ['migrate', 'check']);
+      assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
+      if (tdb.kind === 'postgres') assert.notEqual(await indexOid(), oid, 'the index was maintained, not rebuilt');
     } finally {
       await database.close();
     }
