@@ -67,11 +67,18 @@ const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  */
 function isCanonicalIso(s: string): boolean {
   if (s.length !== 24 || !CANONICAL.test(s)) return false;
-  const field = (at: number) => (s.charCodeAt(at) - 48) * 10 + s.charCodeAt(at + 1) - 48;
-  const year = field(0) * 100 + field(2);
-  const month = field(5);
-  const day = field(8);
+  const year = twoDigits(s, 0) * 100 + twoDigits(s, 2);
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
   if (month < 1 || month > 12 || day < 1 || day > (DAYS[month - 1] as number)) return false;
   if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return false;
-  return field(11) < 24 && field(14) < 60 && field(17) < 60;
+  return twoDigits(s, 11) < 24 && twoDigits(s, 14) < 60 && twoDigits(s, 17) < 60;
+}
+
+/**
+ * The number two digits at `at` spell. A module function, not a closure made per call: under tsx (keepNames)
+ * every closure made costs a `__name` call, which made this check ~2 us instead of ~0.1 us.
+ */
+function twoDigits(s: string, at: number): number {
+  return (s.charCodeAt(at) - 48) * 10 + s.charCodeAt(at + 1) - 48;
 }
