@@ -72,7 +72,8 @@ export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>(
     },
     indexes: {
       ix_users_created_at: { columns: ['created_at', 'id'] },
-      // GET /users/search: lower(column) LIKE '%term%', a trigram index on PostgreSQL, none elsewhere.
+      // GET /users/search: lower(column) LIKE '%term%', a trigram GIN index on PostgreSQL, an FTS5 trigram table
+      // on SQLite (for rare terms), none on MySQL/MariaDB.
       ix_users_full_name_trgm: { columns: ['full_name'], substring: true },
       ix_users_username_trgm: { columns: ['username'], substring: true },
       ix_users_email_trgm: { columns: ['email'], substring: true },
