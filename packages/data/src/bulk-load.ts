@@ -32,19 +32,38 @@ export interface NamedIndex extends IndexSnapshot {
  * The indexes a load takes down and builds again: secondary indexes on plain columns, and substring indexes
  * (rebuilt through the dialect's own create/drop). Kept in place: the primary key; an index whose columns are
  * not all plain columns (an expression: the snapshot cannot say how to build it again); an index that starts
- * with a foreign key's columns (MySQL refuses to drop it while the key needs it); and unique indexes where DDL
- * is not transactional (`dropUnique` false): rebuilt after the load, a duplicate would fail the build but leave
- * the loaded rows in, unguarded, whereas kept, it fails the load's own transaction and nothing stays.
+ * with a foreign key's columns (MySQL refuses to drop it while the key needs it); and every unique index. A
+ * unique index may back a UNIQUE constraint, which PostgreSQL and SQLite refuse to drop as an index (the snapshot
+ * cannot tell the two apart: the review of issue 13 found bulkLoad failing on such tables), and kept, it fails
+ * the load's own transaction on a duplicate, so nothing of the load stays, on every database.
  */
-export function indexesToRebuild(snapshot: TableSnapshot, dropUnique: boolean): NamedIndex[] {
+export function indexesToRebuild(snapshot: TableSnapshot): NamedIndex[] {
   const columns = new Set(Object.keys(snapshot.columns));
   const foreignKeyed = (index: IndexSnapshot) =>
     snapshot.foreignKeys.some((fk) => fk.columns.every((column, i) => index.columns[i] === column));
   return Object.entries(snapshot.indexes)
     .filter(([, index]) => index.columns.every((column) => columns.has(column)))
     .filter(([, index]) => index.substring || !foreignKeyed(index))
-    .filter(([, index]) => dropUnique || !index.unique)
+    .filter(([, index]) => !index.unique)
     .map(([name, index]) => ({ name, ...index }));
+}
+
+/**
+ * Removes what repeats a loaded row from a failed load's error and its causes: PostgreSQL's COPY context (`where`:
+ * "COPY users, line 3, column hashed_password: ...") and `detail` ("Failing row contains (...)", "Key (email)=(...)",
+ * read by mapError before this runs), mysql2's `sql` (the INSERT with its values). A load's rows may hold secrets
+ * (password hashes), and an error may be logged whole. The messages stay: they name columns, not values.
+ */
+export function withoutRowValues(error: unknown): void {
+  for (
+    let e = error, depth = 0;
+    e && typeof e === 'object' && depth < 8;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
+    for (const key of ['where', 'detail', 'sql', 'parameters'] as const) {
+      if (key in e) delete (e as Record<string, unknown>)[key];
+    }
+  }
 }
 
 export async function dropIndexes(

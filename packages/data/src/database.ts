@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { type BulkLoadOptions, bulkLoadPlan, indexesToRebuild } from './bulk-load.js';
+import { type BulkLoadOptions, bulkLoadPlan, indexesToRebuild, withoutRowValues } from './bulk-load.js';
 import { type DialectKind, type ParsedDatabaseUrl, parseDatabaseUrl, redactUrl } from './database-url.js';
 import type { Dialect, PoolOptions } from './dialects/dialect.js';
 import { loadDialect } from './dialects/index.js';
@@ -215,8 +215,8 @@ export class Database implements DataStore {
    * table): PostgreSQL COPY, one reused multi-row INSERT on SQLite, multi-row INSERTs on MySQL/MariaDB. Rows are
    * completed as `createMany` completes them (defaults, ids, timestamps). When the table is empty (or
    * `rebuildIndexes` says so) its secondary indexes are dropped first and built again after, the way migrations
-   * built them (except where that measured slower: SQLite's FTS5 substring indexes stay); unique ones too where
-   * DDL is transactional, where a duplicate then fails the rebuild and rolls the whole load back. Nothing is
+   * built them (except where that measured slower: SQLite's FTS5 substring indexes stay). Unique indexes stay (one
+   * may back a UNIQUE constraint, which cannot be dropped as an index), so a duplicate fails the load itself. Nothing is
    * written on failure except on MySQL/MariaDB, where the rows go in one transaction but the index DDL commits on
    * its own: a failed load there leaves the table as it was, its dropped indexes built again. Ends with fresh
    * planner statistics (PostgreSQL: VACUUM (ANALYZE)). No query timeout applies. Resolves to the number of rows
@@ -233,12 +233,13 @@ export class Database implements DataStore {
       options.rebuildIndexes ??
       (await this.query((db) => db.selectFrom(table.name).select(sql.lit(1).as('one')).limit(1).execute())).length ===
         0;
-    const indexes = rebuild ? indexesToRebuild(snapshot, this.dialect.transactionalDdl) : [];
+    const indexes = rebuild ? indexesToRebuild(snapshot) : [];
     const plan = bulkLoadPlan(this.dialect, table, rows, indexes, options);
     try {
       return await withQueryTimeout(0, () => this.dialect.bulkLoad(this.kysely, this.parsedUrl, this.pool, plan));
     } catch (error) {
       const mapped = this.asDataError(error);
+      withoutRowValues(mapped);
       // MySQL names the violated key, not its columns: the table's declaration does (as for createMany).
       throw mapped instanceof DataError ? completeUniqueViolation(tableInfo(table), mapped) : mapped;
     }

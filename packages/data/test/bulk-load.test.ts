@@ -6,8 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { inspect } from 'node:util';
 import { sql } from 'kysely';
-import { type Database, Migrator, openDatabase, type SchemaSnapshot, UniqueViolationError } from '../src/index.js';
+import {
+  type Database,
+  defineTable,
+  Migrator,
+  openDatabase,
+  type SchemaSnapshot,
+  UniqueViolationError,
+} from '../src/index.js';
 import { plannerRowCount } from '../src/testing/planner-stats.js';
 import { onEachDatabase, requireUrl } from '../src/testing/test-databases.js';
 import { type Author, authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
@@ -144,6 +152,52 @@ onEachDatabase('Database.bulkLoad', (tdb) => {
     assert.equal(await database.repository(authors).count(), count);
     assert.equal(await database.repository(authors).get(author(ROWS + 1).id), undefined);
     assert.deepEqual(indexesOf(await database.introspect()), indexesBefore);
+  });
+
+  it('loads into an empty table whose uniqueness is a UNIQUE constraint, which no load may drop as an index', async () => {
+    // The review of issue 13: PostgreSQL ("cannot drop index ... because constraint ... requires it") and SQLite
+    // ("index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped") refused the load.
+    const tags = defineTable<{ id: string; label: string }, never>({
+      name: 'bulk_tags',
+      primaryKey: 'id',
+      columns: { id: 'string', label: 'string' },
+      unique: { bulk_tags_label_key: ['label'] },
+    });
+    await database.withMigrationLock(async (db) => {
+      await db.schema.dropTable('bulk_tags').ifExists().execute();
+      await db.schema
+        .createTable('bulk_tags')
+        .addColumn('id', 'varchar(40)', (c) => c.primaryKey())
+        .addColumn('label', 'varchar(40)', (c) => c.notNull())
+        .addUniqueConstraint('bulk_tags_label_key', ['label'])
+        .execute();
+    });
+    try {
+      const rows = Array.from({ length: 50 }, (_, i) => ({ id: `t${i}`, label: `label ${i}` }));
+      assert.equal(await database.bulkLoad(tags, rows), 50);
+      assert.equal(await database.repository(tags).count(), 50);
+      await assert.rejects(database.bulkLoad(tags, [{ id: 'dup', label: 'label 7' }]), UniqueViolationError);
+      assert.equal(await database.repository(tags).count(), 50);
+    } finally {
+      await database.withMigrationLock((db) => db.schema.dropTable('bulk_tags').ifExists().execute());
+    }
+  });
+
+  it("puts none of the load's values in its error (a row may hold a password hash)", async () => {
+    const secret = 'SECRET-$argon2id$v=19$not-to-be-seen';
+    // A duplicate email in a row whose other column holds the secret: mysql2 puts the whole INSERT in the error's
+    // `sql`, PostgreSQL the row in `detail`/`where` for some violations.
+    const first = author(ROWS + 10);
+    const rows = [first, { ...author(ROWS + 11), name: secret, email: first.email }];
+    const error = await database.bulkLoad(authors, rows).then(
+      () => assert.fail('expected the load to fail'),
+      (e: unknown) => e,
+    );
+    // Every property of the error and its causes, as a logger serialising it whole would see them.
+    const seen = inspect(error, { depth: 10, showHidden: true });
+    assert.match(seen, /email/, 'the error should still say which column');
+    assert.match(seen, /UniqueViolationError/);
+    assert.doesNotMatch(seen, /SECRET/);
   });
 
   it('refuses a table that does not exist', async () => {
