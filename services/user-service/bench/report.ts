@@ -142,7 +142,7 @@ function section(r: DbResult, sizes?: SizesResult): string {
   const seedSeconds = r.seed.reduce((s, x) => s + x.seconds, 0);
   const parts = [
     `## ${r.db}`,
-    `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\`: ${n(o.users)} users, ${o.rounds} round(s) of ${o.duration} s per measurement, ${o.connections} connections, WORKERS=${o.workers.join(' and ')}; service run as \`${r.service}\`${r.service.includes('dist/') ? ' (built as `npm start` builds it)' : ''}. Seeded ${n(seeded)} users with \`user-service seed\` in ${f(seedSeconds, 1)} s (${n(seeded / seedSeconds)} rows/s).`,
+    `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\`: ${n(o.users)} users, ${o.rounds} round(s) of ${o.duration} s per measurement, ${o.connections} connections (the deep offset page and its database limit: one per worker), WORKERS=${o.workers.join(' and ')}; service run as \`${r.service}\`${r.service.includes('dist/') ? ' (built as `npm start` builds it)' : ''}. Seeded ${n(seeded)} users with \`user-service seed\` in ${f(seedSeconds, 1)} s (${n(seeded / seedSeconds)} rows/s).`,
     '### Targets (issue 4)',
     table(
       ['target', 'measured', 'status'],
