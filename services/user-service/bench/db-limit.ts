@@ -116,7 +116,16 @@ function statement(query: Exclude<DbQuery, 'update'>, kind: Kind, spec: DbLimitS
         query === 'list-shallow'
           ? () => Math.floor(Math.random() * 100)
           : () => Math.floor(spec.total * 0.9) + Math.floor(Math.random() * (spec.total * 0.1 - 20));
-      return { sql: `${select} order by ${q('id')} asc limit ${p()} offset ${p()}`, values: () => [21, skip()] };
+      // The service's repository reads an offset page by a deferred join (sql-repository.ts list()): the
+      // skipped rows are walked as keys, the page's rows read whole.
+      const columns = Object.keys(usersTable.columns)
+        .map((c) => `${q('users')}.${q(c)}`)
+        .join(', ');
+      const keys = `select ${q('id')} from ${q('users')} order by ${q('id')} asc limit ${p()} offset ${p()}`;
+      return {
+        sql: `select ${columns} from (${keys}) as ${q('page')} inner join ${q('users')} on ${q('users')}.${q('id')} = ${q('page')}.${q('id')} order by ${q('page')}.${q('id')} asc`,
+        values: () => [21, skip()],
+      };
     }
     case 'list-cursor':
       return {
