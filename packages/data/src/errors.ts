@@ -52,6 +52,19 @@ export class DatabaseUnavailableError extends DataError {
   }
 }
 
+/**
+ * The database rolled this transaction back to resolve a conflict with a concurrent one (a deadlock, or a
+ * serialization failure): nothing of it was applied, and running it again normally succeeds. A unit of work
+ * retries itself on this error a few times before it reaches the caller, who then sees an unavailable
+ * database (503 + Retry-After in the service), as for any other transient failure.
+ */
+export class TransactionConflictError extends DatabaseUnavailableError {
+  override name = 'TransactionConflictError';
+  constructor(message = 'Transaction rolled back by a conflict with a concurrent one', options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
 /** A keyset cursor that was not produced by this library, or was altered. */
 export class InvalidCursorError extends DataError {
   override name = 'InvalidCursorError';

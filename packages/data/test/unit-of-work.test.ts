@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  DatabaseUnavailableError,
   type DataStore,
   ForeignKeyViolationError,
   UniqueViolationError,
@@ -91,31 +89,5 @@ onEachDatabase('foreign keys', (db) => {
     assert.equal(await store.repository(authors).delete(author.id), true);
     assert.equal(await store.repository(books).count({ author_id: author.id }), 0);
   });
-  it('a deadlock between two units of work ends one with DatabaseUnavailableError (retryable), never a raw driver error', async () => {
-    const a = await store.repository(authors).create({ email: 'deadlock-a@x.io' });
-    const b = await store.repository(authors).create({ email: 'deadlock-b@x.io' });
-    let locked = 0;
-    let bothLocked!: () => void;
-    const both = new Promise<void>((resolve) => {
-      bothLocked = resolve;
-    });
-    // Each locks one row, waits until the other holds its row too, then asks for the other's: a lock cycle on
-    // PostgreSQL and MariaDB, which the server breaks by rolling one back. SQLite has one writer at a time (and
-    // memory no locks): the second waits its turn and both commit.
-    const lockThen = (first: string, second: string) =>
-      store.unitOfWork(async (uow) => {
-        await uow.repository(authors).update(first, { name: 'first' });
-        if (++locked === 2) bothLocked();
-        await Promise.race([both, sleep(500)]);
-        await uow.repository(authors).update(second, { name: 'second' });
-      });
-    const results = await Promise.allSettled([lockThen(a.id, b.id), lockThen(b.id, a.id)]);
-    const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    for (const failure of failures) assert.ok(failure instanceof DatabaseUnavailableError, String(failure));
-    assert.ok(
-      results.some((r) => r.status === 'fulfilled'),
-      'the other one commits',
-    );
-    if (db.kind === 'postgres' || db.kind === 'mariadb') assert.equal(failures.length, 1, 'a real deadlock happened');
-  });
+  // A deadlock between two units of work: test/transaction-conflicts.test.ts (the one rolled back runs again).
 });

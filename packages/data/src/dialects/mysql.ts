@@ -7,6 +7,7 @@ import {
   type DataError,
   ForeignKeyViolationError,
   InvalidQueryError,
+  TransactionConflictError,
   UniqueViolationError,
 } from '../errors.js';
 import { kyselyConnection } from './connection.js';
@@ -26,9 +27,8 @@ const UNAVAILABLE_CODES = new Set([
   'ER_CON_COUNT_ERROR',
   'ER_SERVER_SHUTDOWN',
   'ER_TOO_MANY_USER_CONNECTIONS',
-  // A deadlock (InnoDB rolled this transaction back) or a row lock not granted in innodb_lock_wait_timeout:
-  // nothing half-done, and trying again succeeds: 503 + Retry-After, never a 500.
-  'ER_LOCK_DEADLOCK',
+  // A row lock not granted in innodb_lock_wait_timeout: nothing half-done, and trying again later may succeed:
+  // 503 + Retry-After, never a 500. (Not retried at once: the lock is still held by someone.)
   'ER_LOCK_WAIT_TIMEOUT',
   'QUERY_TIMEOUT',
   'ACQUIRE_TIMEOUT',
@@ -124,9 +124,20 @@ function boundedPool(url: ParsedDatabaseUrl, raw: Pool, options: PoolOptions): M
   };
 }
 
+/**
+ * Every connection reads and writes at READ COMMITTED, PostgreSQL's default, instead of InnoDB's REPEATABLE READ.
+ * Under REPEATABLE READ an UPDATE or DELETE that finds no row still locks the gap where that row would be, and two
+ * transactions holding the same gap deadlock as soon as both insert into it: a unit of work that voids a new
+ * user's tokens and then issues one (every registration) deadlocked under 32 concurrent creates (InnoDB status:
+ * both waiting for "insert intention" on the supremum of ix_account_tokens_user_id_kind_created_at). READ
+ * COMMITTED takes no such gap locks, and gives the semantics the other databases give: each statement sees what
+ * was committed before it. (It needs binlog_format ROW or MIXED when binary logging is on: the servers' defaults.)
+ */
+const SESSION_SETUP = 'set session transaction isolation level read committed';
+
 function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, database?: string): Pool {
   if (url.kind !== 'mysql') throw new Error('mysql dialect needs a mysql URL');
-  return createMysqlPool({
+  const created = createMysqlPool({
     host: url.host,
     port: url.port,
     user: url.user ?? 'root',
@@ -145,6 +156,14 @@ function createPool(url: ParsedDatabaseUrl, pool: PoolOptions, database?: string
     // keeps the meaning if that default ever changes.
     flags: ['FOUND_ROWS'],
   });
+  // Emitted for a new connection before it is handed out; the statement is queued ahead of any other on it. A
+  // connection that cannot take it is dropped, so none runs at the server's default level.
+  created.on('connection', (conn) => {
+    conn.query(SESSION_SETUP, (error) => {
+      if (error) conn.destroy();
+    });
+  });
+  return created;
 }
 
 export const mysqlDialect: Dialect = {
@@ -195,6 +214,11 @@ export const mysqlDialect: Dialect = {
       return new InvalidQueryError('A value has the wrong format or length for its column', { cause: error });
     }
     const code = typeof e?.code === 'string' ? e.code : '';
+    // A deadlock: InnoDB rolled this whole transaction back. Running it again normally succeeds, so a unit of work
+    // retries itself (TransactionConflictError); a caller sees 503 + Retry-After only if that keeps failing.
+    if (code === 'ER_LOCK_DEADLOCK' || e?.errno === 1213) {
+      return new TransactionConflictError(undefined, { cause: error });
+    }
     if (code === 'QUERY_TIMEOUT' || code === 'ACQUIRE_TIMEOUT') {
       return new DatabaseUnavailableError(`MySQL/MariaDB: ${message}`, { cause: error });
     }

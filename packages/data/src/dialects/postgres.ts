@@ -10,6 +10,7 @@ import {
   type DataError,
   ForeignKeyViolationError,
   InvalidQueryError,
+  TransactionConflictError,
   UniqueViolationError,
 } from '../errors.js';
 import { kyselyConnection } from './connection.js';
@@ -32,12 +33,12 @@ const UNAVAILABLE_CODES = new Set([
   '53000',
   // query_canceled: our own cancel after a query timeout, or an administrator's pg_cancel_backend
   '57014',
-  // deadlock_detected, serialization_failure: two transactions locked rows in opposite orders (or conflicted);
-  // the server rolled one back. Nothing is half-done and trying again succeeds: 503 + Retry-After, never a 500.
-  '40P01',
-  '40001',
   'QUERY_TIMEOUT',
 ]);
+// deadlock_detected, serialization_failure: two transactions locked rows in opposite orders (or conflicted);
+// the server rolled one back. Nothing is half-done and trying again succeeds: a unit of work runs itself again
+// (TransactionConflictError), and only when that keeps failing does the caller see 503 + Retry-After.
+const CONFLICT_CODES = new Set(['40P01', '40001']);
 // Connecting cannot succeed by retrying: the database does not exist (3D000), the password or the role is
 // refused (28P01, 28000: also "no pg_hba.conf entry"). Met later (the database dropped, the password changed),
 // they make the database unavailable like an outage does.
@@ -346,6 +347,7 @@ export const postgresDialect: Dialect = {
     if (code === '22P02' || code === '22007' || code === '22008') {
       return new InvalidQueryError('A value has the wrong format for its column', { cause: error });
     }
+    if (code && CONFLICT_CODES.has(code)) return new TransactionConflictError(undefined, { cause: error });
     if (code === 'QUERY_TIMEOUT') return new DatabaseUnavailableError(`PostgreSQL: ${e.message}`, { cause: error });
     // A named statement prepared before a migration, inside a transaction (outside one it is re-run, see
     // boundedClient): the connection has forgotten it, so trying again succeeds.

@@ -282,21 +282,25 @@ export class UserService {
    * is recorded in the audit log in the same unit of work.
    */
   async update(id: string, changes: UserChanges, options: UpdateOptions = {}): Promise<User> {
-    const patch: RowPatch<UserRow> = {};
-    if (changes.email !== undefined) patch.email = normalizeEmail(changes.email);
-    if (changes.username !== undefined) patch.username = changes.username ? normalizeUsername(changes.username) : null;
-    if (changes.full_name !== undefined) patch.full_name = changes.full_name;
+    const requested: RowPatch<UserRow> = {};
+    if (changes.email !== undefined) requested.email = normalizeEmail(changes.email);
+    if (changes.username !== undefined)
+      requested.username = changes.username ? normalizeUsername(changes.username) : null;
+    if (changes.full_name !== undefined) requested.full_name = changes.full_name;
     if (changes.password !== undefined) {
       assertAcceptablePassword(changes.password, ['body', 'password']);
-      patch.hashed_password = await this.hasher.hash(changes.password);
+      requested.hashed_password = await this.hasher.hash(changes.password);
     }
-    if (changes.is_active !== undefined) patch.is_active = changes.is_active;
-    if (changes.is_superuser !== undefined) patch.is_superuser = changes.is_superuser;
+    if (changes.is_active !== undefined) requested.is_active = changes.is_active;
+    if (changes.is_superuser !== undefined) requested.is_superuser = changes.is_superuser;
     // What the cache must forget once this commits: the user as it was (old email, username) and ended sessions.
     let previous: User | undefined;
     const endedSessions: string[] = [];
     const user = await this.store
       .unitOfWork(async (uow) => {
+        // A unit of work runs again after a deadlock: each run starts from the request's own changes.
+        const patch = { ...requested };
+        endedSessions.length = 0;
         const users = new UserRepository(uow);
         const before = await users.get(id);
         if (!before) return undefined;
