@@ -235,6 +235,11 @@ onEachDatabase('users API', (tdb) => {
     const one = body(await app.inject('/api/v1/users/search?q=hopper'));
     assert.equal(one.total, 1);
     assert.equal(one.total_capped, false);
+    // The total of a short page (taken from the page itself) and of a page past the end (counted) agree.
+    const last = body(await app.inject('/api/v1/users/search?q=example&skip=1&limit=5'));
+    assert.deepEqual([last.users.length, last.total, last.total_capped], [1, 2, false]);
+    const past = body(await app.inject('/api/v1/users/search?q=example&skip=5&limit=5'));
+    assert.deepEqual([past.users.length, past.total, past.total_capped], [0, 2, false]);
     // A broad match is counted only up to SEARCH_TOTAL_LIMIT.
     await t.database.repository(usersTable).createMany(
       Array.from({ length: SEARCH_TOTAL_LIMIT + 5 }, (_, i) => ({
@@ -246,6 +251,9 @@ onEachDatabase('users API', (tdb) => {
     assert.equal(broad.total, SEARCH_TOTAL_LIMIT);
     assert.equal(broad.total_capped, true);
     assert.equal(broad.users.length, 5);
+    // A short last page past the cap still reports the capped count, as every page of this search does.
+    const tail = body(await app.inject(`/api/v1/users/search?q=bulk&skip=${SEARCH_TOTAL_LIMIT}&limit=10`));
+    assert.deepEqual([tail.users.length, tail.total, tail.total_capped], [5, SEARCH_TOTAL_LIMIT, true]);
     assert.equal((await app.inject('/api/v1/users/search?q=')).statusCode, 422);
     assert.equal((await app.inject('/api/v1/users/search')).statusCode, 422);
   });

@@ -5,7 +5,7 @@
  * (the data layer leaves secret columns out); only the methods named for credentials read it.
  */
 import type { Filters, NewRow, Page, RepositoryProvider, RowPatch, Visible } from '@user-service/data';
-import { type PageWithTotal, pageWithTotal } from '../shared/page-with-total.js';
+import { type PageWithTotal, pageThenTotal, pageWithTotal } from '../shared/page-with-total.js';
 import { type UserOptional, type UserRow, usersTable } from './user.table.js';
 
 /** A user as everything outside the credentials paths sees it: every column but the password hash. */
@@ -74,8 +74,10 @@ export class UserRepository {
     total: (count: () => Promise<number>) => Promise<number> = (count) => count(),
     countAtMost?: number,
   ): Promise<PageWithTotal<User>> {
-    const count = total(() => this.table.count(query.filters, countAtMost ? { atMost: countAtMost } : {}));
-    return pageWithTotal(this.list(query), count, query);
+    const count = () => total(() => this.table.count(query.filters, countAtMost ? { atMost: countAtMost } : {}));
+    // A capped count is a search's: see pageThenTotal.
+    if (countAtMost) return pageThenTotal(this.list(query), count, query, countAtMost);
+    return pageWithTotal(this.list(query), count(), query);
   }
 
   /** A page of users without the total (a cursor walk), with the cursors a page with total would carry. */
