@@ -90,7 +90,10 @@ export function throughputSpec(r: DbResult): Spec {
 /** p50 latency of a list page (one request at a time) against table size: offset vs cursor, and search. */
 export function listLatencySpec(r: DbResult): Spec {
   const values = r.listScaling.flatMap((point) =>
-    SCALING_CASES.map((c) => ({ size: point.size, case: c, p50: point.cases[c].p50 })),
+    SCALING_CASES.flatMap((c) => {
+      const stat = point.cases[c];
+      return stat ? [{ size: point.size, case: c, p50: stat.p50 }] : [];
+    }),
   );
   const p50s = values.map((v) => v.p50).filter((v) => v > 0);
   return {

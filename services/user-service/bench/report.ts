@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SCALING_CASES } from './list-scaling.js';
+import { type LatencyStat, SCALING_CASES } from './list-scaling.js';
 import { listLatencySpec, renderSvg, throughputSpec } from './plots.js';
 import { type DbResult, latestResults, latestSizes, type SizesResult, type TargetResult } from './results.js';
 
@@ -83,10 +83,7 @@ function sizesSection(r: SizesResult): string[] {
     `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\`: one table grown by \`user-service seed\` through ${r.listScaling.map((p) => users(p.size)).join(', ')} users (${n(seeded)} rows in ${f(seconds, 1)} s, ${n(seeded / seconds)} rows/s; by step ${r.seed.map((x) => `${n(x.rowsPerSecond)}/s`).join(', ')}), the latency points measured at each size. Points past the full run's largest size are added to the table and chart above.`,
     table(
       ['users', ...SCALING_CASES],
-      r.listScaling.map((p) => [
-        users(p.size),
-        ...SCALING_CASES.map((c) => `${lat(p.cases[c].p50)} / ${lat(p.cases[c].p99)}`),
-      ]),
+      r.listScaling.map((p) => [users(p.size), ...SCALING_CASES.map((c) => latencyCell(p.cases[c]))]),
     ),
     table(
       ['target', 'measured', 'status'],
@@ -195,7 +192,7 @@ function section(r: DbResult, sizes?: SizesResult): string {
       ['users', ...SCALING_CASES],
       r.listScaling.map((p) => [
         p.from ? `${users(p.size)} (${p.from})` : users(p.size),
-        ...SCALING_CASES.map((c) => `${lat(p.cases[c].p50)} / ${lat(p.cases[c].p99)}`),
+        ...SCALING_CASES.map((c) => latencyCell(p.cases[c])),
       ]),
     ),
     `![throughput against limits, ${r.db}](performance-${r.db}-throughput.svg)`,
@@ -247,4 +244,9 @@ export async function writeReport(): Promise<string> {
   const file = join(DOCS_DIR, 'PERFORMANCE.md');
   writeFileSync(file, `${doc.filter(Boolean).join('\n\n')}\n`);
   return file;
+}
+
+/** p50 / p99 of one latency point; a dash where the run had no such point (older results). */
+function latencyCell(stat: LatencyStat | undefined): string {
+  return stat ? `${lat(stat.p50)} / ${lat(stat.p99)}` : '–';
 }

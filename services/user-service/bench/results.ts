@@ -4,6 +4,10 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LatencyStat, ScalingCase } from './list-scaling.js';
+
+export type ScalingCases = Record<Exclude<ScalingCase, 'search-rare'>, LatencyStat> &
+  Partial<Record<'search-rare', LatencyStat>>;
+
 import type { LoadResult } from './load.js';
 import type { DbKind } from './options.js';
 import type { SeedRun } from './seed-db.js';
@@ -94,7 +98,8 @@ export interface DbResult {
   /** get-by-id per WORKERS value, and the largest / 1-worker ratio. */
   scaling: { workers: number[]; getById: Record<string, Series>; ratio: number | null };
   /** `from`: set by the report on points merged from an `--only list-scaling` run (never saved). */
-  listScaling: { size: number; cases: Record<ScalingCase, LatencyStat>; from?: string }[];
+  /** `search-rare` was added on 2026-11-24: older results have no such point. */
+  listScaling: { size: number; cases: ScalingCases; from?: string }[];
   /** `npm start` to first 200 from /health on a fresh SQLite database, in ms. */
   startup: { ms: number[]; medianMs: number } | null;
   /** Peak RSS (VmHWM) of each service process after all workloads, in MiB. */

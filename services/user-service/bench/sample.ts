@@ -20,6 +20,11 @@ export interface Sample {
   cursorsEnd: string[];
   /** 3- and 4-character search terms that occur in names and emails. */
   searchTerms: string[];
+  /**
+   * Terms that match one user: the `last.tag` part of sampled emails (`ada.lovelace.1a2b@...` gives
+   * `lovelace.1a2b`), what an operator types to find a given account.
+   */
+  rareTerms: string[];
 }
 
 /** Search terms: pieces of the seeded names, lower-cased, 3+ characters. */
@@ -74,7 +79,8 @@ export async function loadSample(databaseUrl: string): Promise<Sample> {
       cursorsStart.push(...(await cursorsFrom(randomInt(0, edge - 100), 2)));
       cursorsEnd.push(...(await cursorsFrom(randomInt(total - edge, total - 60), 1)));
     }
-    return { total, ids, emails, cursors, cursorsStart, cursorsEnd, searchTerms: searchTerms() };
+    const rareTerms = emails.map((e) => e.slice(e.indexOf('.') + 1, e.indexOf('@')));
+    return { total, ids, emails, cursors, cursorsStart, cursorsEnd, searchTerms: searchTerms(), rareTerms };
   } finally {
     await database.close();
   }
