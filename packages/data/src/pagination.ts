@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidCursorError } from './errors.js';
 
 /** The position after the last row of a page: its sort value and primary key, under one ordering. */
@@ -23,13 +23,15 @@ const MAC_BYTES = 16;
  * one-shot CLI commands.
  */
 export class CursorCodec {
-  private readonly key: Buffer;
+  /** A KeyObject, imported once: an HMAC under a raw Buffer imports the key again on every call. */
+  private readonly key: KeyObject;
 
   constructor(key?: string | Buffer) {
-    this.key =
+    this.key = createSecretKey(
       key === undefined
         ? randomBytes(32)
-        : createHmac('sha256', key).update('user-service/data keyset cursor v1').digest();
+        : createHmac('sha256', key).update('user-service/data keyset cursor v1').digest(),
+    );
   }
 
   encode(table: string, scope: string, position: CursorPosition): string {
@@ -61,14 +63,9 @@ export class CursorCodec {
   }
 
   private mac(table: string, scope: string, body: string): Buffer {
-    return createHmac('sha256', this.key)
-      .update(table)
-      .update('\0')
-      .update(scope)
-      .update('\0')
-      .update(body)
-      .digest()
-      .subarray(0, MAC_BYTES);
+    // One update of the joined text: the same bytes (and MAC) as an update per part, one native call instead of
+    // five. Table names and JSON scopes hold no NUL, so the separators keep the parts apart.
+    return createHmac('sha256', this.key).update(`${table}\0${scope}\0${body}`).digest().subarray(0, MAC_BYTES);
   }
 
   private verify(table: string, scope: string, body: string, sum: string): boolean {
