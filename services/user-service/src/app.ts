@@ -104,6 +104,12 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+type ValidatorFactory = NonNullable<
+  NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']
+>['buildValidator'];
+/** Fastify's types list only Ajv-shaped factories; at run time any schema compiler is taken (see buildApp). */
+const buildValidator = (() => validatorCompiler) as unknown as ValidatorFactory;
+
 /** Builds the HTTP application from its parts; used by main.ts and, through app.inject(), by the tests. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -127,8 +133,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Router and connection errors answer in the same {"detail": ...} shape as everything else.
     frameworkErrors: replyToFrameworkError,
     clientErrorHandler: replyToClientError,
+    // Our validator for every context, given as the factory rather than app.setValidatorCompiler(): a plugin that
+    // adds its own schemas (api-keys, audit) gets a compiler rebuilt from the server option, which with
+    // setValidatorCompiler is Fastify's default Ajv (coercing, no NUL check). Also spares building that Ajv.
+    schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setValidatorCompiler(validatorCompiler);
   documentFrameworkErrors(app);
 
   // Once shutdown starts, answers to in-flight requests close their connection, so close() need not wait for
