@@ -39,12 +39,17 @@ async function backendId(database: Database): Promise<string> {
   return String((await q.execute(database.kysely)).rows[0]?.id);
 }
 
-/** Statements still running on the server whose text starts with `prefix` (seen from another session). */
+/**
+ * Statements still running in this suite's database whose text starts with `prefix` (seen from another session).
+ * Only this database's: test files run side by side, and another file's sleeping statement is not this one's.
+ */
 async function running(database: Database, prefix: string): Promise<number> {
   const q =
     database.kind === 'postgres'
-      ? sql<{ n: unknown }>`select count(*) as n from pg_stat_activity where query like ${`${prefix}%`}`
-      : sql<{ n: unknown }>`select count(*) as n from information_schema.processlist where info like ${`${prefix}%`}`;
+      ? sql<{ n: unknown }>`select count(*) as n from pg_stat_activity
+          where datname = current_database() and query like ${`${prefix}%`}`
+      : sql<{ n: unknown }>`select count(*) as n from information_schema.processlist
+          where db = database() and info like ${`${prefix}%`}`;
   return Number((await q.execute(database.kysely)).rows[0]?.n);
 }
 
