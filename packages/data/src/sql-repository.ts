@@ -102,6 +102,61 @@ function pageCache(info: TableInfo, dialect: string): PageCache {
   return cache;
 }
 
+/**
+ * A statement compiled once with placeholders for its values; `slots[i]` is the index of the value that
+ * parameter i takes, or -1 for a constant of the compiled statement (kept as compiled).
+ */
+interface Template {
+  readonly sql: string;
+  readonly query: CompiledQuery['query'];
+  readonly parameters: readonly unknown[];
+  readonly slots: readonly number[];
+}
+
+/** Column lists of one-row writes a table keeps compiled, at most (each UPDATE's set of columns is one). */
+const WRITE_TEMPLATES = 64;
+
+const placeholders: symbol[] = [];
+
+/** The i-th value placeholder, recognised by identity among a compiled statement's parameters. */
+function placeholder(i: number): symbol {
+  for (let n = placeholders.length; n <= i; n++) placeholders.push(Symbol(`value ${n}`));
+  return placeholders[i] as symbol;
+}
+
+/** The template of a statement compiled with placeholder(0..count-1); null unless each of them is a parameter. */
+function templateOf(compiled: CompiledQuery, count: number): Template | null {
+  const slots = compiled.parameters.map((p) => (typeof p === 'symbol' ? placeholders.indexOf(p) : -1));
+  for (let i = 0; i < count; i++) if (!slots.includes(i)) return null;
+  return { sql: compiled.sql, query: compiled.query, parameters: compiled.parameters, slots };
+}
+
+/** The template's statement with `values` bound, as Kysely's compile would have made it. */
+function bind(template: Template, values: readonly unknown[]): CompiledQuery {
+  const parameters = template.parameters.map((p, i) => {
+    const slot = template.slots[i] as number;
+    return slot < 0 ? p : values[slot];
+  });
+  return { sql: template.sql, query: template.query, parameters, queryId: createQueryId() };
+}
+
+const writeCaches = new WeakMap<TableInfo, Map<string, Map<string, Template | null>>>();
+
+/** This dialect's write templates of the table (shared by every repository of it: scopes, transactions). */
+function writeCache(info: TableInfo, dialect: string): Map<string, Template | null> {
+  let byDialect = writeCaches.get(info);
+  if (!byDialect) {
+    byDialect = new Map();
+    writeCaches.set(info, byDialect);
+  }
+  let cache = byDialect.get(dialect);
+  if (!cache) {
+    cache = new Map();
+    byDialect.set(dialect, cache);
+  }
+  return cache;
+}
+
 /** Whether a filter object holds any condition (`where` skips undefined ones). */
 function hasConditions(filters: Filters<any>): boolean {
   for (const key in filters) if ((filters as Record<string, unknown>)[key] !== undefined) return true;
@@ -135,6 +190,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   private readonly substringIndexes: ReadonlyMap<string, string>;
   /** This dialect's compiled unfiltered page queries of the table, by selection and shape (see pageRows). */
   private readonly pages: PageCache;
+  /** This dialect's compiled one-row INSERT and UPDATE-by-key statements of the table (see writeTemplate). */
+  private readonly writes: Map<string, Template | null>;
 
   constructor(
     private readonly db: Kysely<any>,
@@ -145,6 +202,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     this.info = tableInfo(table);
     this.lookups = lookupCache(this.info, dialect.kind);
     this.pages = pageCache(this.info, dialect.kind);
+    this.writes = writeCache(this.info, dialect.kind);
     this.substringIndexes = new Map(
       Object.entries(table.schema?.indexes ?? {}).flatMap(([name, i]) =>
         i.substring && i.columns[0] ? [[i.columns[0], name] as const] : [],
@@ -163,6 +221,25 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     const rows = inputs.map((input) => prepareInsert(this.info, input as object, now));
     // Stay under every driver's bound-parameter limit (SQLite's is the lowest at 32766).
     const chunk = Math.max(1, Math.floor(30_000 / this.info.columns.length));
+    if (rows.length === 1) {
+      // One row (every create of the service, every audit event): the INSERT of all columns, compiled once.
+      const encoded = this.encodeRow(rows[0] as Record<string, unknown>);
+      const insert = this.writeTemplate('insert', () => {
+        const row = Object.fromEntries(this.info.columns.map((c, i) => [c, placeholder(i)]));
+        return { compiled: this.db.insertInto(this.info.name).values(row).compile(), count: this.info.columns.length };
+      });
+      if (insert) {
+        await this.guard(() =>
+          this.run(
+            bind(
+              insert,
+              this.info.columns.map((c) => encoded[c]),
+            ),
+          ),
+        );
+        return [withoutSecrets(this.info, rows[0] as Record<string, unknown>) as Visible<Row, Secret>];
+      }
+    }
     await this.guard(async () => {
       for (let i = 0; i < rows.length; i += chunk) {
         await this.db
@@ -346,6 +423,22 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     return ordered(this.db.selectFrom(table).select(columns).where(matching), table).limit(values.take as number);
   }
 
+  /**
+   * This dialect's template of a write of the table, compiled by `build` on first use with `placeholder(0..count-1)`
+   * for its values; undefined when the compiled statement does not carry each placeholder as a parameter (then the
+   * caller builds the statement per call), or when the table already holds WRITE_TEMPLATES of them.
+   */
+  private writeTemplate(key: string, build: () => { compiled: CompiledQuery; count: number }): Template | undefined {
+    let template = this.writes.get(key);
+    if (template === undefined) {
+      if (this.writes.size >= WRITE_TEMPLATES) return undefined;
+      const { compiled, count } = build();
+      template = templateOf(compiled, count);
+      this.writes.set(key, template);
+    }
+    return template ?? undefined;
+  }
+
   /** Runs a compiled statement through Kysely (observers, timeout, plugins as for any query); its rows. */
   private async run(query: CompiledQuery): Promise<Record<string, unknown>[]> {
     return (await this.db.executeQuery<Record<string, unknown>>(query)).rows;
@@ -384,14 +477,28 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   async update(id: string, patch: RowPatch<Row>): Promise<Visible<Row, Secret> | undefined> {
     const values = preparePatch(this.info, patch as object, new Date().toISOString());
     if (Object.keys(values).length === 0) return this.get(id);
-    const update = this.db.updateTable(this.info.name).set(this.encodeRow(values)).where(this.info.pk, '=', id);
-    if (this.dialect.updateReturning) {
+    const keys = Object.keys(values);
+    const returning = this.dialect.updateReturning ? this.info.visible : undefined;
+    // The UPDATE of these columns by primary key (returning the row where the dialect can), compiled once per
+    // column list: only the values differ from call to call.
+    const update = this.writeTemplate(`update\0${keys.join('\0')}`, () => {
+      const set = Object.fromEntries(keys.map((k, i) => [k, placeholder(i)]));
+      const query = this.db.updateTable(this.info.name).set(set).where(this.info.pk, '=', placeholder(keys.length));
+      return { compiled: (returning ? query.returning(returning) : query).compile(), count: keys.length + 1 };
+    });
+    const parameters = [...keys.map((k) => this.encode(k, values[k])), id];
+    const run = update
+      ? () => this.run(bind(update, parameters))
+      : () => {
+          const query = this.db.updateTable(this.info.name).set(this.encodeRow(values)).where(this.info.pk, '=', id);
+          return (returning ? query.returning(returning) : query).execute() as Promise<Record<string, unknown>[]>;
+        };
+    const rows = await this.guard(run);
+    if (returning) {
       // The row as this UPDATE left it, in the same statement: no second round trip.
-      const columns = this.info.visible;
-      const row = await this.guard(() => update.returning(columns).executeTakeFirst());
-      return row ? this.decodeRow(row as Record<string, unknown>, columns) : undefined;
+      const [row] = rows;
+      return row ? this.decodeRow(row, returning) : undefined;
     }
-    await this.guard(() => update.execute());
     return this.get(id);
   }
 
