@@ -56,13 +56,27 @@ export async function createSqliteSubstringIndex(
     insert into ${fts}(${fts}, rowid, ${col}) values ('delete', old.rowid, old.${col});
     insert into ${fts}(rowid, ${col}) values (new.rowid, new.${col});
   end`.execute(db);
-  // Rows already there: one pass over the table ('rebuild' reads the content table), not a statement per row.
-  await rebuildSqliteSubstringIndex(db, name);
+  // Rows already there: one pass over the table, not a statement per row.
+  await rebuildSqliteSubstringIndex(db, name, table, column);
 }
 
-/** Builds the index again from the table's current rows (after a bulk load without it, or a VACUUM). */
-export async function rebuildSqliteSubstringIndex(db: Kysely<any>, name: string): Promise<void> {
-  await sql`insert into ${sql.table(name)}(${sql.table(name)}) values ('rebuild')`.execute(db);
+/**
+ * Builds the index again from the table's current rows (after a bulk load without it, or a VACUUM): what FTS5's
+ * own 'rebuild' does (empty the index, index every row of the content table), but reading the rows in rowid
+ * order. 'rebuild' reads them in the order the planner picks, which for a column with a unique index is that
+ * index's (a covering scan), so rowids arrive unordered and FTS5 flushes its pending terms at every step back:
+ * 200k seeded users, email 5.9 s CPU through 'rebuild' against 2.7 s in rowid order (username 4.0 vs 2.0 s).
+ */
+export async function rebuildSqliteSubstringIndex(
+  db: Kysely<any>,
+  name: string,
+  table: string,
+  column: string,
+): Promise<void> {
+  const fts = sql.table(name);
+  const col = sql.ref(column);
+  await sql`insert into ${fts}(${fts}) values ('delete-all')`.execute(db);
+  await sql`insert into ${fts}(rowid, ${col}) select rowid, ${col} from ${sql.table(table)} order by rowid`.execute(db);
 }
 
 export async function dropSqliteSubstringIndex(db: Kysely<any>, name: string): Promise<void> {
