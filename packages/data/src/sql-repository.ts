@@ -157,6 +157,25 @@ function writeCache(info: TableInfo, dialect: string): Map<string, Template | nu
   return cache;
 }
 
+const substringIndexCache = new WeakMap<TableInfo, ReadonlyMap<string, string>>();
+
+/**
+ * Column -> its declared substring index, worked out once per table: a unit of work makes new repositories for
+ * every transaction (issue 13: the PATCH path), which need not walk the schema again.
+ */
+function substringIndexesOf(info: TableInfo): ReadonlyMap<string, string> {
+  let indexes = substringIndexCache.get(info);
+  if (!indexes) {
+    indexes = new Map(
+      Object.entries(info.definition.schema?.indexes ?? {}).flatMap(([name, i]) =>
+        i.substring && i.columns[0] ? [[i.columns[0], name] as const] : [],
+      ),
+    );
+    substringIndexCache.set(info, indexes);
+  }
+  return indexes;
+}
+
 /** Whether a filter object holds any condition (`where` skips undefined ones). */
 function hasConditions(filters: Filters<any>): boolean {
   for (const key in filters) if ((filters as Record<string, unknown>)[key] !== undefined) return true;
@@ -203,11 +222,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     this.lookups = lookupCache(this.info, dialect.kind);
     this.pages = pageCache(this.info, dialect.kind);
     this.writes = writeCache(this.info, dialect.kind);
-    this.substringIndexes = new Map(
-      Object.entries(table.schema?.indexes ?? {}).flatMap(([name, i]) =>
-        i.substring && i.columns[0] ? [[i.columns[0], name] as const] : [],
-      ),
-    );
+    this.substringIndexes = substringIndexesOf(this.info);
   }
 
   async create(input: NewRow<Row, Optional>): Promise<Visible<Row, Secret>> {
