@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
-import { generatedTokenSecret } from './runtime.js';
+import { generatedTokenSecret } from './token-secret.js';
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type Database, Migrator, openDatabase, type QueryObserver } from '@user-service/data';
 import { PasswordHasher } from './auth/password-hasher.js';
@@ -57,12 +56,4 @@ export async function openRuntime(
     await database.close();
     throw error;
   }
-}
-
-/** A random server key for when JWT_SECRET is unset, with the warning that goes with it. */
-export function generatedTokenSecret(log: Log): string {
-  log(
-    'WARNING: JWT_SECRET is not set: a random server key signs list cursors (and refresh-retry tokens) until restart; set it to keep them valid across restarts',
-  );
-  return randomBytes(32).toString('base64url');
 }

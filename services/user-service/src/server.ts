@@ -10,7 +10,8 @@ import { describeMail } from './mail/mail-transport.js';
 import { loggerOptions } from './observability/logger.js';
 import type { ServiceMetrics } from './observability/metrics.js';
 import type { RenderMetrics } from './observability/metrics-listener.js';
-import { generatedTokenSecret, openRuntime } from './runtime.js';
+import { openRuntime } from './runtime.js';
+import { generatedTokenSecret } from './token-secret.js';
 import { UserService } from './users/user.service.js';
 
 /**
