@@ -1,7 +1,7 @@
 /** Grows the benchmark database to a size with the documented command: `user-service seed --users N`. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { analyze, type BenchDatabase } from './databases.js';
+import type { BenchDatabase } from './databases.js';
 import { SERVICE_DIR } from './processes.js';
 
 const run = promisify(execFile);
@@ -12,7 +12,10 @@ export interface SeedRun {
   rowsPerSecond: number;
 }
 
-/** Adds `users` generated users (numbered after those already there), then refreshes planner statistics. */
+/**
+ * Adds `users` generated users (numbered after those already there). The seed's bulk load ends with fresh planner
+ * statistics (ANALYZE; VACUUM (ANALYZE) on PostgreSQL), so none are gathered again here.
+ */
 export async function seed(db: BenchDatabase, users: number): Promise<SeedRun> {
   const { stdout } = await run(
     process.execPath,
@@ -26,6 +29,5 @@ export async function seed(db: BenchDatabase, users: number): Promise<SeedRun> {
   );
   const m = /seeded (\d+) users in ([\d.]+) s \((\d+) rows\/s\)/.exec(stdout);
   if (!m) throw new Error(`unexpected output from seed: ${stdout}`);
-  await analyze(db);
   return { users: Number(m[1]), seconds: Number(m[2]), rowsPerSecond: Number(m[3]) };
 }

@@ -58,23 +58,34 @@ function random(seed: number): () => number {
 
 const pick = <T>(list: readonly T[], r: number): T => list[Math.floor(r * list.length)] as T;
 
+// The names as emails and usernames spell them, lowercased once rather than once a row.
+const FIRST_LOWER = FIRST_NAMES.map((name) => name.toLowerCase());
+const LAST_LOWER = LAST_NAMES.map((name) => name.toLowerCase());
+/** The random bits of a seeded id, from the user's own PRNG (no crypto call a row; the id is the same every run). */
+const ID_RANDOM = new Uint8Array(16);
+const ID_BITS = new DataView(ID_RANDOM.buffer);
+
 /** Generated user number `i` (0-based): realistic, distinct, and the same on every run. */
 export function seedUser(
   i: number,
   hashedPassword: string,
 ): Omit<UserRow, 'is_active' | 'is_superuser' | 'is_verified' | 'verified_at'> {
   const next = random(Math.imul(i + 1, 2_654_435_761));
-  const first = pick(FIRST_NAMES, next());
-  const last = pick(LAST_NAMES, next());
+  const f = Math.floor(next() * FIRST_NAMES.length);
+  const l = Math.floor(next() * LAST_NAMES.length);
   const at = EPOCH_MS + i * SPACING_MS + Math.floor(next() * (SPACING_MS - 1));
   const createdAt = new Date(at).toISOString();
   // The index in base 36 makes each email and username unique; the names make them look like real ones.
   const tag = i.toString(36);
+  const domain = pick(DOMAINS, next());
+  const first = FIRST_LOWER[f] as string;
+  const last = LAST_LOWER[l] as string;
+  for (let b = 0; b < 16; b += 4) ID_BITS.setUint32(b, next() * 4_294_967_296);
   return {
-    id: uuidv7({ msecs: at }),
-    email: `${first}.${last}.${tag}@${pick(DOMAINS, next())}`.toLowerCase(),
-    username: `${first}_${last}${tag}`.toLowerCase(),
-    full_name: `${first} ${last}`,
+    id: uuidv7({ msecs: at, random: ID_RANDOM }),
+    email: `${first}.${last}.${tag}@${domain}`,
+    username: `${first}_${last}${tag}`,
+    full_name: `${FIRST_NAMES[f]} ${LAST_NAMES[l]}`,
     hashed_password: hashedPassword,
     created_at: createdAt,
     updated_at: createdAt,
