@@ -98,8 +98,10 @@ export function packageOf(source: string, functionName: string): string {
   if (nm >= 0) {
     const parts = source.slice(nm + '/node_modules/'.length).split('/');
     const name = parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? '?');
-    // The bench runs a copy of dist/ from node_modules/.cache: that is the service, not a package.
+    // The bench runs a copy of dist/ from node_modules/.cache: that is the service, not a package (reaching here,
+    // its source map was missing: the bundle cannot be split by source folder).
     if (name !== '.cache') return name;
+    return 'service (bundle, no source map)';
   }
   const data = source.match(/packages\/data\/src\/(.*)$/);
   if (data) return '@user-service/data';
