@@ -40,7 +40,7 @@ export async function buildIfStale() {
 }
 
 async function buildNow() {
-  const { build } = await import('esbuild');
+  const { build, stop } = await import('esbuild');
   rmSync(new URL('dist', root), { recursive: true, force: true });
   const common = {
     platform: 'node',
@@ -66,6 +66,9 @@ async function buildNow() {
       .map((f) => `migrations/${f}`),
     outdir: 'dist/migrations',
   });
+  // esbuild keeps its service process running for further builds: under `npm start` that child (~35 MB resident)
+  // would otherwise stay beside the server for as long as it runs.
+  await stop();
 }
 
 // `node scripts/build.mjs` builds; scripts/start.mjs imports buildIfStale.
