@@ -8,7 +8,10 @@
 # - Native modules: @node-rs/argon2, @node-rs/bcrypt and better-sqlite3 13 (what the SQLite dialect loads on
 #   Node 22 and later, see packages/data/src/dialects/sqlite.ts) are Node-API builds shipped in their packages
 #   and load on any Node; better-sqlite3 12, built in node_modules for the machine's Node 20, is not loaded.
-# - No coverage (the machine's run measures it): node --test with tsx, as each package's `test` script runs it.
+# - No coverage (the machine's run measures it): scripts/run-tests.mjs, as each package's `test` script runs it
+#   (most files three at a time, those in test/serial-files.txt one at a time), after building the service's
+#   dist/ once: every test that starts the service runs scripts/start.mjs, which rebuilds a stale dist/ (rm,
+#   then write), and two files doing so side by side pull the files from under each other's processes.
 # Needs `npm ci` done first; CI=true (set by .ci/run) makes every database really run.
 set -euo pipefail
 major="${1:-24}"
@@ -31,7 +34,8 @@ step "using $(node -v) at $(command -v node)"
 status=0
 for pkg in packages/data services/user-service; do
   step "testing $pkg"
-  (cd "$root/$pkg" && node --import tsx --test --test-reporter=spec test/*.test.ts) || status=1
+  if [ "$pkg" = services/user-service ]; then (cd "$root/$pkg" && node scripts/build.mjs) || status=1; fi
+  (cd "$root/$pkg" && node "$root/scripts/run-tests.mjs") || status=1
 done
 step "done (exit $status)"
 exit "$status"
