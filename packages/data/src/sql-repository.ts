@@ -454,9 +454,17 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     return template ?? undefined;
   }
 
-  /** Runs a compiled statement through Kysely (observers, timeout, plugins as for any query); its rows. */
+  /**
+   * Runs a compiled statement through Kysely (observers, timeout, plugins as for any query); its rows. Kysely calls
+   * plugins' transformQuery only while compiling, so a template, compiled once, would otherwise pass plugins by
+   * from its second run on: the replicas' WriteMarker (replication/consistency.ts) would not see the write, and
+   * the request's next reads would go to a lagging replica. The template already holds what a plugin changes in
+   * the statement (it was compiled through them); this call is for what plugins observe.
+   */
   private async run(query: CompiledQuery): Promise<Record<string, unknown>[]> {
-    return (await this.db.executeQuery<Record<string, unknown>>(query)).rows;
+    const queryId = createQueryId();
+    this.db.getExecutor().transformQuery(query.query, queryId);
+    return (await this.db.executeQuery<Record<string, unknown>>(query, queryId)).rows;
   }
 
   async count(filters: Filters<Visible<Row, Secret>> = {}, options: { atMost?: number } = {}): Promise<number> {
