@@ -446,7 +446,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   private writeTemplate(key: string, build: () => { compiled: CompiledQuery; count: number }): Template | undefined {
     let template = this.writes.get(key);
     if (template === undefined) {
-      if (this.writes.size >= WRITE_TEMPLATES) return undefined;
+      // The one INSERT always has its place: only the UPDATE column sets, which vary, fill the table's quota.
+      if (key !== 'insert' && this.writes.size >= WRITE_TEMPLATES) return undefined;
       const { compiled, count } = build();
       template = templateOf(compiled, count);
       this.writes.set(key, template);

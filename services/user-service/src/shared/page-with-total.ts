@@ -24,6 +24,7 @@ export async function pageWithTotal<T>(
  * past the end) holds the last match, so the total is `skip` plus its length. For a search, where counting is a
  * scan of the table (MariaDB has no substring index; SQLite's FTS serves only rare terms), a term with few
  * matches then costs one scan instead of two running side by side; a page that is full is counted as before.
+ * Offset pages only: a page after a cursor has skip 0 whatever came before it.
  */
 export async function pageThenTotal<T>(
   page: Promise<Page<T>>,

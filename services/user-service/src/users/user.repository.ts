@@ -75,8 +75,8 @@ export class UserRepository {
     countAtMost?: number,
   ): Promise<PageWithTotal<User>> {
     const count = () => total(() => this.table.count(query.filters, countAtMost ? { atMost: countAtMost } : {}));
-    // A capped count is a search's: see pageThenTotal.
-    if (countAtMost) return pageThenTotal(this.list(query), count, query, countAtMost);
+    // A capped count is a search's (offset pages only: after a cursor, skip says nothing of the rows before).
+    if (countAtMost && !query.after) return pageThenTotal(this.list(query), count, query, countAtMost);
     return pageWithTotal(this.list(query), count(), query);
   }
 
