@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
-import {
-  type DataStore,
-  ForeignKeyViolationError,
-  UniqueViolationError,
-} from '../src/index.js';
+import { type DataStore, ForeignKeyViolationError, UniqueViolationError } from '../src/index.js';
 import { onEachDatabase } from '../src/testing/test-databases.js';
 import { authors, books } from './support/fixture-tables.js';
 import { openMigratedStore } from './support/open-store.js';
