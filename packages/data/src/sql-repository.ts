@@ -463,9 +463,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
    * the statement (it was compiled through them); this call is for what plugins observe.
    */
   private async run(query: CompiledQuery): Promise<Record<string, unknown>[]> {
-    const queryId = createQueryId();
-    this.db.getExecutor().transformQuery(query.query, queryId);
-    return (await this.db.executeQuery<Record<string, unknown>>(query, queryId)).rows;
+    this.db.getExecutor().transformQuery(query.query, query.queryId);
+    return (await this.db.executeQuery<Record<string, unknown>>(query)).rows;
   }
 
   async count(filters: Filters<Visible<Row, Secret>> = {}, options: { atMost?: number } = {}): Promise<number> {
