@@ -54,53 +54,17 @@ const NO_SECRETS: readonly string[] = [];
 const OPERATORS = new Set(['eq', 'ne', 'in', 'isNull', 'gt', 'gte', 'lt', 'lte', 'contains']);
 const COMPARISONS = { eq: '=', ne: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
 
-/** The values a page query binds; placeholders (below) stand for them in a compiled template. */
+/** The values a page query binds, in this order: a template binds them by index (see placeholder). */
 interface PageValues {
   value: unknown;
   id: unknown;
   take: unknown;
   skip: unknown;
 }
-
-/** Placeholder parameters, recognised by identity in a compiled template's parameter list. */
-const VALUE = Symbol('cursor value');
-const ID = Symbol('cursor id');
-const TAKE = Symbol('limit');
-const SKIP = Symbol('offset');
-const PLACEHOLDERS = new Map<unknown, keyof PageValues>([
-  [VALUE, 'value'],
-  [ID, 'id'],
-  [TAKE, 'take'],
-  [SKIP, 'skip'],
-]);
-
-/** A compiled page query; `slots[i]` names the value parameter i takes (undefined: the compiled constant). */
-interface CompiledPage {
-  readonly sql: string;
-  readonly query: CompiledQuery['query'];
-  readonly parameters: readonly unknown[];
-  readonly slots: readonly (keyof PageValues | undefined)[];
-}
+const PAGE_VALUES = ['value', 'id', 'take', 'skip'] as const;
 
 /** Selection -> shape -> template; null: the shape cannot be templated (built per call). */
-type PageCache = Map<readonly string[], Map<string, CompiledPage | null>>;
-
-const pageCaches = new WeakMap<TableInfo, Map<string, PageCache>>();
-
-/** This dialect's page-query cache of the table (shared by every repository of it: scopes, transactions). */
-function pageCache(info: TableInfo, dialect: string): PageCache {
-  let byDialect = pageCaches.get(info);
-  if (!byDialect) {
-    byDialect = new Map();
-    pageCaches.set(info, byDialect);
-  }
-  let cache = byDialect.get(dialect);
-  if (!cache) {
-    cache = new Map();
-    byDialect.set(dialect, cache);
-  }
-  return cache;
-}
+type PageCache = Map<readonly string[], Map<string, Template | null>>;
 
 /**
  * A statement compiled once with placeholders for its values; `slots[i]` is the index of the value that
@@ -124,10 +88,10 @@ function placeholder(i: number): symbol {
   return placeholders[i] as symbol;
 }
 
-/** The template of a statement compiled with placeholder(0..count-1); null unless each of them is a parameter. */
-function templateOf(compiled: CompiledQuery, count: number): Template | null {
+/** The template of a statement compiled with placeholders; null unless each `required` one is a parameter. */
+function templateOf(compiled: CompiledQuery, required: readonly number[]): Template | null {
   const slots = compiled.parameters.map((p) => (typeof p === 'symbol' ? placeholders.indexOf(p) : -1));
-  for (let i = 0; i < count; i++) if (!slots.includes(i)) return null;
+  if (!required.every((i) => slots.includes(i))) return null;
   return { sql: compiled.sql, query: compiled.query, parameters: compiled.parameters, slots };
 }
 
@@ -140,18 +104,19 @@ function bind(template: Template, values: readonly unknown[]): CompiledQuery {
   return { sql: template.sql, query: template.query, parameters, queryId: createQueryId() };
 }
 
+const pageCaches = new WeakMap<TableInfo, Map<string, PageCache>>();
 const writeCaches = new WeakMap<TableInfo, Map<string, Map<string, Template | null>>>();
 
-/** This dialect's write templates of the table (shared by every repository of it: scopes, transactions). */
-function writeCache(info: TableInfo, dialect: string): Map<string, Template | null> {
-  let byDialect = writeCaches.get(info);
+/** This dialect's cache of the table in `caches` (shared by every repository of it: scopes, transactions). */
+function cacheOf<C>(caches: WeakMap<TableInfo, Map<string, C>>, info: TableInfo, dialect: string, make: () => C): C {
+  let byDialect = caches.get(info);
   if (!byDialect) {
     byDialect = new Map();
-    writeCaches.set(info, byDialect);
+    caches.set(info, byDialect);
   }
   let cache = byDialect.get(dialect);
   if (!cache) {
-    cache = new Map();
+    cache = make();
     byDialect.set(dialect, cache);
   }
   return cache;
@@ -220,8 +185,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
   ) {
     this.info = tableInfo(table);
     this.lookups = lookupCache(this.info, dialect.kind);
-    this.pages = pageCache(this.info, dialect.kind);
-    this.writes = writeCache(this.info, dialect.kind);
+    this.pages = cacheOf(pageCaches, this.info, dialect.kind, () => new Map());
+    this.writes = cacheOf(writeCaches, this.info, dialect.kind, () => new Map());
     this.substringIndexes = substringIndexesOf(this.info);
   }
 
@@ -343,15 +308,16 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     };
     const template = hasConditions(filters) ? undefined : this.compiledPage(paging, columns);
     if (!template) return this.pageQuery(paging, filters, columns, values).execute();
-    const parameters = template.parameters.map((p, i) => {
-      const slot = template.slots[i];
-      return slot === undefined ? p : values[slot];
-    });
-    return this.run({ sql: template.sql, query: template.query, parameters, queryId: createQueryId() });
+    return this.run(
+      bind(
+        template,
+        PAGE_VALUES.map((k) => values[k]),
+      ),
+    );
   }
 
   /** The unfiltered page query of this shape, compiled once with placeholders for its values (see pageRows). */
-  private compiledPage(paging: Paging, columns: readonly string[]): CompiledPage | undefined {
+  private compiledPage(paging: Paging, columns: readonly string[]): Template | undefined {
     let byShape = this.pages.get(columns);
     if (!byShape) {
       byShape = new Map();
@@ -360,20 +326,20 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     const shape = `${paging.column}\0${paging.direction}\0${paging.nullable ? 'n' : ''}${paging.skip > 0 ? 'o' : ''}${paging.after ? 'a' : ''}`;
     let page = byShape.get(shape);
     if (page === undefined) {
-      const placeholders = { value: VALUE, id: ID, take: TAKE, skip: SKIP };
-      const compiled = this.pageQuery(paging, {}, columns, placeholders).compile();
-      const slots = compiled.parameters.map((p) => PLACEHOLDERS.get(p));
+      const marks = Object.fromEntries(PAGE_VALUES.map((k, i) => [k, placeholder(i)])) as unknown as PageValues;
+      const compiled = this.pageQuery(paging, {}, columns, marks).compile();
       // Each value the shape binds must have its parameter (the cursor's value has two), or the template is not
       // used and the query is built per call.
-      const expected = (Object.keys(placeholders) as (keyof PageValues)[]).filter((k) =>
-        k === 'value'
-          ? paging.after && paging.column !== this.info.pk
-          : k === 'id'
-            ? paging.after
-            : k !== 'skip' || paging.skip > 0,
+      const bound = {
+        value: Boolean(paging.after) && paging.column !== this.info.pk,
+        id: Boolean(paging.after),
+        take: true,
+        skip: paging.skip > 0,
+      };
+      page = templateOf(
+        compiled,
+        PAGE_VALUES.flatMap((k, i) => (bound[k] ? [i] : [])),
       );
-      const bound = expected.every((k) => slots.includes(k));
-      page = bound ? { sql: compiled.sql, query: compiled.query, parameters: compiled.parameters, slots } : null;
       byShape.set(shape, page);
     }
     return page ?? undefined;
@@ -449,7 +415,10 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       // The one INSERT always has its place: only the UPDATE column sets, which vary, fill the table's quota.
       if (key !== 'insert' && this.writes.size >= WRITE_TEMPLATES) return undefined;
       const { compiled, count } = build();
-      template = templateOf(compiled, count);
+      template = templateOf(
+        compiled,
+        Array.from({ length: count }, (_, i) => i),
+      );
       this.writes.set(key, template);
     }
     return template ?? undefined;
