@@ -1,7 +1,7 @@
 // Compiles the service to plain JavaScript in dist/ (one bundle for the server, one file per migration), so
 // `npm start` runs without a TypeScript loader: faster start-up and no loader thread in every process.
 // npm packages stay external (imported from node_modules); the workspace data layer is bundled in.
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 const root = new URL('..', import.meta.url);
@@ -66,9 +66,57 @@ async function buildNow() {
       .map((f) => `migrations/${f}`),
     outdir: 'dist/migrations',
   });
+  await buildConsole(build);
   // esbuild keeps its service process running for further builds: under `npm start` that child (~35 MB resident)
   // would otherwise stay beside the server for as long as it runs.
   await stop();
+}
+
+/**
+ * The admin console (src/admin/ui): one browser bundle, preact included (no CDN: it works offline), with hashed
+ * names that the server may let browsers cache for a year, and the one HTML document that names them. No
+ * inline script or style anywhere: the console's Content-Security-Policy forbids both.
+ */
+async function buildConsole(build) {
+  const out = 'dist/admin/assets';
+  const result = await build({
+    absWorkingDir: root.pathname,
+    entryPoints: { console: 'src/admin/ui/main.tsx' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome111', 'firefox115', 'safari16.4'],
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    minify: true,
+    sourcemap: 'linked',
+    entryNames: '[name]-[hash]',
+    outdir: out,
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const outputs = Object.keys(result.metafile.outputs).map((path) => path.slice(out.length + 1));
+  const script = outputs.find((name) => name.endsWith('.js'));
+  const style = outputs.find((name) => name.endsWith('.css'));
+  if (!script || !style) throw new Error(`admin console build: no script or stylesheet in ${outputs.join(', ')}`);
+  const html = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>user-service admin</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/admin/assets/${style}">
+<script type="module" src="/admin/assets/${script}"></script>
+</head>
+<body>
+<div id="app"><p class="boot">Loading the admin console…</p></div>
+<noscript><p>The admin console needs JavaScript.</p></noscript>
+</body>
+</html>
+`;
+  writeFileSync(new URL('dist/admin/index.html', root), html);
 }
 
 // `node scripts/build.mjs` builds; scripts/start.mjs imports buildIfStale.

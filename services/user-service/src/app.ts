@@ -6,6 +6,7 @@ import type { Database, Migrator } from '@user-service/data';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { registerAccessControl } from './access/access-control.js';
 import { authenticator } from './access/authenticate.js';
+import { adminConsoleRoutes } from './admin/admin-console.routes.js';
 import { apiKeyRoutes } from './api-keys/api-key.routes.js';
 import { ApiKeyService } from './api-keys/api-key.service.js';
 import { auditRoutes } from './audit/audit.routes.js';
@@ -101,6 +102,8 @@ export interface AppDeps {
    * `log` receives the connection's state changes (the app's logger when not given).
    */
   redis?: { url: string; cacheTtlMs: number; log?: RedisLog; commandTimeoutMs?: number };
+  /** The built admin console (dist/admin) to serve at /admin; absent: no console (most tests' apps). */
+  adminConsoleDir?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -315,5 +318,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes, { prefix: '/api/v1', apiKeys });
   await app.register(userSessionsRoutes, { prefix: '/api/v1', users, sessions });
   await app.register(auditRoutes, { prefix: '/api/v1', audit });
+  if (deps.adminConsoleDir) await app.register(adminConsoleRoutes, { dir: deps.adminConsoleDir });
   return app;
 }

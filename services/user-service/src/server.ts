@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { DatabaseUrlError, redactUrl } from '@user-service/data';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
+import { builtConsoleDir } from './admin/admin-console.routes.js';
 import { type AppDeps, buildApp } from './app.js';
 import { ensureFirstSuperuser } from './auth/first-superuser.js';
 import { type Config, ConfigError } from './config.js';
@@ -77,6 +78,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     auditRetentionDays: config.auditRetentionDays,
     mail: config.mail,
     ...(config.redis.url ? { redis: { url: config.redis.url, cacheTtlMs: config.redis.cacheTtlMs } } : {}),
+    adminConsoleDir: builtConsoleDir(),
   });
   const bootstrapped = await ensureFirstSuperuser(
     new UserService(runtime.database, runtime.hasher),
@@ -105,6 +107,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     [
       `user-service listening on ${address} (ready in ${Math.round(performance.now() - startedAt)} ms)`,
       `  docs:     ${base}/docs`,
+      `  admin:    ${base}/admin`,
       `  database: ${runtime.database.displayUrl} (${runtime.database.kind})`,
       ...(config.replicaUrls.length > 0
         ? [
