@@ -107,11 +107,15 @@ export function registerErrorHandler(app: FastifyInstance): void {
     return reply.code(500).send({ detail: 'Internal Server Error' });
   });
 
-  // Unknown path: 404. Known path with another method: 405 with Allow, as Starlette answers.
+  // Unknown path: 404. Known path with another method: 405 with Allow, as Starlette answers. GET and HEAD ask for
+  // the same thing: a route that sent a GET here (a static file that is not there) is no reason for a 405 just
+  // because its HEAD twin exists.
+  const sameResource = (a: string, b: string) =>
+    a === b || (a === 'HEAD' && b === 'GET') || (a === 'GET' && b === 'HEAD');
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.split('?')[0] ?? '/';
     const allowed = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter(
-      (method) => method !== request.method && app.findRoute({ method: method as 'GET', url }),
+      (method) => !sameResource(method, request.method) && app.findRoute({ method: method as 'GET', url }),
     );
     if (allowed.length > 0)
       return reply.code(405).header('allow', allowed.join(', ')).send({ detail: 'Method Not Allowed' });

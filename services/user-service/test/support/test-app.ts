@@ -77,6 +77,8 @@ export interface TestAppOptions {
   mailRequestsPerMinute?: number;
   /** DATABASE_REPLICA_URLS: read replicas of the test database (probed every 50 ms). */
   replicaUrls?: string[];
+  /** A built admin console to serve at /admin (none by default). */
+  adminConsoleDir?: string;
 }
 
 /** Limits so high that no suite trips them by accident; the tests of the limits set their own. */
@@ -117,6 +119,7 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     ...(options.auditRetentionDays ? { auditRetentionDays: options.auditRetentionDays } : {}),
     ...(collector ? { metrics: { collector, render: () => collector.render(), token: options.metrics?.token } } : {}),
     ...(options.redis ? { redis: options.redis } : {}),
+    ...(options.adminConsoleDir ? { adminConsoleDir: options.adminConsoleDir } : {}),
     access: { ...defaultAccess(), ...RELAXED, ...options.access },
     mail: { ...TEST_MAIL, ...options.mail },
     mailRequestsPerMinute: options.mailRequestsPerMinute ?? 1_000_000,
