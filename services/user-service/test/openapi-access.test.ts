@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { POLICY } from '../src/access/policy.js';
+import { CONSOLE_PAGES } from '../src/admin/admin-console.routes.js';
 import { openTestApp, type TestApp } from './support/test-app.js';
 
 interface Operation {
@@ -55,6 +56,8 @@ describe('the OpenAPI document and the access policy', () => {
     for (const [key, rule] of Object.entries(POLICY)) {
       const [method = '', url = ''] = key.split(' ');
       if (url === '/openapi.json') continue; // the document itself is hidden from the document
+      // The console's pages are web pages, not API operations (admin-console.api.test.ts checks them).
+      if ((CONSOLE_PAGES as readonly string[]).includes(url)) continue;
       // Prometheus' scrape is not an API operation (hidden; metrics.test.ts checks who may call it).
       if (rule.access === 'metrics') continue;
       const path = url.replace(/:(\w+)/g, '{$1}');
