@@ -41,7 +41,10 @@ export function InlineField({ field, label, value, type = 'text', autocomplete, 
   const errorId = `${field}-error`;
 
   useEffect(() => {
-    if (focusNext.current === 'input') input.current?.select();
+    if (focusNext.current === 'input') {
+      input.current?.focus();
+      input.current?.select();
+    }
     if (focusNext.current === 'button') editButton.current?.focus();
     focusNext.current = undefined;
   }, [editing]);
@@ -91,6 +94,8 @@ export function InlineField({ field, label, value, type = 'text', autocomplete, 
   return (
     <form
       class="inline-field editing"
+      // The API judges the value (its 422 message shows here); the browser's own bubble would hide it.
+      noValidate
       onSubmit={(event) => {
         event.preventDefault();
         void submit();

@@ -17,7 +17,15 @@ interface AuditList {
 
 const PAGE_SIZE = 20;
 
-/** Who did it: a user (a link to them; "you" for the signed-in one), an API key, or neither (the CLI). */
+/**
+ * "email.verification_sent" may wrap after its dots and underscores on a phone, never inside a word. <wbr>
+ * rather than a zero-width space: the text (what is copied, searched, read aloud) stays the event's name.
+ */
+function breakable(name: string) {
+  return name.split(/(?<=[._])/).map((part, i) => (i === 0 ? part : [<wbr key={i} />, part]));
+}
+
+/** Who did it: a user (a link to them; "you" for the signed-in one), an API key, or nobody signed in. */
 function Actor({ event, userId }: { event: UserAuditEvent; userId: string }) {
   if (event.actor_user_id) {
     const id = event.actor_user_id;
@@ -36,7 +44,8 @@ function Actor({ event, userId }: { event: UserAuditEvent; userId: string }) {
       </span>
     );
   }
-  return <span class="muted">system or CLI</span>;
+  // Nobody signed in: a sign-in itself, a mail link, the CLI (detail.via says which when known).
+  return <span class="muted">—</span>;
 }
 
 /** The facts an event carries ({fields: ["email"]}), as plain text; never markup. */
@@ -95,11 +104,11 @@ export function UserAudit({ userId, version }: { userId: string; version: number
                   <td>
                     <DateTime iso={event.created_at} />
                   </td>
-                  <td class="mono">{event.event}</td>
+                  <td class="mono event-name">{breakable(event.event)}</td>
                   <td>
                     <Actor event={event} userId={userId} />
                   </td>
-                  <td class="wide mono">{event.ip ?? ''}</td>
+                  <td class="wide mono nowrap">{event.ip ?? ''}</td>
                   <td class="wide">{detailText(event.detail)}</td>
                   <td class="wide mono">{event.request_id ?? ''}</td>
                 </tr>

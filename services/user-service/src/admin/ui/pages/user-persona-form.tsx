@@ -81,6 +81,7 @@ export function PersonaForm(props: Props) {
   return (
     <form
       class="persona-form"
+      noValidate
       aria-label={label}
       onSubmit={(event) => {
         event.preventDefault();

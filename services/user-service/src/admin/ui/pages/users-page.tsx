@@ -24,8 +24,9 @@ function totalText(list: UserList): string {
   return `${count.format(list.total)} ${list.total === 1 ? 'user' : 'users'}`;
 }
 
-function Flag({ on }: { on: boolean }) {
-  return <span class={on ? 'badge on' : 'badge off'}>{on ? 'Yes' : 'No'}</span>;
+/** Yes/No in words (not colour alone); `warn` marks a "No" that needs attention (an inactive account). */
+function Flag({ on, warn = false }: { on: boolean; warn?: boolean }) {
+  return <span class={on ? 'badge on' : warn ? 'badge off' : 'badge'}>{on ? 'Yes' : 'No'}</span>;
 }
 
 function Row({ user }: { user: User }) {
@@ -37,9 +38,9 @@ function Row({ user }: { user: User }) {
         </a>
       </td>
       <td class="wide">{user.username ?? <span class="muted">—</span>}</td>
-      <td>{user.full_name ?? <span class="muted">—</span>}</td>
+      <td class="wide">{user.full_name ?? <span class="muted">—</span>}</td>
       <td>
-        <Flag on={user.is_active} />
+        <Flag on={user.is_active} warn />
       </td>
       <td>
         <Flag on={user.is_superuser} />
@@ -156,6 +157,7 @@ export function UsersPage() {
             value={text}
             placeholder="Email, username or name"
             autocomplete="off"
+            maxLength={255}
             onInput={(event) => type(event.currentTarget.value)}
           />
         </div>
@@ -233,7 +235,9 @@ export function UsersPage() {
               <th scope="col" class="wide">
                 Username
               </th>
-              <th scope="col">Full name</th>
+              <th scope="col" class="wide">
+                Full name
+              </th>
               <th scope="col">Active</th>
               <th scope="col">Superuser</th>
               <th scope="col" class="wide">
