@@ -193,7 +193,10 @@ class MemoryRepository<Row extends object, Optional extends keyof Row, Secret ex
     });
     if (after) {
       rows = rows.filter((r) => {
-        const c = compare(r[column], after.value) || compare(r[pk], after.id);
+        // Nulls sort last in both directions (as above): a null follows every value, a value never follows a null.
+        const isNull = r[column] === null;
+        if (isNull !== (after.value === null)) return isNull;
+        const c = (isNull ? 0 : compare(r[column], after.value)) || compare(r[pk], after.id);
         return sign * c > 0;
       });
     }

@@ -1,11 +1,14 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidCursorError } from './errors.js';
 
-/** The position after the last row of a page: its sort value and primary key, under one ordering. */
+/**
+ * The position after the last row of a page: its sort value and primary key, under one ordering. `value` is null
+ * only for a nullable sort column whose page ended among the nulls (they sort last in both directions).
+ */
 export interface CursorPosition {
   column: string;
   direction: 'asc' | 'desc';
-  value: string | number | boolean;
+  value: string | number | boolean | null;
   id: string;
 }
 
@@ -54,7 +57,7 @@ export class CursorCodec {
     if (
       typeof column !== 'string' ||
       (direction !== 'asc' && direction !== 'desc') ||
-      !['string', 'number', 'boolean'].includes(typeof value) ||
+      (value !== null && !['string', 'number', 'boolean'].includes(typeof value)) ||
       typeof id !== 'string'
     ) {
       throw new InvalidCursorError('Invalid cursor');

@@ -301,7 +301,10 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     const take = paging.limit + 1;
     const { after } = paging;
     const values: PageValues = {
-      value: after && paging.column !== this.info.pk ? this.encode(paging.column, after.value) : undefined,
+      value:
+        after && paging.column !== this.info.pk && after.value !== null
+          ? this.encode(paging.column, after.value)
+          : undefined,
       id: after?.id,
       take,
       skip: paging.skip,
@@ -323,7 +326,9 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       byShape = new Map();
       this.pages.set(columns, byShape);
     }
-    const shape = `${paging.column}\0${paging.direction}\0${paging.nullable ? 'n' : ''}${paging.skip > 0 ? 'o' : ''}${paging.after ? 'a' : ''}`;
+    // A cursor among the nulls has a query of its own ('z': no value to compare, only the key).
+    const cursor = paging.after ? (paging.after.value === null ? 'z' : 'a') : '';
+    const shape = `${paging.column}\0${paging.direction}\0${paging.nullable ? 'n' : ''}${paging.skip > 0 ? 'o' : ''}${cursor}`;
     let page = byShape.get(shape);
     if (page === undefined) {
       const marks = Object.fromEntries(PAGE_VALUES.map((k, i) => [k, placeholder(i)])) as unknown as PageValues;
@@ -331,7 +336,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       // Each value the shape binds must have its parameter (the cursor's value has two), or the template is not
       // used and the query is built per call.
       const bound = {
-        value: Boolean(paging.after) && paging.column !== this.info.pk,
+        value: Boolean(paging.after) && paging.column !== this.info.pk && paging.after?.value !== null,
         id: Boolean(paging.after),
         take: true,
         skip: paging.skip > 0,
@@ -367,14 +372,16 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       if (after) {
         const op = direction === 'asc' ? '>' : '<';
         const id = eb.ref(pk);
-        conditions.push(
-          column === pk
-            ? eb(id, op, values.id)
-            : eb.or([
-                eb(eb.ref(column), op, values.value),
-                eb.and([eb(eb.ref(column), '=', values.value), eb(id, op, values.id)]),
-              ]),
-        );
+        const sorted = eb.ref(column);
+        if (column === pk) conditions.push(eb(id, op, values.id));
+        // Nulls sort last in both directions: after a null, only the later nulls (by key) are left...
+        else if (after.value === null) conditions.push(eb.and([eb(sorted, 'is', null), eb(id, op, values.id)]));
+        else {
+          const later = [eb(sorted, op, values.value), eb.and([eb(sorted, '=', values.value), eb(id, op, values.id)])];
+          // ...and after a value, every null is still to come.
+          if (paging.nullable) later.push(eb(sorted, 'is', null));
+          conditions.push(eb.or(later));
+        }
       }
       return eb.and(conditions);
     };

@@ -259,14 +259,13 @@ export function resolvePaging(info: TableInfo, options: ListOptions<any>, cursor
     if (
       !info.types.has(column) ||
       info.secret.has(column) ||
-      (options.sortable !== undefined && !options.sortable.includes(column))
+      (options.sortable !== undefined && !options.sortable.includes(column)) ||
+      (after.value === null && !info.nullable.has(column))
     ) {
       throw new InvalidCursorError('Invalid cursor: unknown sort column');
     }
   }
   const nullable = info.nullable.has(column);
-  if (after && nullable)
-    throw new InvalidQueryError(`Cursor paging needs a non-null sort column; ${column} may be null`);
   return { column, direction, nullable, after, skip, limit };
 }
 
@@ -280,9 +279,10 @@ export function nextCursor(
   scope: string,
 ): string | null {
   const last = rows[rows.length - 1];
-  if (!hasMore || !last || paging.nullable) return null;
-  const value = last[paging.column];
-  if (value === null || value === undefined || typeof value === 'object') return null;
+  if (!hasMore || !last) return null;
+  const value = last[paging.column] ?? null;
+  // A null is a position only where the column may hold one (the page ended among the nulls, which sort last).
+  if (value === null ? !paging.nullable : typeof value === 'object') return null;
   return cursors.encode(info.name, scope, {
     column: paging.column,
     direction: paging.direction,
