@@ -42,6 +42,8 @@ interface Cell {
   mine: Person;
   /** A second session of `mine`, ended by no one else. */
   extraSession(): Promise<string>;
+  /** A new session of `target`, ended by no one else. */
+  targetSession(): Promise<string>;
   /** A refresh token of a session nothing else uses. */
   refreshToken(): Promise<string>;
   /** An API key created for this cell alone. */
@@ -344,6 +346,14 @@ const ROWS: Row[] = [
     expect: SUPER(204),
     fresh: true,
   },
+  {
+    route: `DELETE ${API}/users/:id/sessions/:session_id`,
+    request: async (c) => ({
+      method: 'DELETE',
+      url: `${API}/users/${c.target.user.id}/sessions/${await c.targetSession()}`,
+    }),
+    expect: SUPER(204),
+  },
 
   {
     route: `POST ${API}/users/:user_id/personas`,
@@ -487,6 +497,15 @@ onEachDatabase('access policy', (tdb) => {
     return { ...signed, user: named.json(), persona: created.json().id };
   }
 
+  /** Signs `email` in once more and returns the id of that new session. */
+  async function newSession(email: string): Promise<string> {
+    const extra = await login(email);
+    const list = await send({ url: `${API}/auth/sessions`, headers: bearer(extra.access_token) });
+    const current = (list.json().sessions as { id: string; current: boolean }[]).find((s) => s.current);
+    assert.ok(current, list.body);
+    return current.id;
+  }
+
   async function login(email: string) {
     const res = await send({
       method: 'POST',
@@ -555,13 +574,8 @@ onEachDatabase('access policy', (tdb) => {
           caller,
           target: user,
           mine,
-          async extraSession() {
-            const extra = await login(mine.user.email);
-            const list = await send({ url: `${API}/auth/sessions`, headers: bearer(extra.access_token) });
-            const current = (list.json().sessions as { id: string; current: boolean }[]).find((s) => s.current);
-            assert.ok(current, list.body);
-            return current.id;
-          },
+          extraSession: () => newSession(mine.user.email),
+          targetSession: () => newSession(user.user.email),
           async refreshToken() {
             return (await login(user.user.email)).refresh_token;
           },

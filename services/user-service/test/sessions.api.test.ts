@@ -491,6 +491,63 @@ onEachDatabase('sessions API', (tdb) => {
     assert.equal((await t.app.inject({ method: 'DELETE', url: missing, headers: admin.headers })).statusCode, 404);
   });
 
+  it("lets a superuser end one session of a user: that one stops, the user's others and anyone else's stay", async () => {
+    const admin = await t.signUp({ superuser: true });
+    const user = await t.signUp();
+    const second = await login(user.user.email, TEST_PASSWORD, 'second-device');
+    const stranger = await t.signUp();
+    const del = (headers: Record<string, string>, userId: string, sessionId: string) =>
+      t.app.inject({ method: 'DELETE', url: `${API}/users/${userId}/sessions/${sessionId}`, headers });
+
+    // Another user's session named under this user's id: 404, and it keeps working.
+    const foreign = await del(admin.headers, user.user.id, sidOf(stranger.access_token));
+    assert.equal(foreign.statusCode, 404, foreign.body);
+    assert.deepEqual(foreign.json(), { detail: 'Session not found' });
+    assert.equal(await me(stranger.access_token), 200, "the stranger's session is untouched");
+    // Not superusers: the user themself, and another user, are refused; nothing ends.
+    for (const caller of [user, stranger]) {
+      const refused = await del(caller.headers, user.user.id, sidOf(second.access_token));
+      assert.equal(refused.statusCode, 403, refused.body);
+    }
+    assert.equal(await me(second.access_token), 200, 'a refused request ends nothing');
+    assert.equal((await del(admin.headers, user.user.id, '0190a000-0000-7000-8000-000000000000')).statusCode, 404);
+    const noUser = await del(admin.headers, '01936f3e-8c1a-7b2e-9d4f-2a6b8c0e1f3a', sidOf(second.access_token));
+    assert.equal(noUser.statusCode, 404);
+    assert.deepEqual(noUser.json(), { detail: 'User not found' });
+    const malformed = await del(admin.headers, user.user.id, 'not-a-uuid');
+    assert.equal(malformed.statusCode, 422);
+    assert.deepEqual(malformed.json().detail[0].loc, ['path', 'session_id']);
+
+    const ended = await del(admin.headers, user.user.id, sidOf(second.access_token));
+    assert.equal(ended.statusCode, 204, ended.body);
+    assert.equal(ended.body, '');
+    assert.equal(await me(second.access_token), 401, 'the ended session, on the very next request');
+    assertRefused(await refresh(second.refresh_token), 'its refresh token');
+    assert.equal(await me(user.access_token), 200, "the user's other session stays");
+    const renewed = await refresh(user.refresh_token);
+    assert.equal(renewed.statusCode, 200, "and so does the other session's refresh token");
+    assert.equal(await me(stranger.access_token), 200);
+    assert.equal((await refresh(stranger.refresh_token)).statusCode, 200, "the stranger's refresh token works");
+    assert.equal((await del(admin.headers, user.user.id, sidOf(second.access_token))).statusCode, 404, 'ended');
+
+    // Recorded as the user's own revocation is: session.revoked about the user, by the superuser, naming it.
+    const audit = await t.app.inject({
+      url: `${API}/audit-events?user_id=${user.user.id}&event=session.revoked`,
+      headers: admin.headers,
+    });
+    assert.equal(audit.statusCode, 200, audit.body);
+    const events = audit.json().audit_events as {
+      actor_user_id: string | null;
+      target_user_id: string;
+      detail: Record<string, unknown>;
+    }[];
+    assert.deepEqual(
+      events.map((e) => [e.actor_user_id, e.target_user_id, e.detail]),
+      [[admin.user.id, user.user.id, { reason: 'revoked', session_id: sidOf(second.access_token) }]],
+    );
+    assert.doesNotMatch(audit.body, new RegExp(`${second.refresh_token}|${second.access_token}|token_hash`));
+  });
+
   it('writes no token into any log line, even at trace level, and answers token pairs with no-store', async () => {
     const lines: string[] = [];
     const stream = new Writable({

@@ -92,6 +92,7 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   // A user's sessions: superusers only (they show where and from what a user signs in).
   [`GET ${API}/users/:id/sessions`]: SUPERUSER,
   [`DELETE ${API}/users/:id/sessions`]: SUPERUSER,
+  [`DELETE ${API}/users/:id/sessions/:session_id`]: SUPERUSER,
 
   // Personas under a user id: the user themself, a superuser, or a key with the personas scope.
   [`POST ${API}/users/:user_id/personas`]: owner('user_id', 'personas:write'),

@@ -82,22 +82,25 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
         tags,
         summary: 'List users',
         description:
-          'Offset paging with skip/limit, or keyset paging with after=<next_cursor>. `total` counts every user matching the filters.',
+          'Offset paging with skip/limit, or keyset paging with after=<next_cursor>. `total` counts every user matching the filters; with `q` (a substring search, as /users/search), it counts up to 100 and `total_capped` says whether it stopped there. A cursor works only with the filters (q included) it was issued for.',
         querystring: UserListQuery,
         response: { 200: refTo(UserListPublic), ...errors(422, 503) },
       },
     },
     async (request) => {
-      const q = request.query;
+      const query = request.query;
       return users.list({
-        skip: q.skip,
-        limit: q.limit,
-        ...(q.after ? { after: q.after } : {}),
-        activeOnly: q.active_only,
-        ...(q.is_superuser !== undefined ? { isSuperuser: q.is_superuser } : {}),
-        ...(q.created_after ? { createdAfter: q.created_after } : {}),
-        ...(q.created_before ? { createdBefore: q.created_before } : {}),
-        sort: parseSort(q.sort),
+        skip: query.skip,
+        limit: query.limit,
+        ...(query.after ? { after: query.after } : {}),
+        ...(query.q !== undefined ? { q: query.q } : {}),
+        activeOnly: query.active_only,
+        ...(query.is_active !== undefined ? { isActive: query.is_active } : {}),
+        ...(query.is_superuser !== undefined ? { isSuperuser: query.is_superuser } : {}),
+        ...(query.is_verified !== undefined ? { isVerified: query.is_verified } : {}),
+        ...(query.created_after ? { createdAfter: query.created_after } : {}),
+        ...(query.created_before ? { createdBefore: query.created_before } : {}),
+        sort: parseSort(query.sort),
       });
     },
   );

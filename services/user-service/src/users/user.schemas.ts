@@ -114,7 +114,7 @@ export const UserListPublic = Type.Object(
     total_capped: Type.Optional(
       Type.Boolean({
         description:
-          'Set by search: true when `total` stopped at its limit (100), so there are at least that many matches',
+          'Set by a search (/users/search, or /users with q): true when `total` stopped at its limit (100), so there are at least that many matches',
       }),
     ),
   },
@@ -123,11 +123,29 @@ export const UserListPublic = Type.Object(
 
 export const SORTABLE = ['id', 'created_at', 'updated_at', 'email', 'username', 'full_name'] as const;
 
+/** The substring of a search: /users/search's `q`, and the same `q` on the list. */
+const SearchTerm = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  description: 'Matched anywhere in full name, username or email, any case; % and _ match literally',
+});
+
 export const UserListQuery = Type.Object(
   {
     ...Pagination,
-    active_only: Type.Boolean({ default: false, description: 'Only active users' }),
+    q: Type.Optional({
+      ...SearchTerm,
+      description:
+        'Only users whose full name, username or email contains q, any case (as /users/search); `total` then counts up to 100 and `total_capped` says whether it stopped there. Only spaces: ignored, as if absent',
+    }),
+    active_only: Type.Boolean({ default: false, description: 'Only active users (the same as is_active=true)' }),
+    is_active: Type.Optional(
+      Type.Boolean({ description: 'Only active (true) or inactive (false) users; false with active_only=true is 422' }),
+    ),
     is_superuser: Type.Optional(Type.Boolean()),
+    is_verified: Type.Optional(
+      Type.Boolean({ description: 'Only users whose email is verified (true) or not (false)' }),
+    ),
     created_after: Type.Optional(TimestampFilter),
     created_before: Type.Optional(TimestampFilter),
     sort: Type.String({
@@ -143,11 +161,7 @@ export type UserListQuery = Static<typeof UserListQuery>;
 
 export const UserSearchQuery = Type.Object(
   {
-    q: Type.String({
-      minLength: 1,
-      maxLength: 255,
-      description: 'Matched anywhere in full name, username or email, any case',
-    }),
+    q: SearchTerm,
     skip: Pagination.skip,
     limit: Pagination.limit,
   },

@@ -1,7 +1,7 @@
 import type { DataStore, Filters, RepositoryProvider, RowPatch } from '@user-service/data';
 import { type AuditContext, type AuditEventName, recordAudit } from '../audit/audit-events.js';
 import type { UserCache } from '../cache/user-cache.js';
-import { ConflictError, conflictOn, NotFoundError } from '../errors.js';
+import { ConflictError, conflictOn, InvalidInputError, NotFoundError } from '../errors.js';
 import { PERSONA_CONFLICTS, PersonaRepository, personaRow } from '../personas/persona.repository.js';
 import type { PersonaCreate } from '../personas/persona.schemas.js';
 import { SessionRepository } from '../sessions/session.repository.js';
@@ -75,8 +75,12 @@ export interface UserListOptions {
   skip: number;
   limit: number;
   after?: string;
+  /** A search term, matched as search() matches it; blank (only spaces) is no term. */
+  q?: string;
   activeOnly?: boolean;
+  isActive?: boolean;
   isSuperuser?: boolean;
+  isVerified?: boolean;
   createdAfter?: string;
   createdBefore?: string;
   sort?: { column: keyof User & string; direction: 'asc' | 'desc' };
@@ -85,7 +89,7 @@ export interface UserListOptions {
 export interface UserPage {
   users: User[];
   total: number;
-  /** Set by search when `total` reached SEARCH_TOTAL_LIMIT: there are at least that many matches. */
+  /** Set by a search (or a list with `q`): true when `total` reached SEARCH_TOTAL_LIMIT, at least that many match. */
   total_capped?: boolean;
   skip: number;
   limit: number;
@@ -235,22 +239,42 @@ export class UserService {
     return user;
   }
 
+  /**
+   * A page of users matching every filter given. With a term (`q`), the page is a search's: the same match as
+   * search(), and `total` counted only up to SEARCH_TOTAL_LIMIT, for the same reason; the term is part of the
+   * filters, so a cursor issued for one term is refused for another.
+   */
   async list(options: UserListOptions): Promise<UserPage> {
-    const filters: Filters<User> = {};
-    if (options.activeOnly) filters.is_active = true;
+    if (options.activeOnly && options.isActive === false) {
+      // Nothing could match: say so rather than answer an empty page the caller might take for a real answer.
+      throw new InvalidInputError(['query', 'is_active'], 'is_active=false contradicts active_only=true');
+    }
+    const term = options.q?.trim();
+    const filters: Filters<User> = term ? searchFilters(term) : {};
+    const isActive = options.activeOnly ? true : options.isActive;
+    if (isActive !== undefined) filters.is_active = isActive;
     if (options.isSuperuser !== undefined) filters.is_superuser = options.isSuperuser;
+    if (options.isVerified !== undefined) filters.is_verified = options.isVerified;
     if (options.createdAfter || options.createdBefore) {
       filters.created_at = {
         ...(options.createdAfter ? { gt: options.createdAfter } : {}),
         ...(options.createdBefore ? { lt: options.createdBefore } : {}),
       };
     }
-    return this.page(filters, options);
+    return term ? this.searchPage(filters, options) : this.page(filters, options);
   }
 
   /** Users whose full name, username or email contains `q`, without regard to case; wildcards are literal. */
   async search(q: string, skip: number, limit: number): Promise<UserPage> {
-    const page = await this.page(searchFilters(q.trim()), { skip, limit }, SEARCH_TOTAL_LIMIT);
+    return this.searchPage(searchFilters(q.trim()), { skip, limit });
+  }
+
+  /** A page of a search: its total counted up to SEARCH_TOTAL_LIMIT, and whether it stopped there. */
+  private async searchPage(
+    filters: Filters<User>,
+    options: Pick<UserListOptions, 'skip' | 'limit' | 'after' | 'sort'>,
+  ): Promise<UserPage> {
+    const page = await this.page(filters, options, SEARCH_TOTAL_LIMIT);
     return { ...page, total_capped: page.total >= SEARCH_TOTAL_LIMIT };
   }
 
