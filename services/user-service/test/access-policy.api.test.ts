@@ -8,10 +8,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { onEachDatabase, type TestDatabase } from '@user-service/data/testing';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { SCOPES, type Scope } from '../src/access/principal.js';
+import { builtConsoleDir } from '../src/admin/admin-console.routes.js';
 import { AccountTokenRepository } from '../src/auth/account-token.repository.js';
 import type { AccountTokenKind } from '../src/auth/account-token.table.js';
 import {
@@ -76,6 +79,13 @@ const OWNER = (ok: number): Row['expect'] => [401, ok, 404, ok, ok, 403];
 const SUPER = (ok: number): Row['expect'] => [401, 403, 403, ok, 403, 403];
 
 const get = (url: string) => ({ method: 'GET' as const, url });
+/** The built console's script (its name carries a content hash), as its page names it. */
+const consoleScript = () => {
+  const html = readFileSync(join(builtConsoleDir(), 'index.html'), 'utf8');
+  const src = /src="(\/admin\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+  assert.ok(src, 'the console page names its script');
+  return src;
+};
 
 const ROWS: Row[] = [
   { route: 'GET /openapi.json', request: () => get('/openapi.json'), expect: PUB(200) },
@@ -99,6 +109,13 @@ const ROWS: Row[] = [
   },
   { route: 'GET /docs/json', request: () => get('/docs/json'), expect: PUB(200) },
   { route: 'GET /docs/yaml', request: () => get('/docs/yaml'), expect: PUB(200) },
+  // The admin console's pages and assets (the real build): public like /docs; its data comes from the rows below.
+  { route: 'GET /admin', request: () => get('/admin'), expect: PUB(200) },
+  { route: 'GET /admin/*', request: () => get('/admin/users/0b6f6a3e-5d1c-4c59-9a59-7f0d2c7f1a11'), expect: PUB(200) },
+  { route: 'GET /admin/assets/*', request: () => get(consoleScript()), expect: PUB(200) },
+  { route: 'HEAD /admin/assets/*', request: () => ({ method: 'HEAD', url: consoleScript() }), expect: PUB(200) },
+  { route: 'GET /verify-email', request: () => get('/verify-email'), expect: PUB(200) },
+  { route: 'GET /reset-password', request: () => get('/reset-password'), expect: PUB(200) },
 
   {
     route: `POST ${API}/auth/register`,
@@ -527,6 +544,7 @@ onEachDatabase('access policy', (tdb) => {
   before(async () => {
     ({ t, routes } = await openRecordingRoutes(tdb, {
       defaultCredentials: false,
+      adminConsoleDir: builtConsoleDir(),
       metrics: { token: 'policy-table-metrics-token' },
     }));
     await emptyTables(t.database);
