@@ -57,7 +57,7 @@ describe('the OpenAPI document and the access policy', () => {
       const [method = '', url = ''] = key.split(' ');
       if (url === '/openapi.json') continue; // the document itself is hidden from the document
       // The console's pages are web pages, not API operations (admin-console.api.test.ts checks them).
-      if ((CONSOLE_PAGES as readonly string[]).includes(url)) continue;
+      if ((CONSOLE_PAGES as readonly string[]).includes(url) || url.startsWith('/admin/assets/')) continue;
       // Prometheus' scrape is not an API operation (hidden; metrics.test.ts checks who may call it).
       if (rule.access === 'metrics') continue;
       const path = url.replace(/:(\w+)/g, '{$1}');

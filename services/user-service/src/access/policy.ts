@@ -41,6 +41,13 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'GET /health': PUBLIC,
   'GET /health/ready': PUBLIC,
   'GET /.well-known/jwks.json': PUBLIC,
+  // The admin console (admin/admin-console.routes.ts): its one page, client-side paths and hashed assets. They
+  // hold no data: what the console shows it asks /api/v1 for with the signed-in user's token, under the rules
+  // below. Listed one by one, not as a prefix, so a route added under /admin later is refused until it has a rule.
+  'GET /admin': PUBLIC,
+  'GET /admin/*': PUBLIC,
+  'GET /admin/assets/*': PUBLIC,
+  'HEAD /admin/assets/*': PUBLIC,
   // Where the links in the verification and reset mails land: console pages that post the token to /auth/*.
   'GET /verify-email': PUBLIC,
   'GET /reset-password': PUBLIC,
@@ -112,12 +119,8 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   [`GET ${API}/audit-events`]: SUPERUSER,
 };
 
-/**
- * Swagger UI's own pages and assets (registered by @fastify/swagger-ui under /docs), and the admin console's
- * (admin/admin-console.routes.ts, under /admin): public, as the document is. They hold no data: what the console
- * shows, it asks /api/v1 for with the signed-in user's token, under the rules above.
- */
-const PUBLIC_PREFIXES = ['/docs', '/admin'];
+/** Swagger UI's own pages and assets (registered by @fastify/swagger-ui under /docs): public, as the document is. */
+const PUBLIC_PREFIXES = ['/docs'];
 
 /** The rule for a route, or undefined when the table has none (the service refuses to start then). */
 export function ruleFor(method: string, url: string): Rule | undefined {
