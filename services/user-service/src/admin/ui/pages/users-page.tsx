@@ -131,6 +131,12 @@ export function UsersPage() {
     [key, after],
   );
 
+  // A notice ("Deleted …") is about the moment it was said; turning a page moves on from it.
+  const turn = (to: string[]) => {
+    setNotice(undefined);
+    setPaging({ key, cursors: to });
+  };
+
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
 
@@ -257,21 +263,13 @@ export function UsersPage() {
       </div>
 
       <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length === 0} onClick={() => setPaging({ key, cursors: [] })}>
+        <button type="button" disabled={cursors.length === 0} onClick={() => turn([])}>
           First page
         </button>
-        <button
-          type="button"
-          disabled={cursors.length === 0}
-          onClick={() => setPaging({ key, cursors: cursors.slice(0, -1) })}
-        >
+        <button type="button" disabled={cursors.length === 0} onClick={() => turn(cursors.slice(0, -1))}>
           Previous page
         </button>
-        <button
-          type="button"
-          disabled={!next || list.loading}
-          onClick={() => next && setPaging({ key, cursors: [...cursors, next] })}
-        >
+        <button type="button" disabled={!next || list.loading} onClick={() => next && turn([...cursors, next])}>
           Next page
         </button>
         <span class="muted">Page {count.format(cursors.length + 1)}</span>
