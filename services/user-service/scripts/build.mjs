@@ -89,7 +89,8 @@ async function buildConsole(build) {
     jsx: 'automatic',
     jsxImportSource: 'preact',
     minify: true,
-    sourcemap: 'linked',
+    // No source maps: they would publish the whole console source from the service (it is in the repository).
+    sourcemap: false,
     entryNames: '[name]-[hash]',
     outdir: out,
     metafile: true,

@@ -6,7 +6,7 @@
  * Served the same on every database, so it runs on SQLite only. The browser tests are admin-console.browser.test.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +26,7 @@ function fakeBuild(): string {
   );
   writeFileSync(join(dir, 'assets', 'app-AB12.js'), 'console.log("console");');
   writeFileSync(join(dir, 'secret.txt'), 'not an asset');
+  writeFileSync(join(dir, 'assets', '.hidden'), 'not an asset either');
   return dir;
 }
 
@@ -92,14 +93,17 @@ onEachDatabase(
       });
 
       it('a missing asset is a 404 in the API shape; nothing outside assets/ is reachable', async () => {
-        const missing = await t.app.inject({ url: '/admin/assets/nope-0000.js' });
-        assert.equal(missing.statusCode, 404);
-        assert.equal(typeof missing.json().detail, 'string');
+        for (const method of ['GET', 'HEAD'] as const) {
+          const missing = await t.app.inject({ method, url: '/admin/assets/nope-0000.js' });
+          assert.equal(missing.statusCode, 404, method);
+          if (method === 'GET') assert.deepEqual(missing.json(), { detail: 'Not Found' });
+        }
         for (const url of [
           '/admin/assets/../secret.txt',
           '/admin/assets/..%2fsecret.txt',
           '/admin/assets/%2e%2e/secret.txt',
           '/admin/assets/..%2f..%2f..%2fpackage.json',
+          '/admin/assets/.hidden',
         ]) {
           const res = await t.app.inject({ url });
           // A path that resolves to a console page gets the document; anything else is refused; no file leaks.
@@ -163,6 +167,8 @@ onEachDatabase(
         assert.doesNotMatch(html, /<style|\sstyle=/, 'inline style');
         const assets = [...html.matchAll(/(?:src|href)="(\/admin\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
         assert.equal(assets.length, 2, `one script and one stylesheet: ${assets.join(', ')}`);
+        // Nothing else is published: no source maps (the console's whole source), no stray files.
+        assert.deepEqual(readdirSync(join(builtConsoleDir(), 'assets')).sort(), assets.map((a) => a.slice(14)).sort());
         for (const url of assets) {
           assert.match(url, /-[A-Z0-9]{8}\.(js|css)$/, `${url} carries a content hash`);
           const res = await t.app.inject({ url });

@@ -45,6 +45,10 @@ onEachDatabase('HTTP behaviour', (tdb) => {
     assert.deepEqual(wrong.json(), { detail: 'Method Not Allowed' });
     assert.match(String(wrong.headers.allow), /GET/);
     assert.match(String(wrong.headers.allow), /POST/);
+    // HEAD where only GET is declared: 405 naming GET (the routes have no automatic HEAD twin).
+    const head = await t.app.inject({ method: 'HEAD', url: '/health' });
+    assert.equal(head.statusCode, 405);
+    assert.equal(head.headers.allow, 'GET');
   });
 
   it('gives every response a request id, keeping a sane incoming one', async () => {

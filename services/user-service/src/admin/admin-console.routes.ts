@@ -59,6 +59,8 @@ export const adminConsoleRoutes: FastifyPluginAsync<AdminConsoleOptions> = async
     decorateReply: false,
     immutable: true,
     maxAge: '365d',
+    // Nothing but the build's own files: no dotfile, whatever lands in the folder.
+    dotfiles: 'deny',
   });
   const page = async (_request: unknown, reply: FastifyReply) => {
     if (!index) {

@@ -107,15 +107,13 @@ export function registerErrorHandler(app: FastifyInstance): void {
     return reply.code(500).send({ detail: 'Internal Server Error' });
   });
 
-  // Unknown path: 404. Known path with another method: 405 with Allow, as Starlette answers. GET and HEAD ask for
-  // the same thing: a route that sent a GET here (a static file that is not there) is no reason for a 405 just
-  // because its HEAD twin exists.
-  const sameResource = (a: string, b: string) =>
-    a === b || (a === 'HEAD' && b === 'GET') || (a === 'GET' && b === 'HEAD');
+  // Unknown path: 404. Known path with another method: 405 with Allow, as Starlette answers. A route that exists
+  // for this very method but sent the request here (a static file that is not there) means 404, not 405.
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.split('?')[0] ?? '/';
+    if (app.findRoute({ method: request.method as 'GET', url })) return reply.code(404).send({ detail: 'Not Found' });
     const allowed = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter(
-      (method) => !sameResource(method, request.method) && app.findRoute({ method: method as 'GET', url }),
+      (method) => method !== request.method && app.findRoute({ method: method as 'GET', url }),
     );
     if (allowed.length > 0)
       return reply.code(405).header('allow', allowed.join(', ')).send({ detail: 'Method Not Allowed' });
