@@ -159,6 +159,7 @@ export function UsersPage() {
           <label for="users-search">Search</label>
           <input
             id="users-search"
+            class="search-input"
             type="search"
             value={text}
             placeholder="Email, username or name"
