@@ -25,10 +25,11 @@ export interface Persona {
   id: string;
   user_id: string;
   name: string;
-  description?: string | null;
+  description: string | null;
+  relation_type: string;
+  status: string;
   created_at: string;
   updated_at: string;
-  [field: string]: unknown;
 }
 
 export interface Session {
@@ -43,16 +44,16 @@ export interface Session {
 
 export interface AuditEvent {
   id: string;
+  created_at: string;
   event: string;
-  at?: string;
-  created_at?: string;
-  actor_id?: string | null;
-  target_user_id?: string | null;
+  /** The signed-in user who did it; null for an API key or the CLI. */
+  actor_user_id: string | null;
+  actor_api_key_id: string | null;
+  target_user_id: string | null;
   ip: string | null;
   user_agent: string | null;
   request_id: string | null;
-  detail?: Record<string, unknown> | null;
-  [field: string]: unknown;
+  detail: Record<string, unknown> | null;
 }
 
 export interface Tokens {
