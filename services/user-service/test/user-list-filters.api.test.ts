@@ -210,6 +210,24 @@ onEachDatabase('user list filters', (tdb) => {
     assert.deepEqual(forged.json().detail[0].loc, ['query', 'after']);
   });
 
+  it('refuses a cursor with a sort other than its own, and continues in its own order without one', async () => {
+    const whole = await list({ sort: 'full_name', limit: 100 });
+    const first = await list({ sort: 'full_name', limit: 3 });
+    assert.ok(first.next_cursor);
+    const cursor = encodeURIComponent(first.next_cursor);
+    for (const other of ['username', '-full_name', 'id']) {
+      const res = await get(`${API}/users?sort=${other}&limit=3&after=${cursor}`);
+      assert.equal(res.statusCode, 422, `sort=${other}: ${res.body}`);
+      assert.deepEqual(res.json().detail[0].loc, ['query', 'after'], other);
+    }
+    const ids = (page: { users: User[] }) => page.users.map((u) => u.id);
+    for (const sort of ['&sort=full_name', '']) {
+      const next = await get(`${API}/users?limit=3&after=${cursor}${sort}`);
+      assert.equal(next.statusCode, 200, next.body);
+      assert.deepEqual(ids(next.json()), ids(whole).slice(3, 6), `after the cursor${sort}`);
+    }
+  });
+
   it('filters by is_active (a deactivated user is found with false) and is_verified', async () => {
     const target = users.find((u) => u.is_active && (u.full_name ?? '').startsWith('Grace')) as User;
     const off = await t.app.inject({ method: 'POST', url: `${API}/users/${target.id}/deactivate` });

@@ -88,7 +88,8 @@ export class UserRepository {
       skip,
       limit,
       ...(after ? { after } : {}),
-      ...(sort && !after ? { orderBy: sort } : {}),
+      // With a cursor too: the data layer refuses a sort other than the cursor's (a 422), never silently ignores it.
+      ...(sort ? { orderBy: sort } : {}),
       sortable,
     });
   }

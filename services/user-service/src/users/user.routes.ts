@@ -100,7 +100,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
         ...(query.is_verified !== undefined ? { isVerified: query.is_verified } : {}),
         ...(query.created_after ? { createdAfter: query.created_after } : {}),
         ...(query.created_before ? { createdBefore: query.created_before } : {}),
-        sort: parseSort(query.sort),
+        ...(query.sort ? { sort: parseSort(query.sort) } : {}),
       });
     },
   );

@@ -148,12 +148,15 @@ export const UserListQuery = Type.Object(
     ),
     created_after: Type.Optional(TimestampFilter),
     created_before: Type.Optional(TimestampFilter),
-    sort: Type.String({
-      default: 'id',
-      pattern: `^-?(${SORTABLE.join('|')})(:(asc|desc))?$`,
-      description: `One of ${SORTABLE.join(', ')}; prefix "-" or suffix ":desc" for descending`,
-      examples: ['-created_at'],
-    }),
+    // No schema default: a sort the client sent must match the one its cursor was issued for (422 otherwise),
+    // while `after` alone continues in the cursor's own order; without either the order is by id.
+    sort: Type.Optional(
+      Type.String({
+        pattern: `^-?(${SORTABLE.join('|')})(:(asc|desc))?$`,
+        description: `One of ${SORTABLE.join(', ')}; prefix "-" or suffix ":desc" for descending. Default: id, or with \`after\` the cursor's own order (a different sort with a cursor is a 422)`,
+        examples: ['-created_at'],
+      }),
+    ),
   },
   { additionalProperties: false },
 );
