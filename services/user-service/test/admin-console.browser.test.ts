@@ -183,22 +183,27 @@ describe('admin console in Chromium', { skip: !ci && missing ? missing : false, 
       assert.equal((await alert.textContent())?.trim(), 'Wrong email, username or password.');
 
       await page.getByLabel('Password').fill(ADMIN.password);
+      const answered = page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/login') && r.status() === 200);
       await page.getByRole('button', { name: 'Sign in' }).click();
+      const tokens = (await (await answered).json()) as { access_token: string; refresh_token: string };
       await page.getByRole('button', { name: 'Sign out' }).waitFor();
       for (const name of ['Users', 'API keys', 'Audit log']) {
         assert.equal(await page.getByRole('link', { name, exact: true }).count(), 1, `nav link ${name}`);
       }
       await usersSettled(page);
-      // The access token lives in memory only; the refresh token in this tab's sessionStorage, nowhere else.
+      // The access token lives in memory only; the refresh token in this tab's sessionStorage; no cookie.
       const storage = await page.evaluate(() => {
         const web = globalThis as any;
         return {
-          local: Object.keys(web.localStorage),
-          session: Object.keys(web.sessionStorage),
-          cookies: web.document.cookie,
+          local: Object.entries(web.localStorage) as [string, string][],
+          session: Object.entries(web.sessionStorage) as [string, string][],
+          cookies: web.document.cookie as string,
         };
       });
-      assert.deepEqual(storage, { local: [], session: ['user-service.admin.refresh'], cookies: '' });
+      assert.deepEqual(storage.local, []);
+      assert.equal(storage.cookies, '');
+      assert.equal(new Map(storage.session).get('user-service.admin.refresh'), tokens.refresh_token);
+      assert.ok(!JSON.stringify(storage).includes(tokens.access_token), 'the access token is in web storage');
     });
   });
 
