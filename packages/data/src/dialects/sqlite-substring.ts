@@ -22,9 +22,15 @@ const phrase = (term: string) => `"${term.toLowerCase().replaceAll('"', '""')}"`
 
 /**
  * Whether the index can look `term` up: it needs one trigram (3 characters, as lowercased), and FTS5's query
- * parser reads a phrase as a C string, so a NUL ends it ("unterminated string", an error instead of rows).
+ * parser reads a phrase as a C string, so a NUL ends it ("unterminated string", an error instead of rows). A
+ * term whose lowercase holds U+0307 (what 'İ' lowercases to, after an 'i') is left to the scan: lower() (the
+ * connection's, JavaScript's toLowerCase, see sqlite.ts) turns 'İZMIR' into 'i̇zmir', but FTS5 folds 'İ' to one
+ * character, so the index would not offer that row for 'i̇zm' while the LIKE matches it.
  */
-const indexable = (term: string) => [...term.toLowerCase()].length >= 3 && !term.includes('\0');
+const indexable = (term: string) => {
+  const lower = term.toLowerCase();
+  return [...lower].length >= 3 && !term.includes('\0') && !lower.includes('\u0307');
+};
 
 const triggers = (name: string) => ({ insert: `${name}_ai`, delete: `${name}_ad`, update: `${name}_au` });
 

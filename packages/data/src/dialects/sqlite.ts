@@ -74,6 +74,14 @@ function openSqlite(filename: string, pool: PoolOptions): Database.Database {
   if (filename !== ':memory:') db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
+  // SQLite's own lower() folds ASCII letters only, so `contains` (lower(column) LIKE the lower-cased term) never
+  // found 'Émile' for 'émile' or 'ÉMILE', where PostgreSQL and MariaDB do. JavaScript's toLowerCase folds every
+  // script as theirs does. Its cost shows only where a search scans (terms under 3 characters; longer ones go
+  // through the FTS5 index and recheck only its candidates): a scan of 3 columns x 1M rows took 694 ms against
+  // 276 ms with the built-in (node /tmp/lowerbench.mjs, 2026-11-24).
+  db.function('lower', { deterministic: true }, (value: unknown) =>
+    typeof value === 'string' ? value.toLowerCase() : value,
+  );
   return db;
 }
 
