@@ -3,12 +3,45 @@ import type { Tokens, User } from './types';
 
 /**
  * The signed-in superuser's session in this tab. The access token lives in memory only; the refresh token in
- * sessionStorage, so a reload keeps the session but closing the tab ends it, and no other tab or origin reads
- * it (the console's CSP admits no script but its own). The access token is refreshed in the background before
- * it expires, and once more when the API answers 401 (a token that expired while the tab slept).
+ * sessionStorage, so a reload keeps the session but closing the tab ends it (a copy of the tab steps aside, see
+ * below). No other origin reads it. Pages of the same origin could: the only other one the service serves is
+ * /docs (Swagger UI, under helmet's CSP), which runs no code but its own bundle. The access token is refreshed in
+ * the background before it expires, and once more when the API answers 401 (a token that expired while the tab
+ * slept).
  */
 
 const REFRESH_KEY = 'user-service.admin.refresh';
+/** Names the tab that holds the refresh token (a new one at each sign-in), so a copy of the tab can tell. */
+const HOLDER_KEY = 'user-service.admin.holder';
+
+/**
+ * A refresh token may be exchanged once: a second exchange is reuse, which ends the session and is audited as a
+ * possible theft. Duplicating a tab (or window.open) copies sessionStorage, token included, so the copy asks the
+ * other tabs over this channel whether its holder is alive before it refreshes, and signs in afresh if so.
+ */
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('user-service.admin') : undefined;
+
+interface HolderMessage {
+  type: 'who-holds' | 'held';
+  holder: string;
+}
+
+function anotherTabHolds(holder: string): Promise<boolean> {
+  if (!channel) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onMessage = (event: MessageEvent<HolderMessage>) => {
+      if (event.data.type === 'held' && event.data.holder === holder) done(true);
+    };
+    const timer = setTimeout(() => done(false), 250);
+    const done = (held: boolean) => {
+      clearTimeout(timer);
+      channel.removeEventListener('message', onMessage);
+      resolve(held);
+    };
+    channel.addEventListener('message', onMessage);
+    channel.postMessage({ type: 'who-holds', holder } satisfies HolderMessage);
+  });
+}
 
 type Listener = () => void;
 
@@ -23,6 +56,16 @@ export class AuthSession {
   user: User | undefined;
   /** Why the last session ended without the user asking (expired, revoked), for the sign-in page. */
   endedBecause: string | undefined;
+
+  constructor() {
+    // Answer a copy of this tab: the holder named in its storage is alive here (only a signed-in tab answers).
+    channel?.addEventListener('message', (event: MessageEvent<HolderMessage>) => {
+      const holder = sessionStorage.getItem(HOLDER_KEY);
+      if (event.data.type === 'who-holds' && this.user && holder && event.data.holder === holder) {
+        channel.postMessage({ type: 'held', holder } satisfies HolderMessage);
+      }
+    });
+  }
 
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
@@ -42,6 +85,14 @@ export class AuthSession {
   /** Resumes the tab's session after a reload; false when there is none or it no longer works. */
   async resume(): Promise<boolean> {
     if (!sessionStorage.getItem(REFRESH_KEY)) return false;
+    const holder = sessionStorage.getItem(HOLDER_KEY);
+    if (holder && (await anotherTabHolds(holder))) {
+      // A copy of a signed-in tab: its token belongs to the other tab, which keeps using it.
+      this.clear();
+      this.endedBecause = 'This tab is a copy of a signed-in tab. Sign in here too, or go on in the other tab.';
+      this.changed();
+      return false;
+    }
     try {
       return await this.refresh();
     } catch (error) {
@@ -63,6 +114,7 @@ export class AuthSession {
     }
     this.accessToken = tokens.access_token;
     sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token);
+    if (!sessionStorage.getItem(HOLDER_KEY)) sessionStorage.setItem(HOLDER_KEY, crypto.randomUUID());
     this.user = me;
     this.endedBecause = undefined;
     this.schedule(tokens.expires_in);
@@ -134,6 +186,7 @@ export class AuthSession {
     this.accessToken = undefined;
     this.user = undefined;
     sessionStorage.removeItem(REFRESH_KEY);
+    sessionStorage.removeItem(HOLDER_KEY);
   }
 }
 
