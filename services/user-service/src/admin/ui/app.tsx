@@ -44,6 +44,18 @@ function NavLink({ href, path, children }: { href: string; path: string; childre
   );
 }
 
+/** Each page's own title (WCAG 2.4.2): what the tab, the history and a screen reader announce. */
+function titleOf(path: string, signedIn: boolean): string {
+  if (path === '/verify-email') return 'Verify your email';
+  if (path === '/reset-password') return 'Choose a new password';
+  if (!signedIn) return 'Sign in';
+  if (USER_PATH.test(path)) return 'User';
+  if (path === '/admin/api-keys') return 'API keys';
+  if (path === '/admin/audit') return 'Audit log';
+  if (path === '/admin' || path === '/admin/users') return 'Users';
+  return 'Not found';
+}
+
 /** The console: the two public mail pages, else sign-in or the signed-in shell with its navigation. */
 export function App() {
   const { path } = useLocation();
@@ -61,6 +73,10 @@ export function App() {
     };
     resume();
   }, []);
+
+  useEffect(() => {
+    document.title = `${titleOf(path, user !== undefined)} · user-service admin`;
+  }, [path, user]);
 
   if (path === '/verify-email') return <VerifyEmailPage />;
   if (path === '/reset-password') return <ResetPasswordPage />;

@@ -167,10 +167,14 @@ export class AuthSession {
     }
   }
 
-  /** Signs out: the session ends on the server too (its refresh token stops working). */
-  async signOut(): Promise<void> {
+  /**
+   * Signs out: the session ends on the server too (its refresh token stops working). `reason`, when given, is
+   * shown on the sign-in page (e.g. after the user took their own superuser role away).
+   */
+  async signOut(reason?: string): Promise<void> {
     const token = this.accessToken;
     this.clear();
+    this.endedBecause = reason;
     this.changed();
     if (token) await request('/auth/logout', { method: 'POST', token }).catch(() => {});
   }

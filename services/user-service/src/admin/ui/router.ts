@@ -35,6 +35,8 @@ export function onLinkClick(event: MouseEvent): void {
   const anchor = (event.target as Element).closest('a');
   if (!anchor || event.defaultPrevented || event.button !== 0) return;
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || anchor.target) return;
+  // In-page links ("Skip to content": #main) are the browser's to follow: it moves the focus there.
+  if (anchor.getAttribute('href')?.startsWith('#')) return;
   const url = new URL(anchor.href);
   if (url.origin !== location.origin || !url.pathname.startsWith('/admin')) return;
   event.preventDefault();

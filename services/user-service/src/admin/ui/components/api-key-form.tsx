@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError, type FieldErrors } from '../api-client';
 import { session } from '../auth-session';
 import { reportIfTransient } from '../connection-banner';
@@ -33,6 +33,14 @@ export function ApiKeyForm({ onCreated }: { onCreated: (created: ApiKeyCreated) 
   const [fields, setFields] = useState<FieldErrors>({});
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
+
+  // After a refused submit, the focus goes to the first field in error, so a keyboard or screen-reader user is
+  // taken to the message (its input names it through aria-describedby) instead of staying on the button.
+  useEffect(() => {
+    const first = fields.name ? 'api-key-name' : fields.scopes ? `scope-${API_KEY_SCOPES[0]}` : undefined;
+    const target = first ?? (fields.expires_at ? 'api-key-expires' : undefined);
+    if (target) document.getElementById(target)?.focus();
+  }, [fields]);
 
   const toggle = (scope: ApiKeyScope, on: boolean) => {
     const next = new Set(scopes);

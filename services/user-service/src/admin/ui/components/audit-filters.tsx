@@ -49,6 +49,10 @@ export function AuditFilters({
   const [userId, setUserId] = useState(values.user_id);
   const [userIdHint, setUserIdHint] = useState<string | undefined>();
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // The filters as of the latest render: the typing timer fires later and must not bring back older ones (an
+  // event picked while the pause ran would be lost).
+  const latest = useRef(values);
+  latest.current = values;
 
   // The URL changed under the input (back button, "Clear filters"): show what it holds now.
   useEffect(() => {
@@ -67,7 +71,8 @@ export function AuditFilters({
         return;
       }
       setUserIdHint(undefined);
-      if (id.toLowerCase() !== values.user_id.toLowerCase()) onChange({ ...values, user_id: id.toLowerCase() });
+      const current = latest.current;
+      if (id.toLowerCase() !== current.user_id.toLowerCase()) onChange({ ...current, user_id: id.toLowerCase() });
     }, TYPING_PAUSE_MS);
   };
 

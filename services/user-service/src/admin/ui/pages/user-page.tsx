@@ -48,7 +48,8 @@ export function UserPage({ id }: { id: string }) {
       </section>
     );
   }
-  if (!resource.data) return <p class="muted">Loading the user…</p>;
+  // The previous page's user stays in `resource` while this one loads: never show it under this id.
+  if (!resource.data || resource.data.id !== id) return <p class="muted">Loading the user…</p>;
   // Keyed: another user's page starts with fresh state (no half-edited field carried over).
   return <UserView key={id} initial={resource.data} />;
 }
@@ -68,6 +69,8 @@ function UserView({ initial }: { initial: User }) {
   const [busy, setBusy] = useState<Action>();
   const [actionError, setActionError] = useState<string>();
   const [confirmingDelete, setConfirmingDelete] = useState(false);
+  // An action on one's own account that ends one's access to the console waits for a confirmation.
+  const [confirmingSelf, setConfirmingSelf] = useState<{ message: string; label: string; go: () => void }>();
   const [deleteError, setDeleteError] = useState<string>();
   const heading = useFocusedHeading(true);
 
@@ -80,11 +83,18 @@ function UserView({ initial }: { initial: User }) {
     announce('Saved.');
   };
 
-  const run = async (action: Action, work: () => Promise<string>) => {
+  const isMe = session.user?.id === id;
+  const run = async (action: Action, work: () => Promise<string>, endsMyAccess = false) => {
     setBusy(action);
     setActionError(undefined);
     try {
-      announce(await work());
+      const said = await work();
+      if (endsMyAccess) {
+        setConfirmingSelf(undefined);
+        await session.signOut(`${said} You no longer have access to the admin console.`);
+        return;
+      }
+      announce(said);
       changed();
     } catch (error) {
       if (!reportIfTransient(error, () => void run(action, work))) {
@@ -95,22 +105,43 @@ function UserView({ initial }: { initial: User }) {
     }
   };
 
-  const toggleActive = () =>
-    run('active', async () => {
-      const action = user.is_active ? 'deactivate' : 'activate';
-      setUser(await session.api<User>(`/users/${id}/${action}`, { method: 'POST' }));
-      return user.is_active ? `Deactivated ${user.email}.` : `Activated ${user.email}.`;
+  const toggleActive = (endsMyAccess = false) =>
+    run(
+      'active',
+      async () => {
+        const action = user.is_active ? 'deactivate' : 'activate';
+        setUser(await session.api<User>(`/users/${id}/${action}`, { method: 'POST' }));
+        return user.is_active ? `Deactivated ${user.email}.` : `Activated ${user.email}.`;
+      },
+      endsMyAccess,
+    );
+  const toggleSuperuser = (endsMyAccess = false) =>
+    run(
+      'superuser',
+      async () => {
+        await patch({ is_superuser: !user.is_superuser });
+        return user.is_superuser ? 'Superuser role revoked.' : 'Superuser role granted.';
+      },
+      endsMyAccess,
+    );
+  const endSessions = (endsMyAccess = false) =>
+    run(
+      'sessions',
+      async () => {
+        await session.api(`/users/${id}/sessions`, { method: 'DELETE' });
+        return `Ended every session of ${user.email}.`;
+      },
+      endsMyAccess,
+    );
+  /** Runs `go` at once, or, on one's own account, after a confirmation that says the console will be closed. */
+  const guard = (label: string, what: string, go: (endsMyAccess: boolean) => Promise<void>) => () => {
+    if (!isMe) return void go(false);
+    setConfirmingSelf({
+      label,
+      message: `${what} This is your own account: you will be signed out and lose access to the admin console.`,
+      go: () => void go(true),
     });
-  const toggleSuperuser = () =>
-    run('superuser', async () => {
-      await patch({ is_superuser: !user.is_superuser });
-      return user.is_superuser ? 'Superuser role revoked.' : 'Superuser role granted.';
-    });
-  const endSessions = () =>
-    run('sessions', async () => {
-      await session.api(`/users/${id}/sessions`, { method: 'DELETE' });
-      return `Ended every session of ${user.email}.`;
-    });
+  };
   const deleteUser = async () => {
     setBusy('delete');
     setDeleteError(undefined);
@@ -127,7 +158,6 @@ function UserView({ initial }: { initial: User }) {
     }
   };
 
-  const isMe = session.user?.id === id;
   return (
     <article class="user-page">
       <h1 ref={heading} tabIndex={-1} class="user-title">
@@ -168,13 +198,33 @@ function UserView({ initial }: { initial: User }) {
       </div>
 
       <div class="actions">
-        <button type="button" disabled={busy !== undefined} onClick={toggleActive}>
+        <button
+          type="button"
+          disabled={busy !== undefined}
+          onClick={
+            user.is_active
+              ? guard('Deactivate my account', 'Deactivate your account?', toggleActive)
+              : () => toggleActive()
+          }
+        >
           {user.is_active ? 'Deactivate' : 'Activate'}
         </button>
-        <button type="button" disabled={busy !== undefined} onClick={toggleSuperuser}>
+        <button
+          type="button"
+          disabled={busy !== undefined}
+          onClick={
+            user.is_superuser
+              ? guard('Revoke my superuser role', 'Revoke your own superuser role?', toggleSuperuser)
+              : () => toggleSuperuser()
+          }
+        >
           {user.is_superuser ? 'Revoke superuser' : 'Grant superuser'}
         </button>
-        <button type="button" disabled={busy !== undefined} onClick={endSessions}>
+        <button
+          type="button"
+          disabled={busy !== undefined}
+          onClick={guard('End all my sessions', 'End every one of your sessions, this one too?', endSessions)}
+        >
           End all sessions
         </button>
         <button
@@ -193,6 +243,16 @@ function UserView({ initial }: { initial: User }) {
         <p id="actions-error" class="error" role="alert">
           {actionError}
         </p>
+      )}
+      {confirmingSelf && (
+        <ConfirmDialog
+          message={confirmingSelf.message}
+          confirmLabel={confirmingSelf.label}
+          busy={busy !== undefined}
+          error={actionError}
+          onConfirm={confirmingSelf.go}
+          onCancel={() => setConfirmingSelf(undefined)}
+        />
       )}
       {confirmingDelete && (
         <ConfirmDialog
