@@ -1,8 +1,8 @@
 import type { User } from '../users/user.repository.js';
+import type { Scope } from './scopes.js';
 
-/** What an API key may do: read or write users, read or write personas. */
-export const SCOPES = ['users:read', 'users:write', 'personas:read', 'personas:write'] as const;
-export type Scope = (typeof SCOPES)[number];
+// The scopes live in a module without imports, which the admin console's bundle shares (src/admin/ui).
+export { SCOPES, type Scope } from './scopes.js';
 
 /** An API key as a request sees it once its secret checked out (never the secret or its hash). */
 export interface ApiKeyIdentity {

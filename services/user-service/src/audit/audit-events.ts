@@ -6,51 +6,10 @@
 import type { RepositoryProvider } from '@user-service/data';
 import { IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH } from '../sessions/session.table.js';
 import { AUDIT_DETAIL_MAX_LENGTH, AUDIT_REQUEST_ID_MAX_LENGTH, auditEventsTable } from './audit-event.table.js';
+import type { AuditEventName } from './audit-event-names.js';
 
-export const AUDIT_EVENTS = [
-  'user.registered',
-  'login.succeeded',
-  'login.failed',
-  'login.locked_out',
-  'logout',
-  'refresh_token.reused',
-  'session.revoked',
-  'password.changed',
-  'password.reset_requested',
-  'password.reset',
-  'email.verification_sent',
-  'email.verified',
-  'email.changed',
-  'user.created',
-  'user.updated',
-  'user.activated',
-  'user.deactivated',
-  'user.promoted',
-  'user.demoted',
-  'user.deleted',
-  'persona.deleted',
-  'api_key.created',
-  'api_key.revoked',
-  'signing_key.rotated',
-] as const;
-
-export type AuditEventName = (typeof AUDIT_EVENTS)[number];
-
-/** The events a user sees of their own account (GET /users/me/audit-events): sign-ins, passwords, sessions. */
-export const SECURITY_EVENTS: readonly AuditEventName[] = [
-  'login.succeeded',
-  'login.failed',
-  'login.locked_out',
-  'logout',
-  'refresh_token.reused',
-  'session.revoked',
-  'password.changed',
-  'password.reset_requested',
-  'password.reset',
-  'email.verification_sent',
-  'email.verified',
-  'email.changed',
-];
+// The names live in a module without imports, which the admin console's bundle shares (src/admin/ui).
+export { AUDIT_EVENTS, type AuditEventName, SECURITY_EVENTS } from './audit-event-names.js';
 
 /** A few named facts about the event (a reason, a field list, a count); never a secret (see recordAudit). */
 export type AuditDetail = Readonly<Record<string, string | number | boolean | null | readonly string[]>>;

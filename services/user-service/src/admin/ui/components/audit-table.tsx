@@ -1,19 +1,9 @@
 import { Fragment } from 'preact';
+import type { AuditEvent } from '../types';
 import { DateTime } from './date-time';
 
 /** One event as GET /api/v1/audit-events sends it (AuditEventPublic in src/audit/audit.schemas.ts). */
-export interface AuditRecord {
-  id: string;
-  created_at: string;
-  event: string;
-  actor_user_id: string | null;
-  actor_api_key_id: string | null;
-  target_user_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
-  detail: Record<string, unknown> | null;
-}
+export type AuditRecord = AuditEvent;
 
 /** A page of the log: newest first; next_cursor goes back as `after` for the older events. */
 export interface AuditRecordList {
@@ -21,8 +11,8 @@ export interface AuditRecordList {
   next_cursor: string | null;
 }
 
-/** The detail's few named facts on one line ("fields: email, full_name; via: cli"). */
-function detailText(detail: AuditRecord['detail']): string {
+/** The detail's few named facts on one line ("fields: email, full_name; via: cli"), as plain text, never markup. */
+export function detailText(detail: AuditRecord['detail']): string {
   if (!detail) return '';
   return Object.entries(detail)
     .map(([key, value]) => `${key}: ${Array.isArray(value) ? value.join(', ') : String(value)}`)
@@ -30,7 +20,7 @@ function detailText(detail: AuditRecord['detail']): string {
 }
 
 /** An event name that may break after a dot on a narrow screen, never inside a word. */
-function EventName({ name }: { name: string }) {
+export function EventName({ name }: { name: string }) {
   const parts = name.split('.');
   return (
     <code>

@@ -1,32 +1,18 @@
 import { session } from '../auth-session';
+import { detailText, EventName } from '../components/audit-table';
 import { DateTime } from '../components/date-time';
 import type { AuditEvent } from '../types';
 import { useCursorList } from './user-cursor-list';
 
-/** An event as GET /audit-events sends it (audit.schemas.ts AuditEventPublic). */
-interface UserAuditEvent extends AuditEvent {
-  created_at: string;
-  actor_user_id: string | null;
-  actor_api_key_id: string | null;
-}
-
 interface AuditList {
-  audit_events: UserAuditEvent[];
+  audit_events: AuditEvent[];
   next_cursor: string | null;
 }
 
 const PAGE_SIZE = 20;
 
-/**
- * "email.verification_sent" may wrap after its dots and underscores on a phone, never inside a word. <wbr>
- * rather than a zero-width space: the text (what is copied, searched, read aloud) stays the event's name.
- */
-function breakable(name: string) {
-  return name.split(/(?<=[._])/).map((part, i) => (i === 0 ? part : [<wbr key={i} />, part]));
-}
-
 /** Who did it: a user (a link to them; "you" for the signed-in one), an API key, or nobody signed in. */
-function Actor({ event, userId }: { event: UserAuditEvent; userId: string }) {
+function Actor({ event, userId }: { event: AuditEvent; userId: string }) {
   if (event.actor_user_id) {
     const id = event.actor_user_id;
     if (id === session.user?.id) return <span>you</span>;
@@ -48,17 +34,9 @@ function Actor({ event, userId }: { event: UserAuditEvent; userId: string }) {
   return <span class="muted">—</span>;
 }
 
-/** The facts an event carries ({fields: ["email"]}), as plain text; never markup. */
-function detailText(detail: AuditEvent['detail']): string {
-  if (!detail) return '';
-  return Object.entries(detail)
-    .map(([key, value]) => `${key}: ${Array.isArray(value) ? value.join(', ') : JSON.stringify(value)}`)
-    .join('; ');
-}
-
 /** The user's audit events, newest first, 20 at a time; "Older events" continues from next_cursor. */
 export function UserAudit({ userId, version }: { userId: string; version: number }) {
-  const list = useCursorList<UserAuditEvent>(
+  const list = useCursorList<AuditEvent>(
     async (after, signal) => {
       const page = await session.api<AuditList>('/audit-events', {
         query: { user_id: userId, limit: PAGE_SIZE, after },
@@ -104,7 +82,9 @@ export function UserAudit({ userId, version }: { userId: string; version: number
                   <td>
                     <DateTime iso={event.created_at} />
                   </td>
-                  <td class="mono event-name">{breakable(event.event)}</td>
+                  <td class="event-name">
+                    <EventName name={event.event} />
+                  </td>
                   <td>
                     <Actor event={event} userId={userId} />
                   </td>
