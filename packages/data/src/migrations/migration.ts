@@ -20,6 +20,11 @@ export interface MigrationContext {
    * cannot: it throws, and the migration rebuilds the table by hand).
    */
   alterColumn(table: string, column: string, to: ColumnChange): Promise<void>;
+  /**
+   * Updates the planner's statistics of a table (Dialect.analyze), e.g. after adding an index: SQLite keeps
+   * none of its own, and without them it may take a new index for selective when it is not.
+   */
+  analyze(table: string): Promise<void>;
   /** For logging only; branch on it in a dialect file, never in a migration. */
   kind: DialectKind;
 }
@@ -40,6 +45,7 @@ export function migrationContext(db: Kysely<any>, dialect: Dialect): MigrationCo
     types: dialect.types,
     kind: dialect.kind,
     alterColumn: (table, column, to) => dialect.alterColumn(db, table, column, to),
+    analyze: (table) => dialect.analyze(db, table),
     indexes: {
       createSubstringIndex: (name, table, column, options) =>
         dialect.createSubstringIndex(db, name, table, column, options),

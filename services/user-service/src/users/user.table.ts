@@ -72,6 +72,10 @@ export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>(
     },
     indexes: {
       ix_users_created_at: { columns: ['created_at', 'id'] },
+      // GET /users?is_active=false / is_superuser=true / is_verified=...: a rare value without reading the table.
+      ix_users_is_active_created_at: { columns: ['is_active', 'created_at', 'id'] },
+      ix_users_is_superuser_created_at: { columns: ['is_superuser', 'created_at', 'id'] },
+      ix_users_is_verified_created_at: { columns: ['is_verified', 'created_at', 'id'] },
       // GET /users/search: lower(column) LIKE '%term%', a trigram GIN index on PostgreSQL, an FTS5 trigram table
       // on SQLite (for rare terms), none on MySQL/MariaDB.
       ix_users_full_name_trgm: { columns: ['full_name'], substring: true },

@@ -4,7 +4,7 @@ import { DateTime } from '../components/date-time';
 import { navigate, useLocation } from '../router';
 import type { User, UserList } from '../types';
 import { useResource } from '../use-resource';
-import { apiQueryOf, filtersOf, pathOf, SORTS, type UsersFilters } from './users-query';
+import { apiQueryOf, DEFAULT_SORT, filtersOf, pathOf, SORTS, type UsersFilters } from './users-query';
 
 const PAGE_SIZE = 50;
 const TYPING_PAUSE_MS = 250;
@@ -84,6 +84,7 @@ export function UsersPage() {
   const { query } = useLocation();
   const filters = filtersOf(query);
   const key = pathOf(filters);
+  const searching = filters.q.trim() !== '';
 
   // The search box shows what is typed at once; the address bar (and the request) follow after a pause.
   const [text, setText] = useState(filters.q);
@@ -214,13 +215,25 @@ export function UsersPage() {
         </div>
         <div>
           <label for="users-sort">Sort</label>
-          <select id="users-sort" value={filters.sort} onChange={(e) => change('sort', e.currentTarget.value)}>
+          {/* Search results come newest first (users-query.ts apiQueryOf says why). */}
+          <select
+            id="users-sort"
+            value={searching ? DEFAULT_SORT : filters.sort}
+            disabled={searching}
+            aria-describedby={searching ? 'users-sort-hint' : undefined}
+            onChange={(e) => change('sort', e.currentTarget.value)}
+          >
             {SORTS.map((s) => (
               <option key={s.value} value={s.value}>
                 {s.label}
               </option>
             ))}
           </select>
+          {searching && (
+            <p id="users-sort-hint" class="muted">
+              Search results: newest first
+            </p>
+          )}
         </div>
       </form>
 

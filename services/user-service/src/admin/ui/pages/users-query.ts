@@ -18,15 +18,17 @@ export interface UsersFilters {
 
 export const DEFAULT_SORT = '-created_at';
 
+/**
+ * The orders an index serves (ix_users_created_at, uq_users_email), so every page of every order stays a few
+ * milliseconds at 1M users. The API sorts by full name and username too, but those columns may be empty and
+ * sort empty-last, which no index serves: at 1M users on SQLite each such page sorted the table (about 290 ms,
+ * 1.2 s with a search term), holding the event loop meanwhile.
+ */
 export const SORTS: readonly { value: string; label: string }[] = [
   { value: '-created_at', label: 'Newest first' },
   { value: 'created_at', label: 'Oldest first' },
   { value: 'email', label: 'Email A-Z' },
   { value: '-email', label: 'Email Z-A' },
-  { value: 'full_name', label: 'Name A-Z' },
-  { value: '-full_name', label: 'Name Z-A' },
-  { value: 'username', label: 'Username A-Z' },
-  { value: '-username', label: 'Username Z-A' },
 ];
 
 const TRI_STATE = new Set(['', 'true', 'false']);
@@ -89,6 +91,9 @@ export function apiQueryOf(filters: UsersFilters): Record<string, string | undef
     is_verified: filters.verified || undefined,
     created_after: filters.from ? startOfDay(filters.from) : undefined,
     created_before: filters.until ? startOfDay(filters.until, 1) : undefined,
-    sort: filters.sort,
+    // A search is shown newest first: in that order the scan behind a common term stops once the page is full,
+    // while in email order it may read a large part of the table first (0.35 s for "ann" at 1M users on SQLite,
+    // more for terms that are common but sparse in that order), holding SQLite's event loop meanwhile.
+    sort: filters.q.trim() ? DEFAULT_SORT : filters.sort,
   };
 }
