@@ -3,7 +3,8 @@
  * these were found by review): a copy of a signed-in tab steps aside instead of exchanging the same refresh
  * token twice (which the server treats as theft: session ended, refresh_token.reused audited); moving from one
  * user's page to another's never shows the first user under the second's URL; taking away one's own superuser
- * role asks first and then signs out; the skip link moves the focus to the content; each page has a title.
+ * role asks first and then signs out; the skip link moves the focus to the content; each page has a title; and
+ * the two public pages the mails link to, with the links a real SMTP server on loopback received.
  * The real service (scripts/start.mjs, one worker) on a fresh SQLite file, with REFRESH_REUSE_GRACE_SECONDS=0 so
  * that a second exchange of a refresh token is refused at once.
  */
@@ -15,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumMissing, eventually, launchChromium, type Watched, watchedPage } from './support/browser.js';
 import { type Running, SERVICE_DIR, startService } from './support/processes.js';
+import { startTestSmtp, type TestSmtp } from './support/smtp.js';
 
 const ADMIN = { email: 'session-admin@example.com', password: 'Granite-Compass-Willow-83' };
 const PASSWORD = 'Saffron-Glacier-Ember-47';
@@ -25,6 +27,7 @@ describe('admin console sessions in Chromium', { skip: !ci && missing ? missing 
   const dir = mkdtempSync(join(tmpdir(), 'us-admin-session-'));
   let running: Running | undefined;
   let browser: Browser | undefined;
+  let smtp: TestSmtp | undefined;
   let adminToken = '';
 
   const base = () => {
@@ -61,6 +64,8 @@ describe('admin console sessions in Chromium', { skip: !ci && missing ? missing 
 
   before(async () => {
     if (missing) throw new Error(missing);
+    // A real SMTP server on loopback: the mail pages are tested with the links the service really mails.
+    smtp = await startTestSmtp();
     running = await startService(process.execPath, ['--max-semi-space-size=2', 'scripts/start.mjs'], {
       cwd: SERVICE_DIR,
       timeoutMs: 60_000,
@@ -70,6 +75,7 @@ describe('admin console sessions in Chromium', { skip: !ci && missing ? missing 
         FIRST_SUPERUSER_EMAIL: ADMIN.email,
         FIRST_SUPERUSER_PASSWORD: ADMIN.password,
         REFRESH_REUSE_GRACE_SECONDS: '0',
+        SMTP_URL: smtp.url,
         AUTH_RATE_LIMIT_PER_MINUTE: '100000',
         OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
       },
@@ -85,6 +91,7 @@ describe('admin console sessions in Chromium', { skip: !ci && missing ? missing 
 
   after(async () => {
     await browser?.close();
+    await smtp?.close();
     if (running) {
       running.child.kill('SIGTERM');
       await Promise.race([running.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
@@ -180,6 +187,56 @@ describe('admin console sessions in Chromium', { skip: !ci && missing ? missing 
       await page.getByRole('alert').filter({ hasText: 'You no longer have access to the admin console' }).waitFor();
       assert.equal((await api(`/users/${id}`, { token: adminToken })).body.is_superuser, false);
       assert.deepEqual(await page.evaluate(() => Object.keys((globalThis as any).sessionStorage)), []);
+    });
+  });
+
+  /** The path and fragment of the link in the next mail to `to` that leads to `page` (the host is PUBLIC_URL's). */
+  async function mailedLink(to: string, page: '/verify-email' | '/reset-password'): Promise<string> {
+    assert.ok(smtp, 'the SMTP server runs');
+    const mail = await smtp.next((m) => m.envelopeTo.includes(to) && m.text.includes(`${page}#token=`), 20_000);
+    const link = new RegExp(`${page}#token=[^\\s"<>]+`).exec(mail.text)?.[0];
+    assert.ok(link, mail.text);
+    return link;
+  }
+
+  it('the mail links: verifies an address, and sets a new password after refusing a mismatch and a short one', async () => {
+    const email = 'mail.pages@example.com';
+    const id = await createUser(email);
+    await flow(async ({ page, problems }) => {
+      // The service mails a verification link on creation (a second request would void that token).
+      await page.goto(`${base()}${await mailedLink(email, '/verify-email')}`);
+      await page.getByText('Your email address is verified.').waitFor();
+      assert.doesNotMatch(page.url(), /token/, 'the token is gone from the address bar');
+      assert.equal((await api(`/users/${id}`, { token: adminToken })).body.is_verified, true);
+
+      assert.equal((await api('/auth/forgot-password', { method: 'POST', body: { email } })).status, 202);
+      await page.goto(`${base()}${await mailedLink(email, '/reset-password')}`);
+      await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+      assert.doesNotMatch(page.url(), /token/, 'the token is gone from the address bar');
+      const newPassword = page.getByLabel('New password', { exact: true });
+      const repeat = page.getByLabel('Repeat the new password', { exact: true });
+      await newPassword.fill('Cobalt-Meadow-Lantern-58');
+      await repeat.fill('Cobalt-Meadow-Lantern-59');
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await eventually(async () => assert.equal(await repeat.getAttribute('aria-invalid'), 'true'));
+      // Too short: the API's 422, shown next to "New password".
+      problems.expect(/status of 422 .*\/api\/v1\/auth\/reset-password$/);
+      await newPassword.fill('short');
+      await repeat.fill('short');
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await eventually(async () => assert.equal(await newPassword.getAttribute('aria-invalid'), 'true'));
+      assert.match((await page.locator('#password-error').textContent()) ?? '', /\S/);
+      await newPassword.fill('Cobalt-Meadow-Lantern-58');
+      await repeat.fill('Cobalt-Meadow-Lantern-58');
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await page.getByText('Your password is changed. You can sign in now.').waitFor();
+      const login = await api('/auth/login', {
+        method: 'POST',
+        body: { username: email, password: 'Cobalt-Meadow-Lantern-58' },
+      });
+      assert.equal(login.status, 200, 'the new password signs in');
+      const old = await api('/auth/login', { method: 'POST', body: { username: email, password: PASSWORD } });
+      assert.equal(old.status, 401, 'the old one no longer does');
     });
   });
 
