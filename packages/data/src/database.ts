@@ -122,6 +122,14 @@ export class Database implements DataStore {
     private readonly closer: () => Promise<void>,
     cursorSecret?: string,
     private readonly stats: () => PoolStats = () => ({ max: 0, inUse: 0, idle: 0, waiting: 0 }),
+    /**
+     * A cheap, synchronous token of "nothing has changed": two calls that return the same string saw no row
+     * inserted, updated or deleted in the database in between, by this process or any other. Undefined when
+     * it cannot tell right now (inside a transaction, a busy connection), and always undefined where the
+     * database offers no such counter without a round trip (PostgreSQL, MySQL/MariaDB). For process-local
+     * caches of rows that other processes may change: a changed stamp means "read again".
+     */
+    readonly changeStamp: () => string | undefined = () => undefined,
   ) {
     this.cursors = new CursorCodec(cursorSecret);
     this.scope = new SqlScope(kysely, dialect, this.cursors);
@@ -371,7 +379,7 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     }
     return { url: replicaUrl, parsed: parsedReplica };
   });
-  const { close, stats } = connection;
+  const { close, stats, changeStamp } = connection;
   // With replicas, every statement on the primary goes through the WriteMarker (see consistency.ts).
   const kysely = replicaUrls.length > 0 ? connection.kysely.withPlugin(new WriteMarker()) : connection.kysely;
   const database = new Database(
@@ -384,6 +392,8 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     close,
     options.cursorSecret,
     stats,
+    // Not with replicas (PostgreSQL only, which has no stamp anyway).
+    changeStamp,
   );
   const attempts = options.connectAttempts ?? 5;
   let delay = options.connectDelayMs ?? 500;

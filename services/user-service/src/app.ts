@@ -20,6 +20,7 @@ import { AuthService } from './auth/auth.service.js';
 import { jwksRoutes } from './auth/jwks.routes.js';
 import { LoginGuard } from './auth/login-guard.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
+import { DEFAULT_PRINCIPAL_CACHE_SIZE, LocalPrincipalCache } from './cache/local-principal-cache.js';
 import { sharedRateLimitStore } from './cache/rate-limit-store.js';
 import type { RedisLog } from './cache/redis-connection.js';
 import { redisPositions } from './cache/redis-positions.js';
@@ -72,6 +73,8 @@ export interface AppDeps {
   warn?: (message: string) => void;
   /** How old a list's `total` may be, in ms (TOTAL_CACHE_MS); 0 counts on every request. */
   totalsTtlMs?: number;
+  /** PRINCIPAL_CACHE_SIZE: sessions whose access check this process keeps (SQLite, no Redis); 0 = none. */
+  principalCacheSize?: number;
   logger?: FastifyServerOptions['logger'];
   /** TRUST_PROXY: whose X-Forwarded-For to believe for the client IP (login limits, sessions list). */
   trustProxy?: FastifyServerOptions['trustProxy'];
@@ -192,6 +195,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   users.setCache(userCache);
   sessions.setCache(userCache);
+  // Without the shared cache, the access check is kept in memory where the database can tell that nothing
+  // changed since (SQLite: every process's writes move its change stamp), so it stays exact.
+  const principalCacheSize = deps.principalCacheSize ?? DEFAULT_PRINCIPAL_CACHE_SIZE;
+  if (!userCache && principalCacheSize > 0 && deps.database.changeStamp() !== undefined) {
+    sessions.setLocalCache(new LocalPrincipalCache(deps.database.changeStamp, principalCacheSize));
+  }
   const apiKeys = new ApiKeyService(deps.database);
   const audit = new AuditService(deps.database);
   if (deps.auditRetentionDays) registerAuditRetention(app, audit, deps.auditRetentionDays);

@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDatabaseUrl } from '@user-service/data';
+import { DEFAULT_PRINCIPAL_CACHE_SIZE } from './cache/local-principal-cache.js';
 
 /**
  * The service package's own `data/app.db`, as an absolute path, so `npm start`, `npm run cli` and
@@ -87,6 +88,11 @@ export interface Config {
   auditRetentionDays: number;
   /** Redis (REDIS_URL, CACHE_TTL_MS): the shared cache and rate limits of many instances; off when unset. */
   redis: RedisConfig;
+  /**
+   * PRINCIPAL_CACHE_SIZE: without Redis, on SQLite, how many sessions' access checks each process keeps in
+   * memory (exact: dropped on any write to the database, see cache/local-principal-cache.ts); 0 = none.
+   */
+  principalCacheSize: number;
 }
 
 /** What Redis is used for when REDIS_URL is set (src/cache/). */
@@ -300,6 +306,7 @@ export function loadConfig(env: Env = process.env): Config {
     mail: mailConfig(env, int(env, 'PORT', 8000, 0, 65_535)),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0, 36_500),
     redis: redisConfig(env),
+    principalCacheSize: int(env, 'PRINCIPAL_CACHE_SIZE', DEFAULT_PRINCIPAL_CACHE_SIZE, 0, 1_000_000),
   };
 }
 

@@ -76,6 +76,7 @@ export async function serve(config: Config, options: { quiet?: boolean } = {}): 
     overload: config.overload,
     corsOrigins: config.corsOrigins,
     auditRetentionDays: config.auditRetentionDays,
+    principalCacheSize: config.principalCacheSize,
     mail: config.mail,
     ...(config.redis.url ? { redis: { url: config.redis.url, cacheTtlMs: config.redis.cacheTtlMs } } : {}),
     adminConsoleDir: builtConsoleDir(),

@@ -54,6 +54,8 @@ export interface DialectConnection {
   close(): Promise<void>;
   /** Connections in use, idle and waited for, right now. */
   stats(): PoolStats;
+  /** See Database.changeStamp; only where it can be read without a round trip (SQLite). */
+  changeStamp?: () => string | undefined;
 }
 
 /** What `connect` may be asked besides the URL and pool bounds. */

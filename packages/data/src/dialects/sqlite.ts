@@ -106,6 +106,27 @@ function withStatementCache(db: Database.Database, size = 256): SqliteDatabase {
   };
 }
 
+/**
+ * Database.changeStamp on SQLite: total_changes() counts every row this connection has inserted, updated or
+ * deleted (triggers included, committed or not), and data_version moves when another connection (another
+ * worker, the CLI) commits. Both are read in one statement without touching a table (about a microsecond).
+ * Inside a transaction of this connection there is no stamp: its read snapshot would hide other connections'
+ * commits from data_version (and the connection is lent to that transaction anyway).
+ */
+function changeStampOf(db: Database.Database): () => string | undefined {
+  const stamp = db.prepare('select total_changes(), data_version from pragma_data_version').raw();
+  return () => {
+    if (db.inTransaction || !db.open) return undefined;
+    try {
+      const row = stamp.get() as [number, number];
+      return `${row[0]}.${row[1]}`;
+    } catch {
+      // Busy with an open iterator, or closed: no stamp, so nothing is served from what it would guard.
+      return undefined;
+    }
+  };
+}
+
 const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', 'SQLITE_READONLY']);
 // A file that cannot be opened, is not a database, or may not be read does not get better by waiting.
 const PERMANENT = new Set(['SQLITE_CANTOPEN', 'SQLITE_NOTADB', 'SQLITE_PERM', 'SQLITE_AUTH', 'SQLITE_CORRUPT']);
@@ -127,11 +148,13 @@ export const sqliteDialect: Dialect = {
   connect(url, pool, options) {
     if (url.kind !== 'sqlite') throw new Error('sqlite dialect needs a sqlite URL');
     // One connection, which Kysely lends to one query or transaction at a time.
-    return kyselyConnection(
-      new WriterFirstSqliteDialect({ database: withStatementCache(openSqlite(url.filename, pool)) }),
+    const db = openSqlite(url.filename, pool);
+    const connection = kyselyConnection(
+      new WriterFirstSqliteDialect({ database: withStatementCache(db) }),
       { max: 1 },
       options,
     );
+    return { ...connection, changeStamp: changeStampOf(db) };
   },
 
   mapError(error): DataError | undefined {

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { DataStore, RepositoryProvider } from '@user-service/data';
 import { type AuditContext, type AuditEntry, recordAudit } from '../audit/audit-events.js';
+import type { LocalPrincipalCache } from '../cache/local-principal-cache.js';
 import type { LoadedPrincipal, UserCache } from '../cache/user-cache.js';
 import { NotFoundError, UnauthorizedError } from '../errors.js';
 import { publishRefreshReuse } from '../observability/channels.js';
@@ -63,6 +64,7 @@ export class SessionService {
   private readonly now: () => Date;
   /** The Redis principal cache (REDIS_URL with CACHE_TTL_MS > 0); undefined = every check reads the database. */
   private cache: UserCache | undefined;
+  private local: LocalPrincipalCache | undefined;
 
   constructor(
     private readonly store: DataStore,
@@ -79,6 +81,14 @@ export class SessionService {
    */
   setCache(cache: UserCache | undefined): void {
     this.cache = cache;
+  }
+
+  /**
+   * Set once by the app when there is no Redis cache and the database has a change stamp (SQLite): the access
+   * check is answered from this process's memory while nothing in the database changed (cache/local-principal-cache.ts).
+   */
+  setLocalCache(cache: LocalPrincipalCache | undefined): void {
+    this.local = cache;
   }
 
   /** Starts a session for a user who has just proved who they are (recorded as `login.succeeded`). */
@@ -170,6 +180,7 @@ export class SessionService {
    */
   async activeUser(sessionId: string, userId: string): Promise<User | undefined> {
     if (this.cache) return this.cache.principal(sessionId, userId, () => this.livePrincipal(sessionId, userId));
+    if (this.local) return this.local.principal(sessionId, userId, () => this.livePrincipal(sessionId, userId));
     return (await this.livePrincipal(sessionId, userId))?.user;
   }
 

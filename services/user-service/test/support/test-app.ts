@@ -1,4 +1,11 @@
-import { type Database, Migrator, openDatabase, typedQuery } from '@user-service/data';
+import {
+  type Database,
+  Migrator,
+  openDatabase,
+  type QueryEvent,
+  type QueryObserver,
+  typedQuery,
+} from '@user-service/data';
 import { requireUrl, type TestDatabase } from '@user-service/data/testing';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { SCOPES } from '../../src/access/principal.js';
@@ -79,6 +86,10 @@ export interface TestAppOptions {
   replicaUrls?: string[];
   /** A built admin console to serve at /admin (none by default). */
   adminConsoleDir?: string;
+  /** Told about every statement the app's database runs (with metrics on, after the collector). */
+  onQuery?: QueryObserver;
+  /** PRINCIPAL_CACHE_SIZE (the service's default when not given). */
+  principalCacheSize?: number;
 }
 
 /** Limits so high that no suite trips them by accident; the tests of the limits set their own. */
@@ -97,7 +108,14 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
   const collector = options.metrics ? new ServiceMetrics() : undefined;
   const database = await openDatabase(requireUrl(tdb), {
     connectAttempts: 1,
-    ...(collector ? { onQuery: collector.onQuery } : {}),
+    ...(collector || options.onQuery
+      ? {
+          onQuery: (event: QueryEvent) => {
+            collector?.onQuery(event);
+            options.onQuery?.(event);
+          },
+        }
+      : {}),
     ...(options.replicaUrls
       ? { replicaUrls: options.replicaUrls, replicaPollMs: 50, cursorSecret: TEST_TOKEN_SECRET }
       : {}),
@@ -120,6 +138,7 @@ export async function openTestApp(tdb: TestDatabase, options: TestAppOptions = {
     ...(collector ? { metrics: { collector, render: () => collector.render(), token: options.metrics?.token } } : {}),
     ...(options.redis ? { redis: options.redis } : {}),
     ...(options.adminConsoleDir ? { adminConsoleDir: options.adminConsoleDir } : {}),
+    ...(options.principalCacheSize !== undefined ? { principalCacheSize: options.principalCacheSize } : {}),
     access: { ...defaultAccess(), ...RELAXED, ...options.access },
     mail: { ...TEST_MAIL, ...options.mail },
     mailRequestsPerMinute: options.mailRequestsPerMinute ?? 1_000_000,
