@@ -28,11 +28,13 @@ const INVALID = 'Could not validate credentials';
 /**
  * Who is calling, from `Authorization: Bearer <access token | usk_ API key>` or `X-API-Key: usk_...`; anonymous
  * without either. Credentials that are present but wrong are a 401, never silently anonymous. An access token
- * holds only while its session is live and its user exists and is active: read on every request (one
+ * holds only while its session is live and its user exists and is active: checked on every request (one
  * primary-key read of the session joined to its user), which is what makes a logout or a deactivation take
  * effect on the very next request on every process. With REDIS_URL the check is one MGET of the cached session
  * and user instead (cache/user-cache.ts), and every way a session or a user changes tombstones those entries
- * before it is acknowledged, so the same holds across instances. API keys are not cached: each use reads its row.
+ * before it is acknowledged, so the same holds across instances. On SQLite without it, the answer is kept in
+ * the process while the database's change stamp says nothing changed (cache/local-principal-cache.ts). API keys
+ * are not cached: each use reads its row.
  */
 export function authenticator(credentials: Credentials) {
   return async function authenticate(request: FastifyRequest): Promise<Principal> {
