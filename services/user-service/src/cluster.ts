@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config.js';
 import { EXIT_CONFIG } from './exit-codes.js';
 import { generatedTokenSecret } from './token-secret.js';
+import { workerExecArgv } from './worker-heap.js';
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -43,6 +44,8 @@ export async function runPrimary(config: Config): Promise<void> {
   const listeningSince = new Map<number, number>();
   // Every worker must sign and accept the same tokens: an unset secret is generated once, here.
   const secret = config.jwtSecret ?? generatedTokenSecret(log);
+  // Workers run with the primary's Node flags plus a heap limit that keeps their peak RSS down (worker-heap.ts).
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   const fork = (): Worker => cluster.fork({ JWT_SECRET: secret });
 
   // Metrics: the primary sums its workers' registries for every scrape; METRICS_PORT is its own listener.
