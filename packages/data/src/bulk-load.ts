@@ -35,7 +35,9 @@ export interface NamedIndex extends IndexSnapshot {
  * with a foreign key's columns (MySQL refuses to drop it while the key needs it); and every unique index. A
  * unique index may back a UNIQUE constraint, which PostgreSQL and SQLite refuse to drop as an index (the snapshot
  * cannot tell the two apart: the review of issue 13 found bulkLoad failing on such tables), and kept, it fails
- * the load's own transaction on a duplicate, so nothing of the load stays, on every database.
+ * the load's own transaction on a duplicate, so nothing of the load stays, on every database. The SQLite and
+ * PostgreSQL dialects take down, with these, the unique indexes their catalogs show no constraint needs, and
+ * build them again inside the load's transaction (sqlite-bulk-load.ts, postgres-bulk-load.ts).
  */
 export function indexesToRebuild(snapshot: TableSnapshot): NamedIndex[] {
   const columns = new Set(Object.keys(snapshot.columns));
