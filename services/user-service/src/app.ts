@@ -45,6 +45,7 @@ import { registerHttpMetrics } from './observability/http-metrics.js';
 import type { ServiceMetrics } from './observability/metrics.js';
 import { metricsRoutes } from './observability/metrics.routes.js';
 import type { RenderMetrics } from './observability/metrics-listener.js';
+import { lazyChildLogger } from './observability/request-logger.js';
 import type { RequestTracing } from './observability/tracing.js';
 import { personaRoutes } from './personas/persona.routes.js';
 import { PersonaListPublic, PersonaPublic } from './personas/persona.schemas.js';
@@ -119,6 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.tracing ? { serverFactory: deps.tracing.serverFactory } : {}),
     // One access line per request instead of Fastify's two (observability/access-log.ts).
     logController: new AccessLogController(),
+    // Each request's child logger is made when it first writes a line (observability/request-logger.ts).
+    ...(deps.logger ? { childLoggerFactory: lazyChildLogger } : {}),
     bodyLimit: deps.bodyLimitBytes ?? 1_048_576,
     trustProxy: deps.trustProxy ?? false,
     // Path segments up to 1 KiB reach the schemas (which answer 422 past their own limits); longer is a 414.
@@ -153,9 +156,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (request, reply) => {
+  // Synchronous (done callback), as every hook on the hot path: an async hook costs a promise and a tick.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   for (const schema of [HttpError, ValidationErrorBody, UserPublic, UserListPublic, PersonaPublic, PersonaListPublic]) {
