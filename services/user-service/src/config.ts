@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDatabaseUrl } from '@user-service/data';
-import { DEFAULT_PRINCIPAL_CACHE_SIZE } from './cache/local-principal-cache.js';
+import { DEFAULT_PRINCIPAL_CACHE_SIZE, MAX_PRINCIPAL_CACHE_SIZE } from './cache/local-principal-cache.js';
 
 /**
  * The service package's own `data/app.db`, as an absolute path, so `npm start`, `npm run cli` and
@@ -306,7 +306,7 @@ export function loadConfig(env: Env = process.env): Config {
     mail: mailConfig(env, int(env, 'PORT', 8000, 0, 65_535)),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 0, 0, 36_500),
     redis: redisConfig(env),
-    principalCacheSize: int(env, 'PRINCIPAL_CACHE_SIZE', DEFAULT_PRINCIPAL_CACHE_SIZE, 0, 1_000_000),
+    principalCacheSize: int(env, 'PRINCIPAL_CACHE_SIZE', DEFAULT_PRINCIPAL_CACHE_SIZE, 0, MAX_PRINCIPAL_CACHE_SIZE),
   };
 }
 

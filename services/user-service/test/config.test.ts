@@ -151,6 +151,15 @@ describe('configuration', () => {
     assert.equal(loadConfig({ REDIS_URL: 'redis://h', CACHE_TTL_MS: '0' }).redis.cacheTtlMs, 0, '0: limits only');
   });
 
+  it('reads PRINCIPAL_CACHE_SIZE: 10000 by default, 0 turns it off, bounded at 100000', () => {
+    assert.equal(loadConfig({}).principalCacheSize, 10_000);
+    assert.equal(loadConfig({ PRINCIPAL_CACHE_SIZE: '0' }).principalCacheSize, 0);
+    assert.equal(loadConfig({ PRINCIPAL_CACHE_SIZE: '100000' }).principalCacheSize, 100_000);
+    for (const value of ['-1', '100001', 'lots', '1.5']) {
+      assert.throws(() => loadConfig({ PRINCIPAL_CACHE_SIZE: value }), /^ConfigError: PRINCIPAL_CACHE_SIZE must be/);
+    }
+  });
+
   it('refuses Redis settings that cannot work, without echoing a Redis password', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ REDIS_URL: 'http://:redis-pass-secret@cache.example.com' }, /^REDIS_URL must be redis:\/\//],

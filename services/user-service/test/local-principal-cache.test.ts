@@ -74,6 +74,23 @@ describe('LocalPrincipalCache', () => {
     assert.equal(state.loads, 2);
   });
 
+  it('drops a fill when another check saw the stamp move while the read ran', async () => {
+    // The read of session s1 runs; meanwhile a write commits and a check for s2 sees the new stamp (and adopts
+    // it). s1's read may predate that write, so what it found must not be kept under the new stamp.
+    const { state, cache, loader } = setup();
+    const stale = user('a', { is_superuser: true });
+    await cache.principal(
+      's1',
+      'a',
+      loader(live(stale), () => {
+        state.stamp = '2';
+        void cache.principal('s2', 'b', loader(live(user('b'))));
+      }),
+    );
+    const demoted = user('a', { is_superuser: false });
+    assert.equal((await cache.principal('s1', 'a', loader(live(demoted))))?.is_superuser, false);
+  });
+
   it('neither serves nor fills without a stamp', async () => {
     const { state, cache, loader } = setup();
     await cache.principal('s1', 'a', loader(live(user('a'))));
@@ -111,7 +128,8 @@ describe('LocalPrincipalCache', () => {
 
   it('hands out frozen entries, so no request can change what the next one sees', async () => {
     const { cache, loader } = setup();
-    await cache.principal('s1', 'a', loader(live(user('a'))));
+    const first = await cache.principal('s1', 'a', loader(live(user('a'))));
+    assert.ok(first && Object.isFrozen(first));
     const cached = await cache.principal('s1', 'a', loader(undefined));
     assert.ok(cached && Object.isFrozen(cached));
     assert.throws(() => {

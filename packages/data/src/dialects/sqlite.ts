@@ -90,14 +90,14 @@ function openSqlite(filename: string, pool: PoolOptions): Database.Database {
  * repository call is the same each time (values are parameters), so compiled statements are kept, a few
  * hundred at most. Safe because better-sqlite3 runs a statement synchronously to completion.
  */
-function withStatementCache(db: Database.Database, size = 256): SqliteDatabase {
+function withStatementCache(db: Database.Database, streams: OpenStreams, size = 256): SqliteDatabase {
   const cache = new Map<string, Database.Statement>();
   return {
     close: () => db.close(),
     prepare(text: string) {
       let stmt = cache.get(text);
       if (!stmt) {
-        stmt = db.prepare(text);
+        stmt = countingIterations(db.prepare(text), streams);
         if (cache.size >= size) cache.delete(cache.keys().next().value as string);
         cache.set(text, stmt);
       }
@@ -106,22 +106,43 @@ function withStatementCache(db: Database.Database, size = 256): SqliteDatabase {
   };
 }
 
+/** Iterators (Kysely's stream()) open on the connection right now: each holds a read snapshot. */
+interface OpenStreams {
+  count: number;
+}
+
+/** Counts the statement's open iterators in `streams` until each is finished or closed early. */
+function countingIterations(stmt: Database.Statement, streams: OpenStreams): Database.Statement {
+  const iterate = stmt.iterate.bind(stmt);
+  stmt.iterate = function* counted(...params: unknown[]) {
+    streams.count++;
+    try {
+      yield* iterate(...params);
+    } finally {
+      streams.count--;
+    }
+  } as Database.Statement['iterate'];
+  return stmt;
+}
+
 /**
  * Database.changeStamp on SQLite: total_changes() counts every row this connection has inserted, updated or
- * deleted (triggers included, committed or not), and data_version moves when another connection (another
- * worker, the CLI) commits. Both are read in one statement without touching a table (about a microsecond).
- * Inside a transaction of this connection there is no stamp: its read snapshot would hide other connections'
- * commits from data_version (and the connection is lent to that transaction anyway).
+ * deleted (triggers, cascades and REPLACE included, committed or not), and data_version moves when another
+ * connection (another worker, the CLI) commits. Both are read in one statement without touching a table
+ * (about a microsecond). No stamp inside a transaction of this connection, nor while one of its streams is
+ * open: either holds a read snapshot, in which another connection's commit does not move data_version (and the
+ * connection is lent to that work anyway). This connection's own DDL moves neither counter; rows are what the
+ * stamp is for.
  */
-function changeStampOf(db: Database.Database): () => string | undefined {
+function changeStampOf(db: Database.Database, streams: OpenStreams): () => string | undefined {
   const stamp = db.prepare('select total_changes(), data_version from pragma_data_version').raw();
   return () => {
-    if (db.inTransaction || !db.open) return undefined;
+    if (db.inTransaction || streams.count > 0 || !db.open) return undefined;
     try {
       const row = stamp.get() as [number, number];
       return `${row[0]}.${row[1]}`;
     } catch {
-      // Busy with an open iterator, or closed: no stamp, so nothing is served from what it would guard.
+      // Closed in between, or any other refusal: no stamp, so nothing is served from what it would guard.
       return undefined;
     }
   };
@@ -149,12 +170,13 @@ export const sqliteDialect: Dialect = {
     if (url.kind !== 'sqlite') throw new Error('sqlite dialect needs a sqlite URL');
     // One connection, which Kysely lends to one query or transaction at a time.
     const db = openSqlite(url.filename, pool);
+    const streams: OpenStreams = { count: 0 };
     const connection = kyselyConnection(
-      new WriterFirstSqliteDialect({ database: withStatementCache(db) }),
+      new WriterFirstSqliteDialect({ database: withStatementCache(db, streams) }),
       { max: 1 },
       options,
     );
-    return { ...connection, changeStamp: changeStampOf(db) };
+    return { ...connection, changeStamp: changeStampOf(db, streams) };
   },
 
   mapError(error): DataError | undefined {
