@@ -273,7 +273,8 @@ onEachDatabase('substring search', (tdb) => {
         assert.match(query, /ix_notes_body_trgm/);
         const { rows } = await observed.kysely.executeQuery<{ detail: string }>({
           sql: `explain query plan ${query}`,
-          parameters: ['"alic"', '%alic%', '"alic"', '%alic%', 6],
+          // Per branch: the FTS phrase, then the pattern twice (SQLite's LIKE, and lower() for rows not ASCII).
+          parameters: ['"alic"', '%alic%', '%alic%', '"alic"', '%alic%', '%alic%', 6],
           query: sql`select 1`.compile(observed.kysely).query,
           queryId: { queryId: 'plan' },
         });
@@ -284,6 +285,26 @@ onEachDatabase('substring search', (tdb) => {
         assert.doesNotMatch(plan, /SCAN notes\b(?! USING)/, plan);
       } finally {
         await observed.close();
+      }
+    });
+
+    it("an ASCII term also finds rows that only JavaScript's folding matches (SQLite's LIKE folds A-Z only)", async () => {
+      const repo = database.repository(notes);
+      // U+212A KELVIN SIGN lowercases to an ASCII 'k'; 'Ånne' is not ASCII, 'ANNA' is.
+      const kelvin = await repo.create({ title: null, body: '\u212Aelvin scale' });
+      const mixed = await repo.create({ title: null, body: 'Ånne ANNA' });
+      try {
+        // Two characters: no trigram, the scan's LIKE alone decides.
+        assert.ok((await found(database, 'body', 'ke')).includes(kelvin.id));
+        assert.ok((await found(database, 'body', 'nn')).includes(mixed.id));
+        for (const term of ['ke', 'kel', 'elvin', 'nn', 'anna', 'NNA', 'ånn', 'e a']) {
+          const want = await scan(database, 'body', term);
+          assert.deepEqual(await found(database, 'body', term), want, term);
+          assert.equal(await repo.count({ body: { contains: term } }), want.length, term);
+        }
+      } finally {
+        await repo.delete(kelvin.id);
+        await repo.delete(mixed.id);
       }
     });
 

@@ -138,12 +138,30 @@ export function sqliteContains(
   term: string,
   index: string | undefined,
 ): Expression<SqlBool> {
-  const like = sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '!'`;
+  const like = foldedLike(column, pattern);
   if (!index || !indexable(term)) return like;
   const fts = sql.table(index);
   return sql<SqlBool>`(${sql.ref(`${table}.rowid`)} in (select rowid from ${fts} where ${fts} match ${phrase(term)})
     and ${like})`;
 }
+
+/**
+ * `lower(column) like pattern` with the connection's lower() (JavaScript's toLowerCase, see sqlite.ts), which
+ * costs a call into JavaScript per row: a scan for a common term made three per row it passed, and search under
+ * load fell to a quarter (1M users, 2026-11-25). For a pattern of ASCII characters only, SQLite's own LIKE,
+ * which folds A-Z, gives the same answer on every row that is ASCII only; so only rows holding another
+ * character (length in characters differs from length in bytes) go through lower(). The same rows match:
+ * where the plain LIKE matches, the lowered text holds the same ASCII run; where it does not and the row is
+ * ASCII, lowering changes nothing but A-Z, which it already folded.
+ */
+function foldedLike(column: string, pattern: string): Expression<SqlBool> {
+  const col = sql.ref(column);
+  const lowered = sql<SqlBool>`lower(${col}) like ${pattern} escape '!'`;
+  if (!ASCII.test(pattern)) return lowered;
+  return sql<SqlBool>`(${col} like ${pattern} escape '!' or (length(${col}) <> octet_length(${col}) and ${lowered}))`;
+}
+
+const ASCII = /^[\x01-\x7f]*$/;
 
 /**
  * Whether the index should serve `contains term`: when the term is rare. SQLite's planner cannot tell (an FTS
