@@ -157,11 +157,18 @@ export function sqliteContains(
 function foldedLike(column: string, pattern: string): Expression<SqlBool> {
   const col = sql.ref(column);
   const lowered = sql<SqlBool>`lower(${col}) like ${pattern} escape '!'`;
-  if (!ASCII.test(pattern)) return lowered;
+  if (!isAscii(pattern)) return lowered;
   return sql<SqlBool>`(${col} like ${pattern} escape '!' or (length(${col}) <> octet_length(${col}) and ${lowered}))`;
 }
 
-const ASCII = /^[\x01-\x7f]*$/;
+/** ASCII without NUL (a NUL in a LIKE pattern ends it for SQLite: that term keeps the lower() path). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0 || code > 0x7f) return false;
+  }
+  return true;
+}
 
 /**
  * Whether the index should serve `contains term`: when the term is rare. SQLite's planner cannot tell (an FTS
