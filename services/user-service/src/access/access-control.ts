@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { type ErrorCode, errors } from '../http/common.schemas.js';
 import { metricsTokenMatches } from '../observability/metrics-token.js';
+import { carriesCredentials } from './authenticate.js';
 import { type Rule, ruleFor } from './policy.js';
 import { ANONYMOUS, type Principal } from './principal.js';
 
@@ -66,11 +67,6 @@ export function registerAccessControl(app: FastifyInstance, options: AccessContr
   });
 }
 
-/** authenticate()'s answer for a request that carries neither credential header (see access/authenticate.ts). */
-function withoutCredentials(request: FastifyRequest): boolean {
-  return request.headers.authorization === undefined && request.headers['x-api-key'] === undefined;
-}
-
 function principalFor(
   request: FastifyRequest,
   rule: Rule | undefined,
@@ -78,7 +74,7 @@ function principalFor(
 ): Principal | Promise<Principal> {
   if (rule?.access === 'public') return ANONYMOUS;
   // AUTH_REQUIRED=false: the predecessors' routes are open to every caller, and without credentials it is anonymous.
-  if (rule && !options.authRequired && 'open' in rule && withoutCredentials(request)) return ANONYMOUS;
+  if (rule && !options.authRequired && 'open' in rule && !carriesCredentials(request)) return ANONYMOUS;
   if (rule?.access === 'metrics') {
     if (options.metricsToken === undefined || !metricsTokenMatches(request.headers.authorization, options.metricsToken))
       throw new UnauthorizedError('Not authenticated');

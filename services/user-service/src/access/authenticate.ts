@@ -26,6 +26,14 @@ const BEARER = /^Bearer +(\S+) *$/i;
 const INVALID = 'Could not validate credentials';
 
 /**
+ * Whether the request names a caller at all (either header); without, authenticate() below answers anonymous
+ * (access control decides such a request without waiting for it).
+ */
+export function carriesCredentials(request: FastifyRequest): boolean {
+  return request.headers.authorization !== undefined || request.headers['x-api-key'] !== undefined;
+}
+
+/**
  * Who is calling, from `Authorization: Bearer <access token | usk_ API key>` or `X-API-Key: usk_...`; anonymous
  * without either. Credentials that are present but wrong are a 401, never silently anonymous. An access token
  * holds only while its session is live and its user exists and is active: checked on every request (one

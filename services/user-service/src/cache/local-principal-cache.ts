@@ -28,7 +28,6 @@ export const MAX_PRINCIPAL_CACHE_SIZE = 100_000;
 
 interface Entry {
   user: Readonly<User>;
-  userId: string;
   expiresAtMs: number;
 }
 
@@ -52,7 +51,7 @@ export class LocalPrincipalCache {
     const hit = before === undefined ? undefined : this.entries.get(sessionId);
     if (hit) {
       // The entry is the database's row as of `before`, which is still the database's state: answer as it would.
-      return hit.userId === userId && hit.expiresAtMs > this.now() ? hit.user : undefined;
+      return hit.user.id === userId && hit.expiresAtMs > this.now() ? hit.user : undefined;
     }
     const loaded = await load();
     if (!loaded) return undefined;
@@ -77,6 +76,6 @@ export class LocalPrincipalCache {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(sessionId, { user, userId: user.id, expiresAtMs: Date.parse(sessionExpiresAt) });
+    this.entries.set(sessionId, { user, expiresAtMs: Date.parse(sessionExpiresAt) });
   }
 }
