@@ -34,7 +34,7 @@ import { registerCors } from './http/cors.js';
 import { documentFrameworkErrors } from './http/documented-errors.js';
 import { registerErrorHandler, replyToClientError, replyToFrameworkError } from './http/error-handler.js';
 import { type OverloadOptions, registerOverloadGuard } from './http/overload.js';
-import { cachedSerializerFactory, cachedValidatorFactory } from './http/schema-compilers.js';
+import { cachedSerializerFactory, cachedValidatorFactory, DeferredCompiles } from './http/schema-compilers.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { validatorCompiler } from './http/validators.js';
 import { createMailTransport } from './mail/mail-transport.js';
@@ -53,6 +53,7 @@ import { PersonaService } from './personas/persona.service.js';
 import { SessionService } from './sessions/session.service.js';
 import { userSessionsRoutes } from './sessions/user-sessions.routes.js';
 import { meRoutes } from './users/me.routes.js';
+import { warmPasswordRules } from './users/password-rules.js';
 import { userRoutes } from './users/user.routes.js';
 import { UserListPublic, UserPublic } from './users/user.schemas.js';
 import { UserService } from './users/user.service.js';
@@ -114,6 +115,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Builds the HTTP application from its parts; used by main.ts and, through app.inject(), by the tests. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const schemaCompiles = new DeferredCompiles();
   const app = Fastify({
     logger: deps.logger ?? false,
     // With tracing on, each request is handled inside its span's context (see observability/tracing.ts).
@@ -140,14 +142,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Our validator for every context, given as the factory rather than app.setValidatorCompiler(): a plugin that
     // adds its own schemas (api-keys, audit) gets a compiler rebuilt from the server option, which with
     // setValidatorCompiler is Fastify's default Ajv (coercing, no NUL check). Both compile each distinct schema
-    // once (http/schema-compilers.ts): start-up time.
+    // once (http/schema-compilers.ts), and not before the port is open: start-up time.
     schemaController: {
       compilersFactory: {
-        buildValidator: cachedValidatorFactory(validatorCompiler),
-        buildSerializer: cachedSerializerFactory(),
+        buildValidator: cachedValidatorFactory(validatorCompiler, schemaCompiles),
+        buildSerializer: cachedSerializerFactory(schemaCompiles),
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // The schemas no request has needed yet are compiled once the server listens (or first used before that).
+  app.addHook('onListen', (done) => {
+    void schemaCompiles
+      .drain((error) => app.log.error({ err: error }, 'a route schema failed to compile'))
+      .then(() => setImmediate(warmPasswordRules));
+    done();
+  });
   documentFrameworkErrors(app);
 
   // Once shutdown starts, answers to in-flight requests close their connection, so close() need not wait for
