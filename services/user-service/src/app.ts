@@ -113,6 +113,16 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * Each app's schema compiles not yet run (http/schema-compilers.ts). Fastify no longer compiles at ready(), so a
+ * schema that cannot compile would only show at its route's first request: the tests drain this to compile
+ * every route's schemas (test/schema-compilers.test.ts).
+ */
+const deferredSchemaCompiles = new WeakMap<FastifyInstance, DeferredCompiles>();
+export function schemaCompilesOf(app: FastifyInstance): DeferredCompiles | undefined {
+  return deferredSchemaCompiles.get(app);
+}
+
 /** Builds the HTTP application from its parts; used by main.ts and, through app.inject(), by the tests. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const schemaCompiles = new DeferredCompiles();
@@ -150,6 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  deferredSchemaCompiles.set(app, schemaCompiles);
   // The schemas no request has needed yet are compiled once the server listens (or first used before that).
   app.addHook('onListen', (done) => {
     void schemaCompiles

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { DEFAULT_HASH_OPTIONS, PasswordHasher } from '../src/auth/password-hasher.js';
+import { type PasswordHashMessage, passwordHashChannel } from '../src/observability/channels.js';
 import { BCRYPT_2A, BCRYPT_2Y, PASSLIB_BCRYPT } from './support/legacy-hashes.js';
 
 describe('password hasher', () => {
@@ -63,11 +65,28 @@ describe('password hasher', () => {
       ticks++;
       sample();
     }, 1);
+    // Each hash's own run (from the hasher's timing channel: when the native work ended and how long it took)
+    // must not overlap another's: the limiter held the others back, not just its counters.
+    const runs: [number, number][] = [];
+    const onHash = (message: unknown) => {
+      const end = performance.now();
+      runs.push([end - (message as PasswordHashMessage).durationMs, end]);
+    };
+    subscribe(passwordHashChannel.name, onHash);
     const all = Promise.all(Array.from({ length: 4 }, (_, i) => hasher.hash(`password-${i}`)));
     await Promise.resolve();
     sample();
     const hashes = await all;
     clearInterval(timer);
+    unsubscribe(passwordHashChannel.name, onHash);
+    assert.equal(runs.length, 4);
+    runs.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < runs.length; i++) {
+      assert.ok(
+        (runs[i]?.[0] ?? 0) >= (runs[i - 1]?.[1] ?? 0) - 1,
+        `hash ${i} started before hash ${i - 1} ended: ${JSON.stringify(runs)}`,
+      );
+    }
     assert.equal(new Set(hashes).size, 4, 'four hashes came back');
     assert.equal(maxRunning, 1, 'never more than one hash running');
     assert.ok(maxWaiting >= 2, `the others waited their turn (at most ${maxWaiting} waiting)`);

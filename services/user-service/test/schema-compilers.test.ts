@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { FastifySchemaCompiler } from 'fastify';
-import { cachedValidatorFactory, DeferredCompiles } from '../src/http/schema-compilers.js';
+import { schemaCompilesOf } from '../src/app.js';
+import { cachedSerializerFactory, cachedValidatorFactory, DeferredCompiles } from '../src/http/schema-compilers.js';
+import { openTestApp } from './support/test-app.js';
 
 describe('DeferredCompiles', () => {
   it('compiles on the first call only, and drain() compiles what no call needed', async () => {
@@ -77,5 +82,54 @@ describe('cachedValidatorFactory', () => {
     assert.equal(compiles, 1);
     (v3 as (d: unknown) => unknown)({});
     assert.equal(compiles, 2);
+  });
+});
+
+describe('cachedSerializerFactory', () => {
+  it('shares one serializer per schema, compiled on first use, and it serializes by its schema only', () => {
+    const deferred = new DeferredCompiles();
+    const compiler = cachedSerializerFactory(deferred)([], undefined) as unknown as (
+      route: object,
+    ) => (d: unknown) => string;
+    const schema = { type: 'object', properties: { id: { type: 'string' } } };
+    const route = { schema, method: 'GET', url: '/x', httpStatus: '200' };
+    const s1 = compiler(route);
+    const s2 = compiler({ ...route, url: '/y' });
+    assert.equal(s1, s2);
+    assert.equal(s1({ id: 'a', hashed_password: 'secret' }), '{"id":"a"}', 'fields outside the schema are not written');
+  });
+});
+
+describe('the app defers its schema compiles', () => {
+  it('compiles none at ready(); every route schema compiles; listening drains them all', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'us-schemas-'));
+    const url = `sqlite:///${join(dir, 'app.db')}`;
+    const t = await openTestApp({ kind: 'sqlite', url }, { metrics: { token: 'm'.repeat(32) } });
+    try {
+      await t.app.ready();
+      const deferred = schemaCompilesOf(t.app);
+      assert.ok(deferred, 'the app has its deferred compiles');
+      assert.ok(deferred.size > 30, `${deferred.size} compiles deferred at ready()`);
+      const errors: unknown[] = [];
+      await deferred.drain((error) => errors.push(error));
+      assert.deepEqual(errors, [], 'every route schema compiles');
+      assert.equal(deferred.size, 0);
+
+      const second = await openTestApp({ kind: 'sqlite', url: `sqlite:///${join(dir, 'b.db')}` });
+      try {
+        await second.app.ready();
+        const pending = schemaCompilesOf(second.app);
+        assert.ok(pending && pending.size > 30, `second app: ${pending?.size} deferred`);
+        await second.app.listen({ host: '127.0.0.1', port: 0 });
+        const deadline = Date.now() + 20_000;
+        while (pending.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(pending.size, 0, 'the onListen hook compiled the rest');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -27,6 +27,16 @@ export interface TestDatabase {
 const onlyKinds = process.env.TEST_DATABASES?.split(',')
   .map((kind) => kind.trim())
   .filter(Boolean);
+// A typo or a value inherited by CI's full run would otherwise skip databases that must run there.
+if (onlyKinds) {
+  const unknown = onlyKinds.filter((kind) => !['sqlite', 'postgres', 'mariadb'].includes(kind));
+  if (unknown.length > 0) throw new Error(`TEST_DATABASES names unknown kinds: ${unknown.join(', ')}`);
+  if (inCi && process.env.SECOND_NODE_PASS !== '1') {
+    throw new Error(
+      'TEST_DATABASES is set with CI=true: the full run must test every database (only the second pass may not)',
+    );
+  }
+}
 
 /**
  * Declares `suite` once per database kind, as `<title> on <kind>`. `kinds` defaults to every real database;
