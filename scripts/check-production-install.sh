@@ -97,8 +97,13 @@ step "no dev dependency in the production tree; dist/ imports production depende
   if (tools.length) throw new Error('dev tools installed: ' + tools.join(', '));
   const files = readdirSync('services/user-service/dist', { recursive: true }).filter((f) => f.endsWith('.js'));
   const imported = new Set();
+  // Packages bundled into dist/ (esbuild marks each bundled file with a '// ../../node_modules/<package>/' line):
+  // their code may name their own files in strings, e.g. the standalone code fast-json-stringify can generate
+  // (require('fast-json-stringify/lib/serializer') in a template), which the service never asks for.
+  const bundled = new Set();
   for (const f of files) {
     const text = readFileSync('services/user-service/dist/' + f, 'utf8');
+    for (const m of text.matchAll(/^\/\/ (?:\.\.\/)+node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)) bundled.add(m[1]);
     const forms = [
       /^\s*(?:import|export)\b[^;'\"]*?\bfrom\s*[\"']([^\"']+)[\"']/gm,
       /^\s*import\s*[\"']([^\"']+)[\"']/gm,
@@ -107,14 +112,6 @@ step "no dev dependency in the production tree; dist/ imports production depende
     for (const form of forms) for (const m of text.matchAll(form)) if (!/^[.\/]/.test(m[1])) imported.add(m[1]);
   }
   const name = (s) => (s.startsWith('@') ? s.split('/').slice(0, 2) : s.split('/').slice(0, 1)).join('/');
-  // Packages bundled into dist/ (esbuild marks each bundled file with a '// ../../node_modules/<package>/' line):
-  // their code may name their own files in strings, e.g. the standalone code fast-json-stringify can generate
-  // (require('fast-json-stringify/lib/serializer') in a template), which the service never asks for.
-  const bundled = new Set();
-  for (const f of files) {
-    const text = readFileSync('services/user-service/dist/' + f, 'utf8');
-    for (const m of text.matchAll(/^\/\/ (?:\.\.\/)+node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)) bundled.add(m[1]);
-  }
   const bad = [...imported].filter((s) => !s.startsWith('node:') && !builtinModules.includes(name(s)) && !prod.has(name(s)) && !bundled.has(name(s)));
   if (bad.length) throw new Error('dist imports packages that are not production dependencies: ' + bad.join(', '));
   const used = [...new Set([...imported].filter((s) => !s.startsWith('node:') && !builtinModules.includes(name(s))).map(name))];

@@ -22,9 +22,7 @@ type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaCont
  * Fastify's own serializer factory (fast-json-stringify) behind a cache. Fastify asks for a compiler per
  * context (each plugin); contexts with the same external schemas share one, and its compiled serializers.
  */
-export function cachedSerializerFactory(
-  deferred: DeferredCompiles = new DeferredCompiles(),
-): NonNullable<CompilersFactory['buildSerializer']> {
+export function cachedSerializerFactory(deferred: DeferredCompiles): NonNullable<CompilersFactory['buildSerializer']> {
   const build = SerializerSelector();
   const byExternals = new Map<string, FastifySerializerCompiler<unknown>>();
   return (externalSchemas, options) => {
@@ -53,7 +51,7 @@ export function cachedSerializerFactory(
  */
 export function cachedValidatorFactory(
   compile: FastifySchemaCompiler<unknown>,
-  deferred: DeferredCompiles = new DeferredCompiles(),
+  deferred: DeferredCompiles,
 ): CompilersFactory['buildValidator'] {
   const compiled = new Map<string, ReturnType<FastifySchemaCompiler<unknown>>>();
   const cached: FastifySchemaCompiler<unknown> = (route) => {
@@ -76,15 +74,19 @@ export function cachedValidatorFactory(
 export class DeferredCompiles {
   private readonly pending: (() => unknown)[] = [];
 
-  /** A function that compiles on its first call and then is the compiled function. */
-  defer<F extends (...args: never[]) => unknown>(compile: () => F): F {
+  /**
+   * A function that compiles on its first call and then runs the compiled one. Validators and serializers take
+   * one argument (the data), so the wrapper passes one: no rest array on every request.
+   */
+  defer<F extends (input: never) => unknown>(compile: () => F): F {
     let compiled: F | undefined;
-    const force = (): F => {
+    this.pending.push(() => {
       compiled ??= compile();
-      return compiled;
-    };
-    this.pending.push(force);
-    return ((...args: Parameters<F>) => force()(...args)) as F;
+    });
+    return ((input: never) => {
+      compiled ??= compile();
+      return compiled(input);
+    }) as F;
   }
 
   /** How many deferred compiles have not run yet (some may have run at first use). */
