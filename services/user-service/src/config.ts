@@ -67,7 +67,14 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long a client may take to send a whole request (headers and body) before it gets 408. */
   requestTimeoutMs: number;
-  passwordHash: { memoryKib: number; iterations: number; parallelism: number; concurrency: number; queueMax: number };
+  passwordHash: {
+    memoryKib: number;
+    iterations: number;
+    parallelism: number;
+    concurrency: number;
+    queueMax: number;
+    nice: number;
+  };
   workers: number;
   /** Secret for signing access tokens and list cursors; generated once per start (with a warning) when unset. */
   jwtSecret: string | undefined;
@@ -295,6 +302,8 @@ export function loadConfig(env: Env = process.env): Config {
       ),
       // A login flood waits at most this many hashes deep (about 3 s at ~12 ms a hash), then gets 503.
       queueMax: int(env, 'PASSWORD_HASH_QUEUE_MAX', 256, 1, 1_000_000),
+      // Hashing threads yield the cores to the event loop (auth/thread-pool-priority.ts); 0 leaves them alone.
+      nice: int(env, 'PASSWORD_HASH_NICE', 10, 0, 19),
     },
     workers,
     jwtSecret: jwtSecret(env),

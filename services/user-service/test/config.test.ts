@@ -10,6 +10,8 @@ describe('configuration', () => {
     assert.equal(c.migrateOnStart, true);
     assert.deepEqual(c.pool, { size: 5, maxOverflow: 10, acquireTimeoutMs: 10_000 });
     assert.equal(c.passwordHash.memoryKib, 19_456);
+    assert.equal(c.passwordHash.nice, 10);
+    assert.equal(loadConfig({ PASSWORD_HASH_NICE: '0' }).passwordHash.nice, 0);
   });
 
   it('does not migrate a server database on start unless asked', () => {
@@ -27,6 +29,8 @@ describe('configuration', () => {
       [{ DB_POOL_SIZE: '0' }, /^DB_POOL_SIZE/],
       [{ JWT_SECRET: 'short' }, /^JWT_SECRET must be at least 32/],
       [{ PASSWORD_HASH_MEMORY_KIB: '64' }, /^PASSWORD_HASH_MEMORY_KIB/],
+      [{ PASSWORD_HASH_NICE: '20' }, /^PASSWORD_HASH_NICE must be an integer between 0 and 19/],
+      [{ PASSWORD_HASH_NICE: '-5' }, /^PASSWORD_HASH_NICE/],
     ];
     for (const [env, message] of cases) {
       assert.throws(

@@ -144,7 +144,8 @@ export class AccountService implements UserLifecycle {
   /** UserLifecycle: the first verification mail of a new (active, unverified) user. */
   async created(uow: RepositoryProvider, user: User, context: AuditContext | undefined): Promise<void> {
     if (!user.is_active || user.is_verified) return;
-    await this.issue(uow, user, 'verify', context, this.now());
+    // A user created in this unit of work has no token yet: nothing to void (one statement less a create).
+    await this.issue(uow, user, 'verify', context, this.now(), { voidOlder: false });
     this.unsent = true;
   }
 
@@ -216,10 +217,11 @@ export class AccountService implements UserLifecycle {
     kind: AccountTokenKind,
     context: AuditContext | undefined,
     now: Date,
+    { voidOlder = true } = {},
   ): Promise<void> {
     const tokens = new AccountTokenRepository(uow);
     const at = now.toISOString();
-    await tokens.voidAll(user.id, kind, at);
+    if (voidOlder) await tokens.voidAll(user.id, kind, at);
     const token = randomBytes(32).toString('base64url');
     const minutes = kind === 'verify' ? this.options.verifyTokenHours * 60 : this.options.resetTokenMinutes;
     await tokens.create({

@@ -4,6 +4,7 @@ import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { OverloadedError } from '../errors.js';
 import { passwordHashObserved, publishPasswordHash } from '../observability/channels.js';
+import { lowerThreadPoolPriority } from './thread-pool-priority.js';
 
 export interface PasswordHashOptions {
   /** Argon2id memory in KiB (OWASP minimum: 19456 = 19 MiB). */
@@ -18,6 +19,11 @@ export interface PasswordHashOptions {
    * OverloadedError (503 + Retry-After) instead of waiting behind a queue that only grows under a login flood.
    */
   queueMax?: number;
+  /**
+   * Nice value (1-19) for libuv's thread pool, where hashes run (thread-pool-priority.ts): the event loop then
+   * gets the cores first, and reads keep their latency during a burst of sign-ups or logins. 0: left as it is.
+   */
+  nice?: number;
 }
 
 export const DEFAULT_HASH_OPTIONS: PasswordHashOptions = {
@@ -48,6 +54,8 @@ export interface VerifyResult {
 export class PasswordHasher {
   /** At most `concurrency` hashes run at once; the rest queue in arrival order. */
   private readonly limit: LimitFunction;
+  /** The pool's priority, lowered once, before the first hash or verification (see PasswordHashOptions.nice). */
+  private prioritised: Promise<unknown> | undefined;
 
   constructor(private readonly options: PasswordHashOptions = DEFAULT_HASH_OPTIONS) {
     this.limit = pLimit(Math.max(1, options.concurrency));
@@ -68,7 +76,7 @@ export class PasswordHasher {
 
   private computeHash(password: string): Promise<string> {
     return this.limit(() =>
-      timed('hash', () =>
+      this.runOnPool('hash', () =>
         argonHash(password, {
           algorithm: ARGON2ID_ALGORITHM,
           memoryCost: this.options.memoryKib,
@@ -82,13 +90,22 @@ export class PasswordHasher {
   async verify(password: string, stored: string): Promise<VerifyResult> {
     this.admit();
     if (BCRYPT.test(stored)) {
-      const ok = await this.limit(() => timed('verify', () => bcryptVerify(password, stored))).catch(() => false);
+      const ok = await this.limit(() => this.runOnPool('verify', () => bcryptVerify(password, stored))).catch(
+        () => false,
+      );
       return ok ? { ok, upgradedHash: await this.computeHash(password) } : { ok };
     }
     if (!stored.startsWith('$argon2')) return { ok: false };
-    const ok = await this.limit(() => timed('verify', () => argonVerify(stored, password))).catch(() => false);
+    const ok = await this.limit(() => this.runOnPool('verify', () => argonVerify(stored, password))).catch(() => false);
     if (!ok) return { ok };
     return this.isCurrent(stored) ? { ok } : { ok, upgradedHash: await this.computeHash(password) };
+  }
+
+  /** `work` on libuv's thread pool, once its priority is lowered (the first call waits ~1 ms for that). */
+  private async runOnPool<T>(operation: 'hash' | 'verify', work: () => Promise<T>): Promise<T> {
+    this.prioritised ??= lowerThreadPoolPriority(this.options.nice ?? 0).catch(() => 0);
+    await this.prioritised;
+    return timed(operation, work);
   }
 
   /** Hashes waiting for a turn and hashes running now (the metrics' queue gauges). */
