@@ -121,6 +121,16 @@ function statement(query: Exclude<DbQuery, 'update'>, kind: Kind, spec: DbLimitS
       const columns = Object.keys(usersTable.columns)
         .map((c) => `${q('users')}.${q(c)}`)
         .join(', ');
+      if (query === 'list-deep' && kind === 'sqlite') {
+        // On SQLite a page in the second half is read from the far end, after a count in the same statement
+        // (Dialect.fromTheEnd, sql-repository.ts pageQuery): the same statement here.
+        const from = `${q('page_total')}, ${q('page_values')}`;
+        const keys = `select ${q('id')} from ${q('users')} order by ${q('id')} desc limit (select max(0, min(take, n - skip)) from ${from}) offset (select max(0, n - skip - take) from ${from})`;
+        return {
+          sql: `with ${q('page_total')} as (select count(*) as n from ${q('users')}), ${q('page_values')} as (select ${p()} as skip, ${p()} as take) select ${columns} from (${keys}) as ${q('page')} inner join ${q('users')} on ${q('users')}.${q('id')} = ${q('page')}.${q('id')} order by ${q('page')}.${q('id')} asc`,
+          values: () => [skip(), 21],
+        };
+      }
       const keys = `select ${q('id')} from ${q('users')} order by ${q('id')} asc limit ${p()} offset ${p()}`;
       return {
         sql: `select ${columns} from (${keys}) as ${q('page')} inner join ${q('users')} on ${q('users')}.${q('id')} = ${q('page')}.${q('id')} order by ${q('page')}.${q('id')} asc`,

@@ -15,8 +15,12 @@ export function placeholderColumns(sql: string): string[] {
     });
   }
   const rest = insert ? sql.slice(insert[0].length) : sql;
-  for (const m of rest.matchAll(/(?:["`](\w+)["`]\s*=\s*|\b(limit|offset)\s+)(\?|\$\d+)/gi))
-    out.push((m[1] ?? m[2] ?? '').toLowerCase());
+  // `"col" = ?`, `limit ?`, `offset ?`, and a value named in a select list (`? as "skip"`: the CTE of a deep page
+  // read from the far end, sql-repository.ts).
+  for (const m of rest.matchAll(
+    /(?:["`](\w+)["`]\s*=\s*|\b(limit|offset)\s+)(\?|\$\d+)|(?:\?|\$\d+)\s+as\s+["`](\w+)["`]/gi,
+  ))
+    out.push((m[1] ?? m[2] ?? m[4] ?? '').toLowerCase());
   const total = (sql.match(/\?|\$\d+/g) ?? []).length;
   if (out.length !== total)
     throw new Error(`update limit: cannot tell which column each of the ${total} placeholders binds in: ${sql}`);

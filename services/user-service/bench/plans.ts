@@ -16,17 +16,37 @@ import { placeholderColumns } from './placeholders.js';
 import { BENCH_JWT_SECRET } from './processes.js';
 import type { Sample } from './sample.js';
 
+interface PlanRow {
+  id: number;
+  parent: number;
+  detail: string;
+}
+
+/** SQLite's plan rows as lines indented two spaces a level (what `.eqp` prints), so a line's place shows. */
+function indented(rows: readonly PlanRow[]): string[] {
+  const depth = new Map<number, number>([[0, -1]]);
+  return rows.map((r) => {
+    const d = (depth.get(r.parent) ?? -1) + 1;
+    depth.set(r.id, d);
+    return `${'  '.repeat(d)}${r.detail}`;
+  });
+}
+
 /** Whether a plan line sorts rows (rather than reading them in index order). */
 export const SORTS = /\bSort\b|TEMP B-TREE FOR ORDER BY|Using filesort/i;
 
 /**
  * Whether a sorting plan line sorts the table rather than the page: MariaDB's filesort of the derived page (the
  * deferred join's outer query, at most limit + 1 rows) and a PostgreSQL Sort estimated at 100 rows or fewer sort
- * the page only. SQLite's plan gives no row counts: any temporary B-tree for ORDER BY counts as a full sort.
+ * the page only. SQLite's plan gives no row counts: a temporary B-tree for ORDER BY sorts the page only when it is
+ * the outer query's (not indented) and that query reads the deferred join's page (`SCAN page`, at most limit + 1
+ * rows, joined to the table by key); any other counts as a full sort. `plan`: all the statement's lines (the
+ * third argument of Array#filter).
  */
-export function fullSort(line: string): boolean {
+export function fullSort(line: string, _index?: number, plan: readonly string[] = []): boolean {
   // PostgreSQL's detail lines under a Sort node (the node's own line carries its row estimate).
   if (!SORTS.test(line) || /^\s*Sort (Key|Method)\b/.test(line)) return false;
+  if (/^USE TEMP B-TREE FOR ORDER BY/.test(line)) return !plan.some((l) => /^SCAN page\b/.test(l));
   if (/Using filesort/i.test(line)) return !/<derived\d*>/.test(line);
   const rows = /\bSort\b.*\brows=(\d+)/.exec(line)?.[1];
   if (rows !== undefined) return Number(rows) > 100;
@@ -58,8 +78,8 @@ export async function explainLists(kind: DbKind, url: string, sample: Sample): P
   const sqls = await traceDeepPage(url, skip);
   const bind = (sql: string) =>
     placeholderColumns(sql).map((c) => {
-      if (c === 'limit') return 21;
-      if (c === 'offset') return skip;
+      if (c === 'limit' || c === 'take') return 21;
+      if (c === 'offset' || c === 'skip') return skip;
       throw new Error(`plan: the list query binds "${c}": ${sql}`);
     });
   const out: Record<string, string[]> = {};
@@ -69,8 +89,8 @@ export async function explainLists(kind: DbKind, url: string, sample: Sample): P
     if (parsed.kind === 'sqlite') {
       const db = new Sqlite(parsed.filename, { readonly: true });
       try {
-        const rows = db.prepare(`explain query plan ${sql}`).all(...bind(sql)) as { detail: string }[];
-        out[key] = rows.map((r) => r.detail);
+        const rows = db.prepare(`explain query plan ${sql}`).all(...bind(sql)) as PlanRow[];
+        out[key] = indented(rows);
       } finally {
         db.close();
       }

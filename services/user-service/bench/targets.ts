@@ -187,9 +187,11 @@ export function checkIssue13Targets(r: Result, before: DbResult | undefined): Ta
     });
   }
   if (r.plans) {
-    const lines = Object.values(r.plans).flat();
-    const full = lines.filter(fullSort);
-    const page = lines.filter((l) => SORTS.test(l) && !fullSort(l));
+    // Each statement's lines judged within its own plan (fullSort reads where a SQLite sort sits).
+    const plans = Object.values(r.plans);
+    const lines = plans.flat();
+    const full = plans.flatMap((plan) => plan.filter((l, i) => fullSort(l, i, plan)));
+    const page = plans.flatMap((plan) => plan.filter((l, i) => SORTS.test(l) && !fullSort(l, i, plan)));
     const key = (lines.find((l) => /index/i.test(l) && !SORTS.test(l)) ?? lines[0] ?? 'no plan').trim();
     out.push({
       target: 'deep offset page: never a full sort (the plan of the service SQL)',

@@ -209,6 +209,12 @@ export const sqliteDialect: Dialect = {
 
   // UPDATE ... RETURNING since SQLite 3.35 (better-sqlite3 bundles a later one).
   updateReturning: true,
+  // count(*) walks the smallest index's pages without stepping through its rows. With fewer rows than `skip` +
+  // `take` left, the last page is shorter (min), and past the end empty (max 0).
+  fromTheEnd: (rows, skip, take) => ({
+    limit: sql<number>`max(0, min(${take}, ${rows} - ${skip}))`,
+    offset: sql<number>`max(0, ${rows} - ${skip} - ${take})`,
+  }),
   encodeBoolean: (value) => (value ? 1 : 0),
   // ISO strings with a fixed format sort in time order, so comparisons and keyset paging stay correct.
   encodeTimestamp: (iso) => iso,

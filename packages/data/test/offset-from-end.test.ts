@@ -1,0 +1,124 @@
+// Deep offset pages read from the list's far end (Dialect.fromTheEnd, SQLite): a page in the second half of a
+// table of more than 20k rows is read backwards from the end, after a count in the same statement. These tests
+// hold such pages to the slice of the whole list, taken by a keyset walk that shares no code with offsets, for a
+// key, a unique column, a nullable one with ties, in both directions, at the edges (the last rows, past the end),
+// and check from the statements run that the far end was really used, and only in the second half.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Database, Migrator, type OrderBy, openDatabase, type Repository } from '../src/index.js';
+import { onEachDatabase, requireUrl, type TestDatabase } from '../src/testing/test-databases.js';
+import { type Author, authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
+
+type Authors = Repository<Author, 'id' | 'is_active' | 'score' | 'created_at' | 'updated_at'>;
+
+const ROWS = 20_050;
+const LIMIT = 20;
+
+onEachDatabase('deep offset pages from the far end', fromEnd, ['sqlite']);
+
+function fromEnd(db: TestDatabase): void {
+  let database: Database;
+  let repo: Authors;
+  const statements: string[] = [];
+
+  before(async () => {
+    database = await openDatabase(requireUrl(db), { connectAttempts: 1, onQuery: (e) => statements.push(e.sql) });
+    await (await Migrator.fromDirectory(database, FIXTURE_MIGRATIONS)).up();
+    repo = database.repository(authors);
+    for (const a of (await repo.list({ limit: 1000 })).items) await repo.delete(a.id);
+    // A third of the names null (sorted last both ways), the others tied in 7 values (broken by the key).
+    const rows = Array.from({ length: ROWS }, (_, i) => ({
+      email: `a${String(i).padStart(6, '0')}@x.io`,
+      name: i % 3 === 0 ? null : `name ${i % 7}`,
+      score: i % 4,
+    }));
+    for (let i = 0; i < rows.length; i += 2_000) await repo.createMany(rows.slice(i, i + 2_000));
+  });
+  after(() => database.close());
+
+  /** The whole list in this order, by keyset pages of 1000. */
+  async function whole(orderBy: OrderBy<Author>): Promise<string[]> {
+    const ids: string[] = [];
+    let page = await repo.list({ orderBy, limit: 1000 });
+    ids.push(...page.items.map((a) => a.id));
+    while (page.nextCursor) {
+      page = await repo.list({ after: page.nextCursor, limit: 1000 });
+      ids.push(...page.items.map((a) => a.id));
+    }
+    return ids;
+  }
+
+  for (const column of ['id', 'email', 'name'] as const) {
+    for (const direction of ['asc', 'desc'] as const) {
+      it(`ordered by ${column} ${direction}: deep pages equal the slice, and the second half is read from the end`, async () => {
+        const orderBy = { column, direction };
+        const ids = await whole(orderBy);
+        assert.equal(ids.length, ROWS);
+        const skips = [
+          10_001,
+          ROWS / 2 + 1,
+          13_337,
+          ROWS - LIMIT - 1,
+          ROWS - LIMIT,
+          ROWS - 7,
+          ROWS - 1,
+          ROWS,
+          ROWS + 5,
+        ];
+        for (const skip of skips) {
+          statements.length = 0;
+          const page = await repo.list({ orderBy, skip, limit: LIMIT });
+          assert.deepEqual(
+            page.items.map((a) => a.id),
+            ids.slice(skip, skip + LIMIT),
+            `skip ${skip}`,
+          );
+          assert.equal(page.nextCursor !== null, skip + LIMIT < ROWS, `skip ${skip}: next cursor`);
+          // Whole rows, as a lookup reads them.
+          if (page.items[0]) assert.deepEqual(page.items[0], await repo.get(page.items[0].id));
+          const farEnd = skip > ROWS / 2;
+          assert.equal(
+            statements.some((s) => s.includes('page_total')),
+            farEnd,
+            `skip ${skip}: ${farEnd ? 'from the end' : 'from the start'}`,
+          );
+        }
+      });
+    }
+  }
+
+  it('filtered lists and cursors are read from the start', async () => {
+    statements.length = 0;
+    const filtered = await repo.list({ filters: { score: 1 }, skip: 15_000, limit: LIMIT });
+    assert.equal(filtered.items.length, 0, 'a quarter of the rows have score 1: fewer than 15000');
+    const active = await repo.list({ filters: { is_active: true }, skip: 19_000, limit: LIMIT });
+    assert.equal(active.items.length, LIMIT);
+    assert.ok(!statements.some((s) => s.includes('page_total')));
+  });
+
+  describe('a row added or removed between two pages', () => {
+    it('moves the next page by one row, as from the start', async () => {
+      const orderBy = { column: 'email', direction: 'asc' } as const;
+      const before = await whole(orderBy);
+      const skip = ROWS - 100;
+      const first = await repo.list({ orderBy, skip, limit: LIMIT });
+      assert.deepEqual(
+        first.items.map((a) => a.id),
+        before.slice(skip, skip + LIMIT),
+      );
+      // A row that sorts first: every later row moves one place on.
+      const added = await repo.create({ email: '0@x.io', name: 'first', score: 0 });
+      const again = await repo.list({ orderBy, skip, limit: LIMIT });
+      assert.deepEqual(
+        again.items.map((a) => a.id),
+        [added.id, ...before].slice(skip, skip + LIMIT),
+      );
+      await repo.delete(added.id);
+      const back = await repo.list({ orderBy, skip, limit: LIMIT });
+      assert.deepEqual(
+        back.items.map((a) => a.id),
+        before.slice(skip, skip + LIMIT),
+      );
+    });
+  });
+}
