@@ -22,6 +22,8 @@ const DEFAULT_POOL = 4;
 const MAX_POOL = 1024;
 /** Rounds of concurrent opens before giving up on finding every thread. */
 const ROUNDS = 20;
+/** Opens in flight at once: a few per thread, but never enough to run the process short of file descriptors. */
+const MAX_OPENS = 64;
 
 export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
   const size = Number(env.UV_THREADPOOL_SIZE);
@@ -32,9 +34,11 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
 export async function threadPoolThreadIds(size = threadPoolSize()): Promise<number[]> {
   const found = new Set<number>();
   for (let round = 0; round < ROUNDS && found.size < size; round++) {
-    // More opens than threads, all queued at once: each idle thread wakes and takes some.
+    // More opens than threads (up to MAX_OPENS), all queued at once: each idle thread wakes and takes some.
     const stats = await Promise.all(
-      Array.from({ length: size * 4 }, () => readFile('/proc/thread-self/stat', 'latin1').catch(() => '')),
+      Array.from({ length: Math.min(size * 4, MAX_OPENS) }, () =>
+        readFile('/proc/thread-self/stat', 'latin1').catch(() => ''),
+      ),
     );
     for (const stat of stats) {
       const tid = Number.parseInt(stat, 10);
