@@ -76,6 +76,9 @@ export const usersTable = defineTable<UserRow, UserOptional, 'hashed_password'>(
       ix_users_is_active_created_at: { columns: ['is_active', 'created_at', 'id'] },
       ix_users_is_superuser_created_at: { columns: ['is_superuser', 'created_at', 'id'] },
       ix_users_is_verified_created_at: { columns: ['is_verified', 'created_at', 'id'] },
+      // The narrowest index, which count(*) reads (SQLite, InnoDB; PostgreSQL's index-only count): every list's
+      // total and SQLite's far-end deep pages count the table (migrations/20261128000000_users_count_index.ts).
+      ix_users_is_active: { columns: ['is_active'] },
       // GET /users/search: lower(column) LIKE '%term%', a trigram GIN index on PostgreSQL, an FTS5 trigram table
       // on SQLite (for rare terms), none on MySQL/MariaDB.
       ix_users_full_name_trgm: { columns: ['full_name'], substring: true },
