@@ -141,7 +141,6 @@ function substringIndexesOf(info: TableInfo): ReadonlyMap<string, string> {
   return indexes;
 }
 
-/** Whether a filter object holds any condition (`where` skips undefined ones). */
 /**
  * Rows of each table as last counted, per database handle: what decides whether a deep page is read from the far
  * end (Dialect.fromTheEnd). An estimate is enough, since it only picks the direction: the page's own statement
@@ -153,6 +152,7 @@ const COUNT_FRESH_MS = 1_000;
 /** Offsets below this are read from the start whatever the table's size: stepping over them costs less than a count. */
 const FROM_END_MIN_SKIP = 10_000;
 
+/** Whether a filter object holds any condition (`where` skips undefined ones). */
 function hasConditions(filters: Filters<any>): boolean {
   for (const key in filters) if ((filters as Record<string, unknown>)[key] !== undefined) return true;
   return false;

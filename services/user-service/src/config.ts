@@ -73,6 +73,7 @@ export interface Config {
     parallelism: number;
     concurrency: number;
     queueMax: number;
+    queueMaxWaitMs: number;
     nice: number;
   };
   workers: number;
@@ -302,6 +303,9 @@ export function loadConfig(env: Env = process.env): Config {
       ),
       // A login flood waits at most this many hashes deep (about 3 s at ~12 ms a hash), then gets 503.
       queueMax: int(env, 'PASSWORD_HASH_QUEUE_MAX', 256, 1, 1_000_000),
+      // ...and new hashes are refused once the oldest waiting one has waited this long: with the hashing threads
+      // yielding to the event loops (nice), a queue of 256 can take far longer than 3 s to drain.
+      queueMaxWaitMs: int(env, 'PASSWORD_HASH_QUEUE_MAX_WAIT_MS', 5_000, 100, 600_000),
       // Hashing threads yield the cores to the event loop (auth/thread-pool-priority.ts); 0 leaves them alone.
       nice: int(env, 'PASSWORD_HASH_NICE', 10, 0, 19),
     },

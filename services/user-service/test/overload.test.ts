@@ -138,6 +138,7 @@ describe('overload settings', () => {
     const config = loadConfig({});
     assert.deepEqual(config.overload, { maxEventLoopDelayMs: 200, maxEventLoopUtilization: 0 });
     assert.equal(config.passwordHash.queueMax, 256);
+    assert.equal(config.passwordHash.queueMaxWaitMs, 5_000);
     assert.equal(config.shutdownTimeoutMs, 10_000);
     assert.equal(config.logFormat, 'auto');
     assert.deepEqual(
@@ -156,6 +157,10 @@ describe('overload settings', () => {
     assert.throws(
       () => loadConfig({ PASSWORD_HASH_QUEUE_MAX: '0' }),
       /PASSWORD_HASH_QUEUE_MAX must be an integer between 1/,
+    );
+    assert.throws(
+      () => loadConfig({ PASSWORD_HASH_QUEUE_MAX_WAIT_MS: '50' }),
+      /PASSWORD_HASH_QUEUE_MAX_WAIT_MS must be an integer between 100/,
     );
     assert.throws(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '10s' }), /SHUTDOWN_TIMEOUT_MS must be an integer/);
     assert.throws(() => loadConfig({ LOG_FORMAT: 'xml' }), /LOG_FORMAT must be one of json, pretty, auto, got "xml"/);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { DEFAULT_HASH_OPTIONS, PasswordHasher } from '../src/auth/password-hasher.js';
+import { OverloadedError } from '../src/errors.js';
 import { type PasswordHashMessage, passwordHashChannel } from '../src/observability/channels.js';
 import { BCRYPT_2A, BCRYPT_2Y, PASSLIB_BCRYPT } from './support/legacy-hashes.js';
 
@@ -91,5 +92,19 @@ describe('password hasher', () => {
     assert.equal(maxRunning, 1, 'never more than one hash running');
     assert.ok(maxWaiting >= 2, `the others waited their turn (at most ${maxWaiting} waiting)`);
     assert.ok(ticks > 5, 'timers kept firing while hashing: the work ran off the event loop');
+  });
+
+  it('refuses new hashes once the oldest waiting one has waited longer than queueMaxWaitMs, then recovers', async () => {
+    // One at a time, 20 in line: the ones at the back wait for the others' 20 hashes (each > 5 ms of CPU).
+    const hasher = new PasswordHasher({ ...DEFAULT_HASH_OPTIONS, concurrency: 1, queueMax: 1000, queueMaxWaitMs: 40 });
+    const admitted = Array.from({ length: 20 }, (_, i) => hasher.hash(`queued-${i}`));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(hasher.queue().waiting > 0, 'hashes are still waiting after 100 ms');
+    await assert.rejects(hasher.hash('one-more'), (e: unknown) => e instanceof OverloadedError);
+    await assert.rejects(hasher.verify('one-more', await admitted[0]), (e: unknown) => e instanceof OverloadedError);
+    // Every hash admitted before is computed.
+    for (const hash of await Promise.all(admitted)) assert.match(hash, /^\$argon2id\$/);
+    assert.deepEqual(hasher.queue(), { waiting: 0, running: 0 });
+    assert.match(await hasher.hash('after the queue drained'), /^\$argon2id\$/);
   });
 });

@@ -20,6 +20,12 @@ export interface PasswordHashOptions {
    */
   queueMax?: number;
   /**
+   * How long the oldest waiting hash may have waited before new work is refused the same way
+   * (PASSWORD_HASH_QUEUE_MAX_WAIT_MS; default 5000): the queue's length alone does not bound the wait when the
+   * hashing threads get little CPU (they yield to the event loops, see `nice`).
+   */
+  queueMaxWaitMs?: number;
+  /**
    * Nice value (1-19) for libuv's thread pool, where hashes run (thread-pool-priority.ts): the event loop then
    * gets the cores first, and reads keep their latency during a burst of sign-ups or logins. 0: left as it is.
    */
@@ -32,6 +38,7 @@ export const DEFAULT_HASH_OPTIONS: PasswordHashOptions = {
   parallelism: 1,
   concurrency: availableParallelism(),
   queueMax: 256,
+  queueMaxWaitMs: 5_000,
 };
 
 // Algorithm is an ambient const enum (not importable as a value under verbatimModuleSyntax); 2 is Argon2id.
@@ -56,6 +63,8 @@ export class PasswordHasher {
   private readonly limit: LimitFunction;
   /** The pool's priority, lowered once, before the first hash or verification (see PasswordHashOptions.nice). */
   private prioritised: Promise<unknown> | undefined;
+  /** When each hash still waiting for a turn was admitted, oldest first (p-limit starts them in that order). */
+  private readonly waitingSince: number[] = [];
 
   constructor(private readonly options: PasswordHashOptions = DEFAULT_HASH_OPTIONS) {
     this.limit = pLimit(Math.max(1, options.concurrency));
@@ -66,37 +75,47 @@ export class PasswordHasher {
     return this.computeHash(password);
   }
 
-  /** Refuses new work while the queue is full (the hashes already admitted finish, upgrades included). */
+  /**
+   * Refuses new work while the queue is full or its oldest hash has waited too long (the hashes already admitted
+   * finish, upgrades included).
+   */
   private admit(): void {
     const max = this.options.queueMax ?? Number.POSITIVE_INFINITY;
-    if (this.limit.pendingCount >= max) {
+    const oldest = this.waitingSince[0];
+    const maxWait = this.options.queueMaxWaitMs ?? Number.POSITIVE_INFINITY;
+    if (this.limit.pendingCount >= max || (oldest !== undefined && performance.now() - oldest > maxWait)) {
       throw new OverloadedError('Too many sign-ins in progress; retry after the Retry-After delay');
     }
   }
 
+  /** `work` on the pool when its turn comes, its admission time kept until then (see admit). */
+  private queued<T>(operation: 'hash' | 'verify', work: () => Promise<T>): Promise<T> {
+    this.waitingSince.push(performance.now());
+    return this.limit(() => {
+      this.waitingSince.shift();
+      return this.runOnPool(operation, work);
+    });
+  }
+
   private computeHash(password: string): Promise<string> {
-    return this.limit(() =>
-      this.runOnPool('hash', () =>
-        argonHash(password, {
-          algorithm: ARGON2ID_ALGORITHM,
-          memoryCost: this.options.memoryKib,
-          timeCost: this.options.iterations,
-          parallelism: this.options.parallelism,
-        }),
-      ),
+    return this.queued('hash', () =>
+      argonHash(password, {
+        algorithm: ARGON2ID_ALGORITHM,
+        memoryCost: this.options.memoryKib,
+        timeCost: this.options.iterations,
+        parallelism: this.options.parallelism,
+      }),
     );
   }
 
   async verify(password: string, stored: string): Promise<VerifyResult> {
     this.admit();
     if (BCRYPT.test(stored)) {
-      const ok = await this.limit(() => this.runOnPool('verify', () => bcryptVerify(password, stored))).catch(
-        () => false,
-      );
+      const ok = await this.queued('verify', () => bcryptVerify(password, stored)).catch(() => false);
       return ok ? { ok, upgradedHash: await this.computeHash(password) } : { ok };
     }
     if (!stored.startsWith('$argon2')) return { ok: false };
-    const ok = await this.limit(() => this.runOnPool('verify', () => argonVerify(stored, password))).catch(() => false);
+    const ok = await this.queued('verify', () => argonVerify(stored, password)).catch(() => false);
     if (!ok) return { ok };
     return this.isCurrent(stored) ? { ok } : { ok, upgradedHash: await this.computeHash(password) };
   }
