@@ -101,7 +101,10 @@ describe('password hasher', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.ok(hasher.queue().waiting > 0, 'hashes are still waiting after 100 ms');
     await assert.rejects(hasher.hash('one-more'), (e: unknown) => e instanceof OverloadedError);
-    await assert.rejects(hasher.verify('one-more', await admitted[0]), (e: unknown) => e instanceof OverloadedError);
+    await assert.rejects(
+      hasher.verify('one-more', (await admitted[0]) as string),
+      (e: unknown) => e instanceof OverloadedError,
+    );
     // Every hash admitted before is computed.
     for (const hash of await Promise.all(admitted)) assert.match(hash, /^\$argon2id\$/);
     assert.deepEqual(hasher.queue(), { waiting: 0, running: 0 });
