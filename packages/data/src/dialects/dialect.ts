@@ -125,14 +125,14 @@ export interface Dialect {
   /**
    * Where counting every row of a table costs far less than stepping over as many rows of an index (SQLite counts
    * a b-tree page by page), the LIMIT and OFFSET that read rows `skip` .. `skip + take - 1` of an ordered list
-   * from its far end, in the reverse order, given the table's row count (an expression of the same statement, so
-   * the count and the rows are of one snapshot). SqlRepository reads a deep page that way when it lies in the
-   * list's second half. Absent: every page is read from the start.
+   * from its far end, in the reverse order, in terms of the table's row count, `skip` and `take` (columns of
+   * one-row CTEs of the same statement, so the count and the rows are of one snapshot). SqlRepository reads a deep
+   * page that way when it lies in the list's second half. Absent: every page is read from the start.
    */
   fromTheEnd?(
     rows: Expression<number>,
-    skip: unknown,
-    take: unknown,
+    skip: Expression<number>,
+    take: Expression<number>,
   ): { limit: Expression<number>; offset: Expression<number> };
   encodeBoolean(value: boolean): unknown;
   encodeTimestamp(iso: string): unknown;

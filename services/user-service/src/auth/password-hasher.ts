@@ -26,8 +26,9 @@ export interface PasswordHashOptions {
    */
   queueMaxWaitMs?: number;
   /**
-   * Nice value (1-19) for libuv's thread pool, where hashes run (thread-pool-priority.ts): the event loop then
-   * gets the cores first, and reads keep their latency during a burst of sign-ups or logins. 0: left as it is.
+   * Steps (1-19) by which libuv's thread pool, where hashes run, goes below the event loop's CPU priority
+   * (thread-pool-priority.ts): the event loop then gets the cores first, and reads keep their latency during a
+   * burst of sign-ups or logins. 0: left as it is.
    */
   nice?: number;
 }
