@@ -96,6 +96,37 @@ function fromEnd(db: TestDatabase): void {
     assert.ok(!statements.some((s) => s.includes('page_total')));
   });
 
+  it("inside a unit of work, a far-end page sees the unit's own uncommitted rows, and nothing stays after a rollback", async () => {
+    const orderBy = { column: 'email', direction: 'asc' } as const;
+    const before = await whole(orderBy);
+    const skip = ROWS - 50;
+    const failure = new Error('roll back');
+    await assert.rejects(
+      database.unitOfWork(async (uow) => {
+        const inside = uow.repository(authors);
+        // Sorts first: every row after it moves one place on, in this unit of work only.
+        const added = await inside.create({ email: '00@x.io', name: null, score: 0 });
+        statements.length = 0;
+        const page = await inside.list({ orderBy, skip, limit: LIMIT });
+        assert.deepEqual(
+          page.items.map((a) => a.id),
+          [added.id, ...before].slice(skip, skip + LIMIT),
+        );
+        assert.ok(
+          statements.some((s) => s.includes('page_total')),
+          'read from the end inside the unit of work',
+        );
+        throw failure;
+      }),
+      (e: unknown) => e === failure,
+    );
+    const afterwards = await repo.list({ orderBy, skip, limit: LIMIT });
+    assert.deepEqual(
+      afterwards.items.map((a) => a.id),
+      before.slice(skip, skip + LIMIT),
+    );
+  });
+
   describe('a row added or removed between two pages', () => {
     it('moves the next page by one row, as from the start', async () => {
       const orderBy = { column: 'email', direction: 'asc' } as const;
