@@ -346,11 +346,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     }
     let known = tables.get(this.info.name);
     if (!known || Date.now() - known.at > COUNT_FRESH_MS) {
-      const row = await this.db
-        .selectFrom(this.info.name)
-        .select((eb) => eb.fn.countAll().as('n'))
-        .executeTakeFirstOrThrow();
-      known = { rows: Number(row.n), at: Date.now() };
+      known = { rows: await this.count(), at: Date.now() };
       tables.set(this.info.name, known);
     }
     return paging.skip > known.rows / 2;
@@ -430,7 +426,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       }
       return eb.and(conditions);
     };
-    const end = fromEnd && paging.skip > 0 && !after ? this.dialect.fromTheEnd : undefined;
+    // Only an unfiltered offset page past FROM_END_MIN_SKIP without a cursor gets here with fromEnd (readFromEnd).
+    const end = fromEnd ? this.dialect.fromTheEnd : undefined;
     if (end) {
       // The rows are counted in the statement itself (one snapshot: a row added meanwhile cannot shift the page),
       // by a CTE that is a bare count(*) (what SQLite answers from the b-tree's pages), and the page's values come
