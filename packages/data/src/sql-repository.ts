@@ -450,7 +450,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
         'page',
       );
     }
-    if (paging.skip > 0) {
+    const deferred = paging.skip > 0 && (this.dialect.defersFilteredPages !== false || !hasConditions(filters));
+    if (deferred) {
       // Deferred join: the rows an offset skips are walked as primary keys only, in the sort column's index
       // (an index-only scan where the index holds the key: (created_at, id) here; InnoDB and SQLite indexes
       // carry the key anyway), and only the page's rows are then read whole. Offsetting the full rows read
@@ -473,7 +474,11 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
         'page',
       );
     }
-    return ordered(this.db.selectFrom(table).select(columns).where(matching), table).limit(values.take as number);
+    // The first page, a cursor's, or (Dialect.defersFilteredPages) a filtered offset page on SQLite.
+    const plain = ordered(this.db.selectFrom(table).select(columns).where(matching), table).limit(
+      values.take as number,
+    );
+    return paging.skip > 0 ? plain.offset(values.skip as number) : plain;
   }
 
   /**

@@ -209,6 +209,9 @@ export const sqliteDialect: Dialect = {
 
   // UPDATE ... RETURNING since SQLite 3.35 (better-sqlite3 bundles a later one).
   updateReturning: true,
+  // Filtered offset pages as one plain SELECT: see Dialect.defersFilteredPages. The price is reading the skipped
+  // rows whole: 0.28 ms per 1000 at 1M users, against the 170 ms sort it avoids.
+  defersFilteredPages: false,
   // count(*) walks the smallest index's pages without stepping through its rows. With fewer rows than `skip` +
   // `take` left, the last page is shorter (min), and past the end empty (max 0).
   fromTheEnd: (rows, skip, take) => ({
