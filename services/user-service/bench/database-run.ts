@@ -18,7 +18,7 @@ import { serviceEntry } from './service-build.js';
 import { startupSeries } from './startup.js';
 import { combined, median, sig } from './stats.js';
 import { checkIssue13Targets, checkSizesTargets, checkTargets } from './targets.js';
-import { traceUpdate } from './update-sql.js';
+import { traceDeepPage, traceUpdate } from './traced-sql.js';
 import {
   type DbQuery,
   httpLimitRequests,
@@ -107,6 +107,12 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
     if (noUpdateLimit) problems.push(`no database update limit this run: ${noUpdateLimit}`);
     const dbQueries = DB_QUERIES.filter((q) => q !== 'update' || !noUpdateLimit);
     log(`${kind}: the service's update runs ${updateSql.length} statements: ${updateSql.join('; ')}`);
+    // The deep page's statement as the service builds it, for its database limit (traced-sql.ts).
+    const deepPageSql = await traceDeepPage(db.url, sample.total).catch((error: Error) => {
+      problems.push(`could not trace the service's deep page (its limit runs the deferred join): ${error.message}`);
+      return undefined;
+    });
+    if (deepPageSql) log(`${kind}: the service's deep page runs ${deepPageSql}`);
     const plans = await explainLists(kind, db.url, sample).catch((error: Error) => {
       problems.push(`EXPLAIN of the list queries failed: ${error.message}`);
       return undefined;
@@ -193,7 +199,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
           workers,
           connectionsFor(`db-${q}`),
           o.duration,
-          q === 'update' ? updateSql : undefined,
+          q === 'update' ? updateSql : q === 'list-deep' && deepPageSql ? [deepPageSql] : undefined,
         );
     for (const [w, child] of fewer)
       measures[`get-by-id@${w}`] = () => load(`get-by-id@${w}`, child, NEXT['get-by-id'](sample));
@@ -321,6 +327,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       },
       mixed: { ...series(got('mixed')), shares: { ...MIXED_SHARES } },
       ...(noUpdateLimit ? {} : { updateSql }),
+      ...(deepPageSql ? { deepPageSql } : {}),
       ...(plans ? { plans } : {}),
       scaling: { workers: o.workers, getById, ratio: scalingRatio },
       listScaling,

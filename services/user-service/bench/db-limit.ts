@@ -6,7 +6,7 @@
  * The list limit is the page query alone: computing `total` is work the service chooses to do on top.
  *
  * The update limit (issue 13) is the whole unit of work of PATCH /users/{id} changing a full name, statement for
- * statement as the service ran it in this run (traced by bench/update-sql.ts from the data layer's query
+ * statement as the service ran it in this run (traced by bench/traced-sql.ts from the data layer's query
  * observer): its BEGIN, the read of the user as it was, the UPDATE, any re-read, the audit-event INSERT and
  * COMMIT, each data statement prepared, on one connection per concurrent worker. Parameters are bound by the
  * column each placeholder stands for; a column this file does not know stops the run (the limit would no
@@ -33,8 +33,11 @@ export interface DbLimitSpec {
   total: number;
   ids: string[];
   emails: string[];
-  /** For `update`: the service's statements for one full-name change, in order (bench/update-sql.ts). */
-  updateSql?: string[];
+  /**
+   * The service's statements (bench/traced-sql.ts): for `update`, those of one full-name change, in order; for
+   * `list-deep`, the one page statement.
+   */
+  traced?: string[];
 }
 
 export interface DbLimitResult {
@@ -52,9 +55,9 @@ const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)] as 
 
 /** The statements of one update unit of work, with their parameters drawn afresh for every run. */
 function updateStatements(kind: Kind, spec: DbLimitSpec): { sql: string; values: () => unknown[] }[] {
-  if (!spec.updateSql?.length) throw new Error('update limit: no traced statements in the spec');
+  if (!spec.traced?.length) throw new Error('update limit: no traced statements in the spec');
   const names = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Edsger Dijkstra', 'Barbara Liskov'];
-  return spec.updateSql.map((sql) => {
+  return spec.traced.map((sql) => {
     const columns = placeholderColumns(sql);
     return {
       sql,
@@ -116,21 +119,21 @@ function statement(query: Exclude<DbQuery, 'update'>, kind: Kind, spec: DbLimitS
         query === 'list-shallow'
           ? () => Math.floor(Math.random() * 100)
           : () => Math.floor(spec.total * 0.9) + Math.floor(Math.random() * (spec.total * 0.1 - 20));
+      // The deep page: the service's own statement (traced: the far-end read on SQLite, the deferred join
+      // elsewhere), its values bound by what each placeholder stands for.
+      const traced = spec.traced?.[0];
+      if (query === 'list-deep' && traced) {
+        const names = placeholderColumns(traced);
+        const bind: Record<string, () => unknown> = { limit: () => 21, take: () => 21, offset: skip, skip };
+        const unknown = names.find((name) => !(name in bind));
+        if (unknown) throw new Error(`list-deep limit: the service's page binds "${unknown}": ${traced}`);
+        return { sql: traced, values: () => names.map((name) => (bind[name] as () => unknown)()) };
+      }
       // The service's repository reads an offset page by a deferred join (sql-repository.ts list()): the
       // skipped rows are walked as keys, the page's rows read whole.
       const columns = Object.keys(usersTable.columns)
         .map((c) => `${q('users')}.${q(c)}`)
         .join(', ');
-      if (query === 'list-deep' && kind === 'sqlite') {
-        // On SQLite a page in the second half is read from the far end, after a count in the same statement
-        // (Dialect.fromTheEnd, sql-repository.ts pageQuery): the same statement here.
-        const from = `${q('page_total')}, ${q('page_values')}`;
-        const keys = `select ${q('id')} from ${q('users')} order by ${q('id')} desc limit (select max(0, min(take, n - skip)) from ${from}) offset (select max(0, n - skip - take) from ${from})`;
-        return {
-          sql: `with ${q('page_total')} as (select count(*) as n from ${q('users')}), ${q('page_values')} as (select ${p()} as skip, ${p()} as take) select ${columns} from (${keys}) as ${q('page')} inner join ${q('users')} on ${q('users')}.${q('id')} = ${q('page')}.${q('id')} order by ${q('page')}.${q('id')} asc`,
-          values: () => [skip(), 21],
-        };
-      }
       const keys = `select ${q('id')} from ${q('users')} order by ${q('id')} asc limit ${p()} offset ${p()}`;
       return {
         sql: `select ${columns} from (${keys}) as ${q('page')} inner join ${q('users')} on ${q('users')}.${q('id')} = ${q('page')}.${q('id')} order by ${q('page')}.${q('id')} asc`,

@@ -27,11 +27,11 @@ export async function measureDbLimit(
   processes: number,
   connections: number,
   duration: number,
-  /** For `update`: the service's statements (bench/update-sql.ts). */
-  updateSql?: string[],
+  /** For `update` and `list-deep`: the service's statements (bench/traced-sql.ts). */
+  traced?: string[],
 ): Promise<LoadResult> {
   const spec: DbLimitSpec = {
-    ...(updateSql ? { updateSql } : {}),
+    ...(traced ? { traced } : {}),
     url,
     query,
     concurrency: Math.max(1, Math.ceil(connections / processes)),

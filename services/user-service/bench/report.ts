@@ -115,6 +115,10 @@ function issue13Section(r: DbResult, sizes: SizesResult | undefined): string[] {
     out.push(
       `Database update limit (\`db-update\`): the unit of work the service's PATCH /users/{id} runs for a full-name change, traced from the data layer in this run and replayed by the driver alone, each statement prepared, one connection per concurrent worker; update is compared with 1/(1/HTTP + 1/DB update). Statements: ${r.updateSql.map((q) => `\`${q.length > 140 ? `${q.slice(0, 137)}...` : q}\``).join('; ')}. Not in it: the bearer token check (a JWT verify and two primary-key reads outside the transaction), which the HTTP limit does not include either.`,
     );
+  if (r.deepPageSql)
+    out.push(
+      `Database deep-page limit (\`db-list-deep\`): the service's own statement for an offset page at 90-100% of the table, traced from the data layer in this run: \`${r.deepPageSql}\`.`,
+    );
   if (r.mixed)
     out.push(
       `Mixed workload (${Object.entries(r.mixed.shares)
