@@ -321,7 +321,9 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       skip: paging.skip,
     };
     if (hasConditions(filters)) return this.pageQuery(paging, filters, columns, values).execute();
-    const template = this.compiledPage(paging, columns, await this.readFromEnd(paging));
+    const fromEnd = await this.readFromEnd(paging);
+    if (fromEnd && this.dialect.fromTheEndInTwoSteps) return this.countThenPageFromTheEnd(paging, columns, take);
+    const template = this.compiledPage(paging, columns, fromEnd);
     if (!template) return this.pageQuery(paging, filters, columns, values).execute();
     return this.run(
       bind(
@@ -338,18 +340,52 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
    * many, after a count.
    */
   private async readFromEnd(paging: Paging): Promise<boolean> {
-    if (!this.dialect.fromTheEnd || paging.after || paging.skip < FROM_END_MIN_SKIP) return false;
+    const { fromTheEnd, fromTheEndInTwoSteps } = this.dialect;
+    if ((!fromTheEnd && !fromTheEndInTwoSteps) || paging.after || paging.skip < FROM_END_MIN_SKIP) return false;
+    let known = counted.get(this.db)?.get(this.info.name);
+    if (!known || Date.now() - known.at > COUNT_FRESH_MS) known = this.rememberCount(await this.count());
+    return paging.skip > known.rows / 2;
+  }
+
+  /** Keeps `rows` as this table's count for readFromEnd's choice of direction, for COUNT_FRESH_MS. */
+  private rememberCount(rows: number): { rows: number; at: number } {
     let tables = counted.get(this.db);
     if (!tables) {
       tables = new Map();
       counted.set(this.db, tables);
     }
-    let known = tables.get(this.info.name);
-    if (!known || Date.now() - known.at > COUNT_FRESH_MS) {
-      known = { rows: await this.count(), at: Date.now() };
-      tables.set(this.info.name, known);
-    }
-    return paging.skip > known.rows / 2;
+    const known = { rows, at: Date.now() };
+    tables.set(this.info.name, known);
+    return known;
+  }
+
+  /**
+   * A far-end page where the statement cannot compute its own LIMIT (Dialect.fromTheEndInTwoSteps): the rows
+   * counted, then the page read backwards with the numbers that count gives, in one transaction (a unit of
+   * work's own, or one for these two statements), so a row added between them cannot shift the page. The
+   * count is named `page_total`, as the one-statement form's CTE (what tests look for).
+   */
+  private async countThenPageFromTheEnd(
+    paging: Paging,
+    columns: readonly string[],
+    take: number,
+  ): Promise<Record<string, unknown>[]> {
+    const read = async (db: Kysely<any>) => {
+      const { page_total } = await db
+        .selectFrom(this.info.name)
+        .select((eb) => eb.fn.countAll().as('page_total'))
+        .executeTakeFirstOrThrow();
+      const rows = Number(page_total);
+      // The count just taken also decides the next pages' direction: no count of its own for readFromEnd (240 ms
+      // at 1M users on MariaDB) while deep pages keep it fresh.
+      if (!this.db.isTransaction) this.rememberCount(rows);
+      const limit = Math.max(0, Math.min(take, rows - paging.skip));
+      if (limit === 0) return [];
+      const offset = Math.max(0, rows - paging.skip - take);
+      const values = { value: undefined, id: undefined, take, skip: paging.skip };
+      return this.pageQuery(paging, {}, columns, values, { limit, offset }, db).execute();
+    };
+    return this.db.isTransaction ? read(this.db) : this.db.transaction().execute(read);
   }
 
   /** The unfiltered page query of this shape, compiled once with placeholders for its values (see pageRows). */
@@ -392,7 +428,8 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     filters: Filters<any>,
     columns: readonly string[],
     values: PageValues,
-    fromEnd = false,
+    fromEnd: boolean | { limit: number; offset: number } = false,
+    db: Kysely<any> = this.db,
   ): SelectQueryBuilder<any, any, Record<string, unknown>> {
     const { pk } = this.info;
     const { column, direction, after } = paging;
@@ -427,6 +464,20 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       return eb.and(conditions);
     };
     // Only an unfiltered offset page past FROM_END_MIN_SKIP without a cursor gets here with fromEnd (readFromEnd).
+    if (typeof fromEnd === 'object') {
+      // Counted already (countThenPageFromTheEnd): the numbers are known.
+      const keys = ordered(db.selectFrom(table).select([pk, ...(column !== pk ? [column] : [])]), table, true)
+        .limit(fromEnd.limit)
+        .offset(fromEnd.offset)
+        .as('page');
+      return ordered(
+        db
+          .selectFrom(keys)
+          .innerJoin(table, `${table}.${pk}`, `page.${pk}`)
+          .select(columns.map((c) => `${table}.${c}` as const)),
+        'page',
+      );
+    }
     const end = fromEnd ? this.dialect.fromTheEnd : undefined;
     if (end) {
       // The rows are counted in the statement itself (one snapshot: a row added meanwhile cannot shift the page),
@@ -434,7 +485,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       // from a second one, so each is bound once, by name.
       const { limit, offset } = end(sql.ref('page_total.n'), sql.ref('page_values.skip'), sql.ref('page_values.take'));
       const from = sql`${sql.table('page_total')}, ${sql.table('page_values')}`;
-      const keys = ordered(this.db.selectFrom(table).select([pk, ...(column !== pk ? [column] : [])]), table, true)
+      const keys = ordered(db.selectFrom(table).select([pk, ...(column !== pk ? [column] : [])]), table, true)
         .limit(sql<number>`(select ${limit} from ${from})`)
         .offset(sql<number>`(select ${offset} from ${from})`)
         .as('page');
@@ -475,9 +526,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       );
     }
     // The first page, a cursor's, or (Dialect.defersFilteredPages) a filtered offset page on SQLite.
-    const plain = ordered(this.db.selectFrom(table).select(columns).where(matching), table).limit(
-      values.take as number,
-    );
+    const plain = ordered(db.selectFrom(table).select(columns).where(matching), table).limit(values.take as number);
     return paging.skip > 0 ? plain.offset(values.skip as number) : plain;
   }
 

@@ -1,8 +1,10 @@
-// Deep offset pages read from the list's far end (Dialect.fromTheEnd, SQLite): a page in the second half of a
-// table of more than 20k rows is read backwards from the end, after a count in the same statement. These tests
-// hold such pages to the slice of the whole list, taken by a keyset walk that shares no code with offsets, for a
-// key, a unique column, a nullable one with ties, in both directions, at the edges (the last rows, past the end),
-// and check from the statements run that the far end was really used, and only in the second half.
+// Deep offset pages read from the list's far end: a page in the second half of a table of more than 20k rows is
+// read backwards from the end, after a count of the same snapshot (SQLite: Dialect.fromTheEnd, in the statement
+// itself; MariaDB: Dialect.fromTheEndInTwoSteps, a count and the page in one transaction). These tests hold such
+// pages to the slice of the whole list, taken by a keyset walk that shares no code with offsets, for a key, a
+// unique column, a nullable one with ties, in both directions, at the edges (the last rows, past the end), and
+// check from the statements run (the count named page_total) that the far end was really used, and only in
+// the second half.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Database, Migrator, type OrderBy, openDatabase, type Repository } from '../src/index.js';
@@ -14,7 +16,7 @@ type Authors = Repository<Author, 'id' | 'is_active' | 'score' | 'created_at' | 
 const ROWS = 20_050;
 const LIMIT = 20;
 
-onEachDatabase('deep offset pages from the far end', fromEnd, ['sqlite']);
+onEachDatabase('deep offset pages from the far end', fromEnd, ['sqlite', 'mariadb']);
 
 function fromEnd(db: TestDatabase): void {
   let database: Database;

@@ -112,7 +112,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
       problems.push(`could not trace the service's deep page (its limit runs the deferred join): ${error.message}`);
       return undefined;
     });
-    if (deepPageSql) log(`${kind}: the service's deep page runs ${deepPageSql}`);
+    if (deepPageSql) log(`${kind}: the service's deep page runs ${deepPageSql.join('; ')}`);
     const plans = await explainLists(kind, db.url, sample).catch((error: Error) => {
       problems.push(`EXPLAIN of the list queries failed: ${error.message}`);
       return undefined;
@@ -199,7 +199,7 @@ export async function benchDatabase(kind: DbKind, o: BenchOptions, log: Log): Pr
           workers,
           connectionsFor(`db-${q}`),
           o.duration,
-          q === 'update' ? updateSql : q === 'list-deep' && deepPageSql ? [deepPageSql] : undefined,
+          q === 'update' ? updateSql : q === 'list-deep' ? deepPageSql : undefined,
         );
     for (const [w, child] of fewer)
       measures[`get-by-id@${w}`] = () => load(`get-by-id@${w}`, child, NEXT['get-by-id'](sample));

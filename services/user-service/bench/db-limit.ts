@@ -100,6 +100,10 @@ function updateStatements(kind: Kind, spec: DbLimitSpec): { sql: string; values:
   });
 }
 
+/** An offset in the table's last 10%, as the list-offset-deep workload asks for. */
+const deepSkip = (spec: DbLimitSpec) =>
+  Math.floor(spec.total * 0.9) + Math.floor(Math.random() * (spec.total * 0.1 - 20));
+
 /** The user the unit of work being built changes (chosen once per unit of work, before its first statement). */
 const current = { id: '' };
 
@@ -115,10 +119,7 @@ function statement(query: Exclude<DbQuery, 'update'>, kind: Kind, spec: DbLimitS
       return { sql: `${select} where ${q('email')} = ${p()} limit ${p()}`, values: () => [pick(spec.emails), 1] };
     case 'list-shallow':
     case 'list-deep': {
-      const skip =
-        query === 'list-shallow'
-          ? () => Math.floor(Math.random() * 100)
-          : () => Math.floor(spec.total * 0.9) + Math.floor(Math.random() * (spec.total * 0.1 - 20));
+      const skip = query === 'list-shallow' ? () => Math.floor(Math.random() * 100) : () => deepSkip(spec);
       // The deep page: the service's own statement (traced: the far-end read on SQLite, the deferred join
       // elsewhere), its values bound by what each placeholder stands for.
       const traced = spec.traced?.[0];
@@ -151,6 +152,7 @@ function statement(query: Exclude<DbQuery, 'update'>, kind: Kind, spec: DbLimitS
 async function connect(spec: DbLimitSpec): Promise<{ runners: Run[]; sync: boolean; close: () => Promise<void> }> {
   const parsed = parseDatabaseUrl(spec.url);
   if (spec.query === 'update') return connectUpdate(spec, parsed);
+  if (spec.query === 'list-deep' && spec.traced?.length === 2) return connectCountThenPage(spec, parsed);
   const st = statement(spec.query, parsed.kind, spec);
   if (parsed.kind === 'sqlite') {
     const db = new Sqlite(parsed.filename, { timeout: 5000 });
@@ -166,6 +168,34 @@ async function connect(spec: DbLimitSpec): Promise<{ runners: Run[]; sync: boole
   // mysql2's text protocol (client-side placeholders), as Kysely's MySQL dialect uses it.
   const pool = mysql.createPool({ uri: spec.url, connectionLimit: spec.concurrency });
   const run = () => pool.query(st.sql, st.values());
+  return { runners: Array(spec.concurrency).fill(run), sync: false, close: () => pool.end() };
+}
+
+/**
+ * MariaDB's far-end page as the service reads it (sql-repository.ts countThenPageFromTheEnd): the traced count,
+ * then the traced page with the LIMIT and OFFSET that count gives. The service's transaction around the two is
+ * left out: its BEGIN and COMMIT are two round trips of well under a millisecond beside a count of a whole index.
+ */
+async function connectCountThenPage(
+  spec: DbLimitSpec,
+  parsed: ReturnType<typeof parseDatabaseUrl>,
+): Promise<{ runners: Run[]; sync: boolean; close: () => Promise<void> }> {
+  const [countSql, pageSql] = spec.traced as [string, string];
+  if (parsed.kind !== 'mysql') throw new Error(`list-deep limit: a count and a page traced on ${parsed.kind}`);
+  const names = placeholderColumns(pageSql);
+  if (names.some((name) => name !== 'limit' && name !== 'offset'))
+    throw new Error(`list-deep limit: the service's page binds ${names.join(', ')}: ${pageSql}`);
+  const pool = mysql.createPool({ uri: spec.url, connectionLimit: spec.concurrency });
+  const run = async () => {
+    const [rows] = await pool.query(countSql);
+    const total = Number((rows as { page_total: number }[])[0]?.page_total);
+    const skip = deepSkip(spec);
+    const bound = { limit: Math.max(0, Math.min(21, total - skip)), offset: Math.max(0, total - skip - 21) };
+    await pool.query(
+      pageSql,
+      names.map((name) => bound[name as keyof typeof bound]),
+    );
+  };
   return { runners: Array(spec.concurrency).fill(run), sync: false, close: () => pool.end() };
 }
 

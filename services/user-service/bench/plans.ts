@@ -5,16 +5,14 @@
  * kept for the report; a sort of the table shows as `Sort` (PostgreSQL), `USE TEMP B-TREE FOR ORDER BY`
  * (SQLite) or `Using filesort` (MariaDB).
  */
-import { openDatabase, parseDatabaseUrl } from '@user-service/data';
+import { parseDatabaseUrl } from '@user-service/data';
 import Sqlite from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { UserRepository } from '../src/users/user.repository.js';
-import { SORTABLE } from '../src/users/user.schemas.js';
 import type { DbKind } from './options.js';
 import { placeholderColumns } from './placeholders.js';
-import { BENCH_JWT_SECRET } from './processes.js';
 import type { Sample } from './sample.js';
+import { deepPageSkip, traceDeepPage } from './traced-sql.js';
 
 interface PlanRow {
   id: number;
@@ -53,29 +51,10 @@ export function fullSort(line: string, _index?: number, plan: readonly string[] 
   return true;
 }
 
-/** The select statements the service runs for a 20-row offset page skipping 95% of the table. */
-async function traceDeepPage(url: string, skip: number): Promise<string[]> {
-  const sqls: string[] = [];
-  const database = await openDatabase(url, {
-    connectAttempts: 1,
-    pool: { size: 1, maxOverflow: 0 },
-    cursorSecret: BENCH_JWT_SECRET,
-    onQuery: (e) => {
-      if (e.operation === 'select') sqls.push(e.sql);
-    },
-  });
-  try {
-    await new UserRepository(database).list({ filters: {}, skip, limit: 20, sortable: SORTABLE });
-  } finally {
-    await database.close();
-  }
-  return sqls;
-}
-
 /** `deep offset page` -> the plan's lines, for each select of the page (limit and offset bound). */
 export async function explainLists(kind: DbKind, url: string, sample: Sample): Promise<Record<string, string[]>> {
-  const skip = Math.floor(sample.total * 0.95);
-  const sqls = await traceDeepPage(url, skip);
+  const skip = deepPageSkip(sample.total);
+  const sqls = await traceDeepPage(url, sample.total);
   const bind = (sql: string) =>
     placeholderColumns(sql).map((c) => {
       if (c === 'limit' || c === 'take') return 21;

@@ -117,7 +117,7 @@ function issue13Section(r: DbResult, sizes: SizesResult | undefined): string[] {
     );
   if (r.deepPageSql)
     out.push(
-      `Database deep-page limit (\`db-list-deep\`): the service's own statement for an offset page at 90-100% of the table, traced from the data layer in this run: \`${r.deepPageSql}\`.`,
+      `Database deep-page limit (\`db-list-deep\`): the service's own statements for an offset page at 90-100% of the table, traced from the data layer in this run: ${r.deepPageSql.map((q) => `\`${q}\``).join('; ')}.`,
     );
   if (r.mixed)
     out.push(

@@ -91,8 +91,8 @@ export interface DbResult {
   mixed?: Series & { shares: Record<string, number> };
   /** Issue 13: the statements of the service's PATCH (full name), traced this run: what db-update runs. */
   updateSql?: string[];
-  /** The service's deep page statement, traced this run: what db-list-deep runs (absent: the hand-built join). */
-  deepPageSql?: string;
+  /** The service's deep page statements, traced this run: what db-list-deep runs (absent: the hand-built join). */
+  deepPageSql?: string[];
   /** Issue 13: each list query's plan, as the database explains the service's SQL (the key lines). */
   plans?: Record<string, string[]>;
   /** Issue 13's targets (absent before issue 13). */

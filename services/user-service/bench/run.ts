@@ -47,7 +47,7 @@ function summary(r: DbResult): string {
       `mixed (80/10/5/4/1)${pad(Math.round(r.mixed.median.rps), 16)}${pad(r.mixed.median.p50, 8)}${pad(r.mixed.median.p99, 8)}`,
     );
   if (r.updateSql) lines.push(`db-update runs: ${r.updateSql.join('; ')}`);
-  if (r.deepPageSql) lines.push(`db-list-deep runs: ${r.deepPageSql}`);
+  if (r.deepPageSql) lines.push(`db-list-deep runs: ${r.deepPageSql.join('; ')}`);
   lines.push('targets:');
   for (const t of r.targets) lines.push(`  [${t.status}] ${t.target}: ${t.value}`);
   lines.push('targets (issue 13):');

@@ -6,8 +6,10 @@
 import { openDatabase, type QueryEvent } from '@user-service/data';
 import { PasswordHasher } from '../src/auth/password-hasher.js';
 import { loadConfig } from '../src/config.js';
+import { UserRepository } from '../src/users/user.repository.js';
+import { SORTABLE } from '../src/users/user.schemas.js';
 import { UserService } from '../src/users/user.service.js';
-import { usersTable } from '../src/users/user.table.js';
+import { BENCH_JWT_SECRET } from './processes.js';
 
 export interface TracedStatement {
   operation: QueryEvent['operation'];
@@ -50,27 +52,33 @@ export async function traceUpdate(databaseUrl: string, id: string): Promise<Trac
   }
 }
 
+/** The offset of the deep page traced below: 95% of the table. */
+export const deepPageSkip = (total: number) => Math.floor(total * 0.95);
+
 /**
- * The page statement of an offset page at 95% of `total` users, as the repository builds it for GET /users (the
- * data layer may count the table first to choose its direction: that count is not part of the page). On SQLite
- * it is the far-end read (Dialect.fromTheEnd), elsewhere the deferred join.
+ * The statements of an offset page at 95% of `total` users, as the service's UserRepository runs them for GET
+ * /users: on SQLite the far-end read (one statement, its count inside); on MariaDB the far end's count
+ * (`page_total`) and then the page (Dialect.fromTheEndInTwoSteps; their transaction's BEGIN and COMMIT left out);
+ * elsewhere the deferred join. The count that only picks the direction (at most once a second) is not part of
+ * the page. What db-list-deep replays and what the plan check explains (plans.ts).
  */
-export async function traceDeepPage(databaseUrl: string, total: number): Promise<string> {
+export async function traceDeepPage(databaseUrl: string, total: number): Promise<string[]> {
   const statements: string[] = [];
   let recording = false;
   const database = await openDatabase(databaseUrl, {
     connectAttempts: 1,
     pool: { size: 1, maxOverflow: 0 },
+    cursorSecret: BENCH_JWT_SECRET,
     onQuery: (e) => {
       if (recording) statements.push(e.sql);
     },
   });
   try {
     recording = true;
-    await database.repository(usersTable).list({ skip: Math.floor(total * 0.95), limit: 20 });
+    await new UserRepository(database).list({ filters: {}, skip: deepPageSkip(total), limit: 20, sortable: SORTABLE });
     recording = false;
-    const page = statements.at(-1);
-    if (!page) throw new Error('the deep page ran no statement');
+    const page = statements.filter((sql) => /\bpage_total\b|\boffset\b/i.test(sql));
+    if (page.length === 0) throw new Error(`no page statement among: ${statements.join('; ')}`);
     return page;
   } finally {
     await database.close();

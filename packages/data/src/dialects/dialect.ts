@@ -143,6 +143,13 @@ export interface Dialect {
    * filter's for a rare one (0.15 / 0.07 ms). Absent: every offset page goes through the deferred join.
    */
   readonly defersFilteredPages?: boolean;
+  /**
+   * Where a deep page is cheaper read from the far end but a statement cannot compute its own LIMIT and OFFSET
+   * (MySQL and MariaDB take only numbers there): the rows are counted first and the page read backwards by a
+   * second statement, both in one transaction, so of one snapshot (InnoDB's REPEATABLE READ). InnoDB's primary
+   * key holds the whole row: stepping over 950k keys read 950k rows (1.9 s a page at 1M users).
+   */
+  readonly fromTheEndInTwoSteps?: boolean;
   encodeBoolean(value: boolean): unknown;
   encodeTimestamp(iso: string): unknown;
   /**

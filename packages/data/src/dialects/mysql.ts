@@ -236,6 +236,8 @@ export const mysqlDialect: Dialect = {
     return typeof errno === 'number' && PERMANENT_ERRNOS.has(errno);
   },
 
+  // Deep pages from the far end, counted first in the same transaction: see Dialect.fromTheEndInTwoSteps.
+  fromTheEndInTwoSteps: true,
   encodeBoolean: (value) => value,
   // mysql2 writes a Date as UTC 'YYYY-MM-DD HH:MM:SS.mmm' with timezone 'Z'; an ISO string with 'T...Z' is
   // rejected by strict mode.
