@@ -1,9 +1,9 @@
 /**
  * The service's own SQL for the database limits (db-limit.ts), read from the data layer's query observer against
  * the benchmark database in every run, so a limit cannot drift from what the service runs: the statements of
- * PATCH /users/{id} for a full-name change, and the statement of a deep list page (GET /users?skip=<90-100%>).
+ * PATCH /users/{id} for a full-name change, and the statements of a deep list page (GET /users?skip=<90-100%>).
  */
-import { openDatabase, type QueryEvent } from '@user-service/data';
+import { type Database, openDatabase, type QueryEvent } from '@user-service/data';
 import { PasswordHasher } from '../src/auth/password-hasher.js';
 import { loadConfig } from '../src/config.js';
 import { UserRepository } from '../src/users/user.repository.js';
@@ -17,39 +17,41 @@ export interface TracedStatement {
   sql: string;
 }
 
-/** Runs one full-name update of `id` as the PATCH route runs it (with an audit context) and returns its SQL. */
-export async function traceUpdate(databaseUrl: string, id: string): Promise<TracedStatement[]> {
+/**
+ * The statements `work` runs on a database of its own (one connection, opened with an observer), in order:
+ * only those run while `work` runs, not the connection's own set-up.
+ */
+async function traced(databaseUrl: string, work: (database: Database) => Promise<unknown>): Promise<TracedStatement[]> {
   const events: TracedStatement[] = [];
   let recording = false;
   const database = await openDatabase(databaseUrl, {
     connectAttempts: 1,
     pool: { size: 1, maxOverflow: 0 },
+    cursorSecret: BENCH_JWT_SECRET,
     onQuery: (e) => {
       if (recording) events.push({ operation: e.operation, table: e.table, sql: e.sql });
     },
   });
   try {
-    const { passwordHash } = loadConfig({ ...process.env, DATABASE_URL: undefined });
-    const users = new UserService(database, new PasswordHasher(passwordHash));
     recording = true;
-    await users.update(
-      id,
-      { full_name: `Traced Update ${Date.now()}` },
-      {
-        context: {
-          actorUserId: id,
-          actorApiKeyId: null,
-          ip: '127.0.0.1',
-          userAgent: 'bench',
-          requestId: 'req-1',
-        },
-      },
-    );
+    await work(database);
     recording = false;
     return events;
   } finally {
     await database.close();
   }
+}
+
+/** Runs one full-name update of `id` as the PATCH route runs it (with an audit context) and returns its SQL. */
+export function traceUpdate(databaseUrl: string, id: string): Promise<TracedStatement[]> {
+  const { passwordHash } = loadConfig({ ...process.env, DATABASE_URL: undefined });
+  return traced(databaseUrl, (database) =>
+    new UserService(database, new PasswordHasher(passwordHash)).update(
+      id,
+      { full_name: `Traced Update ${Date.now()}` },
+      { context: { actorUserId: id, actorApiKeyId: null, ip: '127.0.0.1', userAgent: 'bench', requestId: 'req-1' } },
+    ),
+  );
 }
 
 /** The offset of the deep page traced below: 95% of the table. */
@@ -63,24 +65,10 @@ export const deepPageSkip = (total: number) => Math.floor(total * 0.95);
  * the page. What db-list-deep replays and what the plan check explains (plans.ts).
  */
 export async function traceDeepPage(databaseUrl: string, total: number): Promise<string[]> {
-  const statements: string[] = [];
-  let recording = false;
-  const database = await openDatabase(databaseUrl, {
-    connectAttempts: 1,
-    pool: { size: 1, maxOverflow: 0 },
-    cursorSecret: BENCH_JWT_SECRET,
-    onQuery: (e) => {
-      if (recording) statements.push(e.sql);
-    },
-  });
-  try {
-    recording = true;
-    await new UserRepository(database).list({ filters: {}, skip: deepPageSkip(total), limit: 20, sortable: SORTABLE });
-    recording = false;
-    const page = statements.filter((sql) => /\bpage_total\b|\boffset\b/i.test(sql));
-    if (page.length === 0) throw new Error(`no page statement among: ${statements.join('; ')}`);
-    return page;
-  } finally {
-    await database.close();
-  }
+  const statements = await traced(databaseUrl, (database) =>
+    new UserRepository(database).list({ filters: {}, skip: deepPageSkip(total), limit: 20, sortable: SORTABLE }),
+  );
+  const page = statements.map((st) => st.sql).filter((sql) => /\bpage_total\b|\boffset\b/i.test(sql));
+  if (page.length === 0) throw new Error(`no page statement among: ${statements.map((st) => st.sql).join('; ')}`);
+  return page;
 }
