@@ -321,8 +321,11 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       skip: paging.skip,
     };
     if (hasConditions(filters)) return this.pageQuery(paging, filters, columns, values).execute();
+    if (this.dialect.fromTheEndInTwoSteps && this.deepEnough(paging) && !this.db.isTransaction) {
+      const rows = this.freshCount();
+      if (rows === undefined || paging.skip > rows / 2) return this.countThenPage(paging, columns, values);
+    }
     const fromEnd = await this.readFromEnd(paging);
-    if (fromEnd && this.dialect.fromTheEndInTwoSteps) return this.countThenPageFromTheEnd(paging, columns, take);
     const template = this.compiledPage(paging, columns, fromEnd);
     if (!template) return this.pageQuery(paging, filters, columns, values).execute();
     return this.run(
@@ -333,6 +336,17 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     );
   }
 
+  /** An offset page deep enough that reading it from the far end may pay: no cursor, skip past FROM_END_MIN_SKIP. */
+  private deepEnough(paging: Paging): boolean {
+    return !paging.after && paging.skip >= FROM_END_MIN_SKIP;
+  }
+
+  /** This table's row count as last taken, if taken within COUNT_FRESH_MS. */
+  private freshCount(): number | undefined {
+    const known = counted.get(this.db)?.get(this.info.name);
+    return known && Date.now() - known.at <= COUNT_FRESH_MS ? known.rows : undefined;
+  }
+
   /**
    * Whether this unfiltered offset page is read from the list's far end (Dialect.fromTheEnd): where the dialect
    * counts cheaply and the page lies in the second half of the table as last counted. SQLite at 1M users: a
@@ -340,52 +354,54 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
    * many, after a count.
    */
   private async readFromEnd(paging: Paging): Promise<boolean> {
-    const { fromTheEnd, fromTheEndInTwoSteps } = this.dialect;
-    if ((!fromTheEnd && !fromTheEndInTwoSteps) || paging.after || paging.skip < FROM_END_MIN_SKIP) return false;
-    let known = counted.get(this.db)?.get(this.info.name);
-    if (!known || Date.now() - known.at > COUNT_FRESH_MS) known = this.rememberCount(await this.count());
-    return paging.skip > known.rows / 2;
+    if (!this.dialect.fromTheEnd || !this.deepEnough(paging)) return false;
+    const rows = this.freshCount() ?? this.rememberCount(await this.count());
+    return paging.skip > rows / 2;
   }
 
-  /** Keeps `rows` as this table's count for readFromEnd's choice of direction, for COUNT_FRESH_MS. */
-  private rememberCount(rows: number): { rows: number; at: number } {
+  /** Keeps `rows` as this table's count for the choice of direction, for COUNT_FRESH_MS. */
+  private rememberCount(rows: number): number {
     let tables = counted.get(this.db);
     if (!tables) {
       tables = new Map();
       counted.set(this.db, tables);
     }
-    const known = { rows, at: Date.now() };
-    tables.set(this.info.name, known);
-    return known;
+    tables.set(this.info.name, { rows, at: Date.now() });
+    return rows;
   }
 
   /**
-   * A far-end page where the statement cannot compute its own LIMIT (Dialect.fromTheEndInTwoSteps): the rows
-   * counted, then the page read backwards with the numbers that count gives, in one transaction (a unit of
-   * work's own, or one for these two statements), so a row added between them cannot shift the page. The
-   * count is named `page_total`, as the one-statement form's CTE (what tests look for).
+   * A deep page where the statement cannot compute its own LIMIT (Dialect.fromTheEndInTwoSteps), past the middle
+   * of the table or with no fresh count to tell: the rows counted, then the page read with the numbers that count
+   * gives (backwards from the end past the middle, else forward), in one read-only REPEATABLE READ transaction.
+   * MySQL sessions here run READ COMMITTED, where each statement sees the latest commits: a row added between
+   * the count and the page would shift it. The one count also picks the direction and is kept for the next
+   * pages (at 1M users on MariaDB it costs 240 ms: never a second one for the same page). Not inside a unit of
+   * work, whose transaction is READ COMMITTED: there the page is read forward, in one statement. The count is
+   * named `page_total`, as the one-statement form's CTE (what tests look for).
    */
-  private async countThenPageFromTheEnd(
+  private countThenPage(
     paging: Paging,
     columns: readonly string[],
-    take: number,
+    values: PageValues,
   ): Promise<Record<string, unknown>[]> {
-    const read = async (db: Kysely<any>) => {
-      const { page_total } = await db
-        .selectFrom(this.info.name)
-        .select((eb) => eb.fn.countAll().as('page_total'))
-        .executeTakeFirstOrThrow();
-      const rows = Number(page_total);
-      // The count just taken also decides the next pages' direction: no count of its own for readFromEnd (240 ms
-      // at 1M users on MariaDB) while deep pages keep it fresh.
-      if (!this.db.isTransaction) this.rememberCount(rows);
-      const limit = Math.max(0, Math.min(take, rows - paging.skip));
-      if (limit === 0) return [];
-      const offset = Math.max(0, rows - paging.skip - take);
-      const values = { value: undefined, id: undefined, take, skip: paging.skip };
-      return this.pageQuery(paging, {}, columns, values, { limit, offset }, db).execute();
-    };
-    return this.db.isTransaction ? read(this.db) : this.db.transaction().execute(read);
+    return this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        const { page_total } = await trx
+          .selectFrom(this.info.name)
+          .select((eb) => eb.fn.countAll().as('page_total'))
+          .executeTakeFirstOrThrow();
+        const rows = this.rememberCount(Number(page_total));
+        if (paging.skip <= rows / 2) return this.pageQuery(paging, {}, columns, values, false, trx).execute();
+        const take = values.take as number;
+        const limit = Math.max(0, Math.min(take, rows - paging.skip));
+        if (limit === 0) return [];
+        const offset = Math.max(0, rows - paging.skip - take);
+        return this.pageQuery(paging, {}, columns, values, { limit, offset }, trx).execute();
+      });
   }
 
   /** The unfiltered page query of this shape, compiled once with placeholders for its values (see pageRows). */
@@ -465,7 +481,7 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
     };
     // Only an unfiltered offset page past FROM_END_MIN_SKIP without a cursor gets here with fromEnd (readFromEnd).
     if (typeof fromEnd === 'object') {
-      // Counted already (countThenPageFromTheEnd): the numbers are known.
+      // Counted already (countThenPage): the numbers are known.
       const keys = ordered(db.selectFrom(table).select([pk, ...(column !== pk ? [column] : [])]), table, true)
         .limit(fromEnd.limit)
         .offset(fromEnd.offset)

@@ -3,11 +3,14 @@
 // itself; MariaDB: Dialect.fromTheEndInTwoSteps, a count and the page in one transaction). These tests hold such
 // pages to the slice of the whole list, taken by a keyset walk that shares no code with offsets, for a key, a
 // unique column, a nullable one with ties, in both directions, at the edges (the last rows, past the end), and
-// check from the statements run (the count named page_total) that the far end was really used, and only in
-// the second half.
+// check from the statements run (the page's keys walked in the reverse order) that the far end was really used,
+// and only in the second half.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { KyselyPlugin } from 'kysely';
 import { type Database, Migrator, type OrderBy, openDatabase, type Repository } from '../src/index.js';
+import { CursorCodec } from '../src/pagination.js';
+import { SqlRepository } from '../src/sql-repository.js';
 import { onEachDatabase, requireUrl, type TestDatabase } from '../src/testing/test-databases.js';
 import { type Author, authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
 
@@ -37,6 +40,21 @@ function fromEnd(db: TestDatabase): void {
     for (let i = 0; i < rows.length; i += 2_000) await repo.createMany(rows.slice(i, i + 2_000));
   });
   after(() => database.close());
+
+  /**
+   * Whether the last page statement walked its keys in the reverse of `direction` (the far end): the deferred
+   * join's inner query orders by the key last, forward in the asked direction, reversed from the end. Without a
+   * page statement, whether the far end's count ran (it found nothing left to read).
+   */
+  function walkedBackwards(direction: 'asc' | 'desc'): boolean {
+    const page = statements.findLast((s) => /\boffset\b/i.test(s));
+    // Past the end, MariaDB's count alone says the page is empty: no page statement runs.
+    if (!page) return statements.some((s) => s.includes('page_total'));
+    const inner = /\(select .*? order by (.*?) limit\b/i.exec(page)?.[1] ?? '';
+    const last = [...inner.matchAll(/["`]id["`] (asc|desc)/g)].at(-1)?.[1];
+    assert.ok(last, page);
+    return last !== direction;
+  }
 
   /** The whole list in this order, by keyset pages of 1000. */
   async function whole(orderBy: OrderBy<Author>): Promise<string[]> {
@@ -80,7 +98,7 @@ function fromEnd(db: TestDatabase): void {
           if (page.items[0]) assert.deepEqual(page.items[0], await repo.get(page.items[0].id));
           const farEnd = skip > ROWS / 2;
           assert.equal(
-            statements.some((s) => s.includes('page_total')),
+            walkedBackwards(direction),
             farEnd,
             `skip ${skip}: ${farEnd ? 'from the end' : 'from the start'}`,
           );
@@ -95,7 +113,7 @@ function fromEnd(db: TestDatabase): void {
     assert.equal(filtered.items.length, 0, 'a quarter of the rows have score 1: fewer than 15000');
     const active = await repo.list({ filters: { is_active: true }, skip: 19_000, limit: LIMIT });
     assert.equal(active.items.length, LIMIT);
-    assert.ok(!statements.some((s) => s.includes('page_total')));
+    assert.ok(!statements.some((s) => s.includes('page_total')), 'no count for the page');
   });
 
   it("inside a unit of work, a far-end page sees the unit's own uncommitted rows, and nothing stays after a rollback", async () => {
@@ -114,9 +132,12 @@ function fromEnd(db: TestDatabase): void {
           page.items.map((a) => a.id),
           [added.id, ...before].slice(skip, skip + LIMIT),
         );
-        assert.ok(
-          statements.some((s) => s.includes('page_total')),
-          'read from the end inside the unit of work',
+        // SQLite counts in the page's own statement; MariaDB's unit of work is READ COMMITTED, where a count and a
+        // page would be of two snapshots, so it reads forward in one statement.
+        assert.equal(
+          walkedBackwards('asc'),
+          db.kind === 'sqlite',
+          'from the end inside the unit of work on SQLite only',
         );
         throw failure;
       }),
@@ -128,6 +149,46 @@ function fromEnd(db: TestDatabase): void {
       before.slice(skip, skip + LIMIT),
     );
   });
+
+  // Where the count is a statement of its own (MariaDB), rows another client commits between it and the page
+  // must not move the page: the two are of one snapshot. A plugin on the repository's Kysely commits them, through
+  // another connection, the moment the count's result arrives.
+  if (db.kind !== 'sqlite') {
+    it('rows committed between the count and the page do not move the page', async () => {
+      const orderBy = { column: 'email', direction: 'asc' } as const;
+      const skip = ROWS - 100;
+      const expected = (await repo.list({ orderBy, skip, limit: LIMIT })).items.map((a) => a.id);
+      let inject = 3;
+      const added: string[] = [];
+      const between: KyselyPlugin = {
+        transformQuery: (args) => args.node,
+        async transformResult(args) {
+          const first = args.result.rows[0] as Record<string, unknown> | undefined;
+          if (inject > 0 && first && 'page_total' in first) {
+            // Sorting last: counted from the end, each would move the page one place back.
+            for (; inject > 0; inject--) added.push((await repo.create({ email: `zz${inject}@x.io` })).id);
+          }
+          return args.result;
+        },
+      };
+      const observed = new SqlRepository(
+        database.kysely.withPlugin(between),
+        database.dialect,
+        authors,
+        new CursorCodec('between-the-count-and-the-page!!'),
+      );
+      try {
+        const page = await observed.list({ orderBy, skip, limit: LIMIT });
+        assert.equal(added.length, 3, 'the rows were committed between the two statements');
+        assert.deepEqual(
+          page.items.map((a) => a.id),
+          expected,
+        );
+      } finally {
+        for (const id of added) await repo.delete(id);
+      }
+    });
+  }
 
   describe('a row added or removed between two pages', () => {
     it('moves the next page by one row, as from the start', async () => {

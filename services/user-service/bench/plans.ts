@@ -55,10 +55,15 @@ export function fullSort(line: string, _index?: number, plan: readonly string[] 
 export async function explainLists(kind: DbKind, url: string, sample: Sample): Promise<Record<string, string[]>> {
   const skip = deepPageSkip(sample.total);
   const sqls = await traceDeepPage(url, sample.total);
+  // A count before the page (MariaDB's far end): the page's LIMIT and OFFSET are what that count gives, counted
+  // from the end (sql-repository.ts countThenPage); otherwise the offset is the skip itself.
+  const counted = sqls.length > 1;
+  const offset = counted ? Math.max(0, sample.total - skip - 21) : skip;
   const bind = (sql: string) =>
     placeholderColumns(sql).map((c) => {
-      if (c === 'limit' || c === 'take') return 21;
-      if (c === 'offset' || c === 'skip') return skip;
+      if (c === 'limit' || c === 'take') return counted ? Math.max(0, Math.min(21, sample.total - skip)) : 21;
+      if (c === 'offset') return offset;
+      if (c === 'skip') return skip;
       throw new Error(`plan: the list query binds "${c}": ${sql}`);
     });
   const out: Record<string, string[]> = {};
