@@ -1,9 +1,11 @@
 import {
+  type AliasedSelectQueryBuilder,
   type CompiledQuery,
   createQueryId,
   type Expression,
   type ExpressionBuilder,
   type Kysely,
+  type QueryCreator,
   type SelectQueryBuilder,
   type SqlBool,
   sql,
@@ -479,20 +481,22 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       }
       return eb.and(conditions);
     };
-    // Only an unfiltered offset page past FROM_END_MIN_SKIP without a cursor gets here with fromEnd (readFromEnd).
-    if (typeof fromEnd === 'object') {
-      // Counted already (countThenPage): the numbers are known.
-      const keys = ordered(db.selectFrom(table).select([pk, ...(column !== pk ? [column] : [])]), table, true)
-        .limit(fromEnd.limit)
-        .offset(fromEnd.offset)
-        .as('page');
-      return ordered(
-        db
+    // A deferred join: the keys walked by `keys` (an offset over the sort column's index), then only the page's
+    // rows read whole, joined by key; `from` may carry the CTEs the keys' LIMIT and OFFSET name.
+    const keyColumns = [pk, ...(column !== pk ? [column] : [])];
+    const joined = (from: QueryCreator<any>, keys: AliasedSelectQueryBuilder<any, 'page'>) =>
+      ordered(
+        from
           .selectFrom(keys)
           .innerJoin(table, `${table}.${pk}`, `page.${pk}`)
           .select(columns.map((c) => `${table}.${c}` as const)),
         'page',
       );
+    // Only an unfiltered offset page past FROM_END_MIN_SKIP without a cursor gets here with fromEnd (readFromEnd).
+    if (typeof fromEnd === 'object') {
+      // Counted already (countThenPage): the numbers are known.
+      const keys = ordered(db.selectFrom(table).select(keyColumns), table, true);
+      return joined(db, keys.limit(fromEnd.limit).offset(fromEnd.offset).as('page'));
     }
     const end = fromEnd ? this.dialect.fromTheEnd : undefined;
     if (end) {
@@ -501,44 +505,31 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
       // from a second one, so each is bound once, by name.
       const { limit, offset } = end(sql.ref('page_total.n'), sql.ref('page_values.skip'), sql.ref('page_values.take'));
       const from = sql`${sql.table('page_total')}, ${sql.table('page_values')}`;
-      const keys = ordered(db.selectFrom(table).select([pk, ...(column !== pk ? [column] : [])]), table, true)
+      const keys = ordered(db.selectFrom(table).select(keyColumns), table, true)
         .limit(sql<number>`(select ${limit} from ${from})`)
         .offset(sql<number>`(select ${offset} from ${from})`)
         .as('page');
-      return ordered(
-        this.db
-          .with('page_total', (db) => db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')))
-          .with('page_values', (db) =>
-            db.selectNoFrom([sql`${values.skip}`.as('skip'), sql`${values.take}`.as('take')]),
-          )
-          .selectFrom(keys)
-          .innerJoin(table, `${table}.${pk}`, `page.${pk}`)
-          .select(columns.map((c) => `${table}.${c}` as const)),
-        'page',
+      return joined(
+        db
+          .with('page_total', (cte) => cte.selectFrom(table).select((eb) => eb.fn.countAll().as('n')))
+          .with('page_values', (cte) =>
+            cte.selectNoFrom([sql`${values.skip}`.as('skip'), sql`${values.take}`.as('take')]),
+          ),
+        keys,
       );
     }
-    const deferred = paging.skip > 0 && (this.dialect.defersFilteredPages !== false || !hasConditions(filters));
-    if (deferred) {
+    if (paging.skip > 0 && (this.dialect.defersFilteredPages !== false || !hasConditions(filters))) {
       // Deferred join: the rows an offset skips are walked as primary keys only, in the sort column's index
       // (an index-only scan where the index holds the key: (created_at, id) here; InnoDB and SQLite indexes
       // carry the key anyway), and only the page's rows are then read whole. Offsetting the full rows read
       // every skipped row from the table (issue 13: 45 deep pages/s at 1M users on SQLite).
-      const keys = ordered(
-        this.db
-          .selectFrom(table)
-          .select([pk, ...(column !== pk ? [column] : [])])
-          .where(matching),
-        table,
-      )
-        .limit(values.take as number)
-        .offset(values.skip as number)
-        .as('page');
-      return ordered(
-        this.db
-          .selectFrom(keys)
-          .innerJoin(table, `${table}.${pk}`, `page.${pk}`)
-          .select(columns.map((c) => `${table}.${c}` as const)),
-        'page',
+      const keys = ordered(db.selectFrom(table).select(keyColumns).where(matching), table);
+      return joined(
+        db,
+        keys
+          .limit(values.take as number)
+          .offset(values.skip as number)
+          .as('page'),
       );
     }
     // The first page, a cursor's, or (Dialect.defersFilteredPages) a filtered offset page on SQLite.

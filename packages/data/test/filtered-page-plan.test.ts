@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { type Database, Migrator, openDatabase, type Repository } from '../src/index.js';
-import { onEachDatabase, requireUrl, type TestDatabase } from '../src/testing/test-databases.js';
-import { type Author, authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
+import type { Database, Repository } from '../src/index.js';
+import { onEachDatabase, type TestDatabase } from '../src/testing/test-databases.js';
+import { type Author, authors } from './support/fixture-tables.js';
+import { openWithoutAuthors } from './support/open-store.js';
 
 type Authors = Repository<Author, 'id' | 'is_active' | 'score' | 'created_at' | 'updated_at'>;
 
@@ -23,10 +24,8 @@ function filteredPagePlan(db: TestDatabase): void {
   const statements: string[] = [];
 
   before(async () => {
-    database = await openDatabase(requireUrl(db), { connectAttempts: 1, onQuery: (e) => statements.push(e.sql) });
-    await (await Migrator.fromDirectory(database, FIXTURE_MIGRATIONS)).up();
+    database = await openWithoutAuthors(db, (e) => statements.push(e.sql));
     repo = database.repository(authors);
-    for (const a of (await repo.list({ limit: 1000 })).items) await repo.delete(a.id);
     // The users table's shape of index: a flag, then the column lists sort by, then the key.
     await sql`create index if not exists ix_authors_active_created on authors (is_active, created_at, id)`.execute(
       database.kysely,

@@ -8,11 +8,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { KyselyPlugin } from 'kysely';
-import { type Database, Migrator, type OrderBy, openDatabase, type Repository } from '../src/index.js';
+import type { Database, OrderBy, Repository } from '../src/index.js';
 import { CursorCodec } from '../src/pagination.js';
 import { SqlRepository } from '../src/sql-repository.js';
-import { onEachDatabase, requireUrl, type TestDatabase } from '../src/testing/test-databases.js';
-import { type Author, authors, FIXTURE_MIGRATIONS } from './support/fixture-tables.js';
+import { onEachDatabase, type TestDatabase } from '../src/testing/test-databases.js';
+import { type Author, authors } from './support/fixture-tables.js';
+import { openWithoutAuthors } from './support/open-store.js';
 
 type Authors = Repository<Author, 'id' | 'is_active' | 'score' | 'created_at' | 'updated_at'>;
 
@@ -27,10 +28,8 @@ function fromEnd(db: TestDatabase): void {
   const statements: string[] = [];
 
   before(async () => {
-    database = await openDatabase(requireUrl(db), { connectAttempts: 1, onQuery: (e) => statements.push(e.sql) });
-    await (await Migrator.fromDirectory(database, FIXTURE_MIGRATIONS)).up();
+    database = await openWithoutAuthors(db, (e) => statements.push(e.sql));
     repo = database.repository(authors);
-    for (const a of (await repo.list({ limit: 1000 })).items) await repo.delete(a.id);
     // A third of the names null (sorted last both ways), the others tied in 7 values (broken by the key).
     const rows = Array.from({ length: ROWS }, (_, i) => ({
       email: `a${String(i).padStart(6, '0')}@x.io`,

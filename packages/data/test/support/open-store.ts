@@ -1,6 +1,13 @@
-import { type Database, type DataStore, MemoryStore, Migrator, openDatabase } from '../../src/index.js';
+import {
+  type Database,
+  type DataStore,
+  MemoryStore,
+  Migrator,
+  openDatabase,
+  type QueryObserver,
+} from '../../src/index.js';
 import { requireUrl, type TestDatabase } from '../../src/testing/test-databases.js';
-import { FIXTURE_MIGRATIONS } from './fixture-tables.js';
+import { authors, FIXTURE_MIGRATIONS } from './fixture-tables.js';
 
 /** A migrated store for the fixture tables, and a function that closes it. */
 export async function openMigratedStore(
@@ -10,4 +17,13 @@ export async function openMigratedStore(
   const database = await openDatabase(requireUrl(db), { connectAttempts: 1 });
   await (await Migrator.fromDirectory(database, FIXTURE_MIGRATIONS)).up();
   return { store: database, database, close: () => database.close() };
+}
+
+/** A migrated SQL database whose authors table is empty, each statement it runs told to `onQuery`. */
+export async function openWithoutAuthors(db: TestDatabase, onQuery: QueryObserver): Promise<Database> {
+  const database = await openDatabase(requireUrl(db), { connectAttempts: 1, onQuery });
+  await (await Migrator.fromDirectory(database, FIXTURE_MIGRATIONS)).up();
+  const repo = database.repository(authors);
+  for (const a of (await repo.list({ limit: 1000 })).items) await repo.delete(a.id);
+  return database;
 }
