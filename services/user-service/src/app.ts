@@ -73,7 +73,7 @@ export interface AppDeps {
   access?: Partial<AccessConfig>;
   /** Called once with each start-up warning (the banner and the log show them). */
   warn?: (message: string) => void;
-  /** How old a list's `total` may be, in ms (TOTAL_CACHE_MS); 0 counts on every request. */
+  /** How long a list's `total` is fresh, in ms (TOTAL_CACHE_MS; see CountCache); 0 counts on every request. */
   totalsTtlMs?: number;
   /** PRINCIPAL_CACHE_SIZE: sessions whose access check this process keeps (SQLite, no Redis); 0 = none. */
   principalCacheSize?: number;

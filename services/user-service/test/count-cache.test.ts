@@ -30,10 +30,115 @@ describe('count cache', () => {
   });
 
   it('expires entries after the TTL', async () => {
-    const cache = new CountCache(20);
+    let now = 0;
+    const cache = new CountCache(20, 1000, () => now);
     let calls = 0;
     await cache.get('k', async () => ++calls);
-    await new Promise((r) => setTimeout(r, 30));
+    now = 19;
+    assert.equal(await cache.get('k', async () => ++calls), 1);
+    // Older than twice the TTL: waited for, not served stale.
+    now = 40;
     assert.equal(await cache.get('k', async () => ++calls), 2);
+  });
+
+  it('serves an old count once more while one newer count runs, then the newer one', async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 1000, () => now);
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const slow = () =>
+      new Promise<number>((resolve) => {
+        calls++;
+        release = () => resolve(calls * 10);
+      });
+    const first = cache.get('k', slow);
+    release?.();
+    assert.equal(await first, 10);
+    now = 1500;
+    // Past the TTL: the old count at once, and one refresh (not one per request) started on the next turn.
+    assert.deepEqual(await Promise.all([cache.get('k', slow), cache.get('k', slow)]), [10, 10]);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 2);
+    assert.equal(await cache.get('k', slow), 10, 'still the old count while the refresh runs');
+    release?.();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(await cache.get('k', slow), 20);
+    assert.equal(calls, 2);
+    // Its age counts from when the refresh was asked for (1500): fresh until 2500, then stale again.
+    now = 2499;
+    assert.equal(await cache.get('k', slow), 20);
+    assert.equal(calls, 2);
+  });
+
+  it('past twice the TTL waits for the refresh already running instead of starting another', async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 1000, () => now);
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const slow = () =>
+      new Promise<number>((resolve) => {
+        calls++;
+        release = () => resolve(calls);
+      });
+    const first = cache.get('k', slow);
+    release?.();
+    await first;
+    now = 1200;
+    assert.equal(await cache.get('k', slow), 1);
+    await new Promise((r) => setImmediate(r));
+    now = 2100;
+    const waiting = cache.get('k', slow);
+    let answered = false;
+    void waiting.then(() => {
+      answered = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(answered, false, 'a count older than twice the TTL is not served');
+    release?.();
+    assert.equal(await waiting, 2);
+    assert.equal(calls, 2);
+  });
+
+  it("does not keep a refresh that started before this process's own write (clear)", async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 1000, () => now);
+    let rows = 5;
+    const releases: (() => void)[] = [];
+    const count = () => {
+      const seen = rows;
+      return new Promise<number>((resolve) => releases.push(() => resolve(seen)));
+    };
+    const first = cache.get('k', count);
+    releases.shift()?.();
+    assert.equal(await first, 5);
+    now = 1500;
+    assert.equal(await cache.get('k', count), 5);
+    await new Promise((r) => setImmediate(r));
+    // The refresh has read 5 rows; then this process writes a sixth and clears the cache.
+    rows = 6;
+    cache.clear();
+    releases.shift()?.();
+    await new Promise((r) => setImmediate(r));
+    const after = cache.get('k', count);
+    releases.shift()?.();
+    assert.equal(await after, 6, 'the count after the write, not the refresh from before it');
+  });
+
+  it('forgets an old count whose refresh failed: the next request counts (and sees the failure)', async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 1000, () => now);
+    assert.equal(await cache.get('k', async () => 3), 3);
+    now = 1500;
+    let fail = true;
+    const count = async () => {
+      if (fail) throw new Error('database down');
+      return 4;
+    };
+    assert.equal(await cache.get('k', count), 3);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    await assert.rejects(cache.get('k', count), /database down/);
+    fail = false;
+    assert.equal(await cache.get('k', count), 4);
   });
 });

@@ -1,36 +1,90 @@
 import { publishCountCache } from '../observability/channels.js';
 
+interface Entry {
+  value: Promise<number>;
+  /** When the count behind `value` started (ms since the epoch): its age is measured from there. */
+  countedAt: number;
+  /** The count once it has arrived: what may be served while the next one runs. */
+  settled?: number;
+  /** A newer count running in the background, if any (one at a time per key). */
+  refreshing?: Promise<number>;
+}
+
 /**
  * Remembers row counts for a short time, so a busy list endpoint does not run COUNT(*) over a large table on
- * every request. A count is at most `ttlMs` old; this process's own writes clear the cache at once, so a
- * client that writes and then lists sees its write. Concurrent misses for one key share one query.
+ * every request. A count is fresh for `ttlMs`; this process's own writes clear the cache at once, so a client
+ * that writes and then lists sees its write. Concurrent misses for one key share one query.
+ *
+ * Past its TTL a count is still served, for one more TTL at most, while one newer count runs in the background
+ * (stale-while-revalidate): so no request waits for a count that has only grown old. At 10M users on PostgreSQL
+ * a count takes about 0.8 s, and with a 1 s TTL most list requests used to wait for one; at 1M it was the p99
+ * of every list. Older than twice the TTL, or never arrived, a count is waited for as before.
  */
 export class CountCache {
-  private readonly entries = new Map<string, { value: Promise<number>; expires: number }>();
+  private readonly entries = new Map<string, Entry>();
 
   constructor(
     private readonly ttlMs: number,
     private readonly maxEntries = 1000,
+    /** The clock (tests set their own). */
+    private readonly clock: () => number = Date.now,
   ) {}
 
   get(key: string, count: () => Promise<number>): Promise<number> {
     if (this.ttlMs <= 0) return count();
-    const now = Date.now();
+    const now = this.clock();
     const hit = this.entries.get(key);
-    if (hit && hit.expires > now) {
+    if (hit && now - hit.countedAt < this.ttlMs) {
       publishCountCache(true);
       return hit.value;
     }
+    if (hit && hit.settled !== undefined && now - hit.countedAt < 2 * this.ttlMs) {
+      publishCountCache(true);
+      hit.refreshing ??= this.refresh(key, hit, count, now);
+      return Promise.resolve(hit.settled);
+    }
     publishCountCache(false);
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
-    const value = count();
-    this.entries.set(key, { value, expires: now + this.ttlMs });
-    // A failed count must not be served from the cache.
-    value.catch(() => this.entries.delete(key));
-    return value;
+    // A refresh already under way is the newest count there will be: wait for it rather than start another.
+    if (hit?.refreshing) return hit.refreshing;
+    return this.store(key, count(), now);
   }
 
   clear(): void {
     this.entries.clear();
+  }
+
+  /** Remembers `value` (started at `countedAt`) as the count of `key`; a failed count is forgotten, never served. */
+  private store(key: string, value: Promise<number>, countedAt: number): Promise<number> {
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    const entry: Entry = { value, countedAt };
+    this.entries.set(key, entry);
+    value.then(
+      (n) => {
+        entry.settled = n;
+      },
+      () => {
+        if (this.entries.get(key) === entry) this.entries.delete(key);
+      },
+    );
+    return value;
+  }
+
+  /**
+   * Counts `key` again in the background. Its result replaces `stale` only if `stale` is still the entry: after
+   * a clear() (this process wrote), a count that started before the write must not come back as the new one.
+   */
+  private refresh(key: string, stale: Entry, count: () => Promise<number>, now: number): Promise<number> {
+    // Started on the next turn of the event loop: with a synchronous driver (SQLite) the count runs on this
+    // thread, and the request that found the stale count is answered first.
+    const value = new Promise<void>((resolve) => setImmediate(resolve)).then(count);
+    value.then(
+      () => {
+        if (this.entries.get(key) === stale) this.store(key, value, now);
+      },
+      () => {
+        if (this.entries.get(key) === stale) this.entries.delete(key);
+      },
+    );
+    return value;
   }
 }

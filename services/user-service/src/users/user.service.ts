@@ -123,7 +123,7 @@ export class UserService {
   private cache: UserCache | undefined;
 
   /**
-   * `totalsTtlMs`: how old a list's `total` may be (see CountCache); 0 counts on every request. `reads`: the
+   * `totalsTtlMs`: how long a list's `total` is fresh (see CountCache); 0 counts on every request. `reads`: the
    * store for lookups, lists and counts that tolerate lag (Database.eventual: a read replica that shows the
    * client's own writes); credentials, the access check's lookup and everything inside a change use `store`.
    */
