@@ -141,4 +141,37 @@ describe('count cache', () => {
     fail = false;
     assert.equal(await cache.get('k', count), 4);
   });
+
+  it('keeps a slow count fresh for ten times as long as it took, so counting takes a tenth of the time at most', async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 1000, () => now);
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const slow = () =>
+      new Promise<number>((resolve) => {
+        calls++;
+        release = () => resolve(calls);
+      });
+    const first = cache.get('k', slow);
+    now = 500; // the count took 500 ms
+    release?.();
+    assert.equal(await first, 1);
+    now = 4999;
+    assert.equal(await cache.get('k', slow), 1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 1, 'fresh for 10 x 500 ms, not for the 1 s TTL');
+    now = 5000;
+    assert.equal(await cache.get('k', slow), 1, 'then served while one newer count runs');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 2);
+    // A fast count is fresh for the TTL again.
+    release?.();
+    await new Promise((r) => setImmediate(r));
+    now = 5999;
+    assert.equal(await cache.get('k', slow), 2);
+    now = 6000;
+    assert.equal(await cache.get('k', slow), 2);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 3);
+  });
 });
