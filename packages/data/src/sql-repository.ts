@@ -812,7 +812,11 @@ export class SqlRepository<Row extends object, Optional extends keyof Row, Secre
           const branches: Filters<any>[] = [];
           for (const branch of condition as Filters<any>[]) branches.push(await plan(branch));
           out[key] = branches;
-        } else if (index && typeof term === 'string' && (await serves(this.db, index, term))) {
+        } else if (
+          index &&
+          typeof term === 'string' &&
+          (await serves(this.db, index, term, this.info.name, key, containsPattern(term)))
+        ) {
           out[key] = { ...(condition as object), [SERVED]: true };
         } else {
           out[key] = condition;

@@ -182,7 +182,8 @@ export interface Dialect {
   ): Promise<void>;
   dropSubstringIndex(db: Kysely<any>, name: string, table: string): Promise<void>;
   /**
-   * The `contains` condition where a query has to name the substring index to use it (SQLite): `pattern` is the
+   * The `contains` condition where a query has to name the substring index to use it (SQLite; PostgreSQL for a
+   * rare term, see postgres-substring.ts): `pattern` is the
    * LIKE pattern of `term` (`containsPattern`), `index` the column's declared substring index if any. The rows
    * matched must be exactly those of `lower(column) like pattern escape '!'`. Absent: that LIKE, which
    * PostgreSQL's trigram index serves as it is.
@@ -199,7 +200,15 @@ export interface Dialect {
    * query is built, because the planner cannot tell a rare term, which the index serves fast, from a common
    * one, for which a scan in the page's order stops sooner.
    */
-  substringIndexServes?(db: Kysely<any>, index: string, term: string): Promise<boolean>;
+  substringIndexServes?(
+    db: Kysely<any>,
+    index: string,
+    term: string,
+    /** Where the index is, and the term's LIKE pattern (`containsPattern`), for a probe that asks the table. */
+    table: string,
+    column: string,
+    pattern: string,
+  ): Promise<boolean>;
   /**
    * Updates the planner's statistics of `table` (PostgreSQL `ANALYZE`, MySQL `ANALYZE TABLE`, SQLite `ANALYZE`),
    * after a bulk load: without them the planner guesses the row count and may sort a whole table instead of

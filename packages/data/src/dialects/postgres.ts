@@ -19,6 +19,7 @@ import { NETWORK_ERROR_CODES } from './network-errors.js';
 import { postgresBulkLoad } from './postgres-bulk-load.js';
 import { postgresReplication } from './postgres-replication.js';
 import { alterPostgresColumn, introspectPostgres } from './postgres-schema.js';
+import { postgresContains, postgresSubstringIndexServes } from './postgres-substring.js';
 import { QueryTimeoutError, queryTimeoutFor, withQueryTimeout } from './query-timeout.js';
 
 // Any stable 64-bit number; every process migrating this database takes the same advisory lock.
@@ -400,6 +401,9 @@ export const postgresDialect: Dialect = {
   async dropSubstringIndex(db, name) {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);
   },
+  // A rare term is served by the index explicitly (postgres-substring.ts); a common one by the LIKE as it is.
+  containsCondition: postgresContains,
+  substringIndexServes: postgresSubstringIndexServes,
 
   async dropIndex(db, name) {
     await sql`drop index if exists ${sql.id(name)}`.execute(db);

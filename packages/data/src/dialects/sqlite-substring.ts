@@ -1,4 +1,5 @@
 import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+import { rememberedDecision } from './substring-decisions.js';
 
 /**
  * SQLite's substring index (see Dialect.createSubstringIndex): an FTS5 table with the trigram tokenizer, named
@@ -183,26 +184,13 @@ const RARE = 1000;
 
 export async function sqliteSubstringIndexServes(db: Kysely<any>, index: string, term: string): Promise<boolean> {
   if (!indexable(term)) return false;
-  const key = `${index}\0${term}`;
-  const known = decisions.get(key);
-  if (known && known.until > Date.now()) return known.serves;
-  const fts = sql.table(index);
-  const { rows } = await sql<{ n: number }>`select count(*) as n from
-    (select 1 from ${fts} where ${fts} match ${phrase(term)} limit ${RARE + 1})`.execute(db);
-  const serves = Number(rows[0]?.n) <= RARE;
-  if (decisions.size >= DECISIONS) decisions.delete(decisions.keys().next().value as string);
-  decisions.set(key, { serves, until: Date.now() + DECISION_MS });
-  return serves;
+  return rememberedDecision(`sqlite\0${index}`, term, async () => {
+    const fts = sql.table(index);
+    const { rows } = await sql<{ n: number }>`select count(*) as n from
+      (select 1 from ${fts} where ${fts} match ${phrase(term)} limit ${RARE + 1})`.execute(db);
+    return Number(rows[0]?.n) <= RARE;
+  });
 }
-
-/**
- * Recent answers, because the probe itself costs a few milliseconds for a common phrase (reading up to RARE
- * matches with their positions), as much as the search it decides; searches repeat their terms. A stale answer
- * costs speed only, never a row: either way every candidate is checked by the LIKE.
- */
-const decisions = new Map<string, { serves: boolean; until: number }>();
-const DECISIONS = 4096;
-const DECISION_MS = 60_000;
 
 /** The FTS tables of substring indexes, as introspection reports them: an index on the content table's column. */
 export async function sqliteSubstringIndexes(
