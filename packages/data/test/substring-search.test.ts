@@ -319,9 +319,9 @@ onEachDatabase('substring search', (tdb) => {
           );
           assert.ok(plain, statements.join('\n'));
           assert.doesNotMatch(plain, /ctid/);
-          // Told common by the table's first rows: the index, costly to ask for a common term, was not asked.
+          // Told common by the sample: the index, costly to ask for a common term, was not asked.
           const reads = statements.filter((st) => st.startsWith('select')).join('\n');
-          assert.match(reads, / as sample where lower\("body"\) like /, reads);
+          assert.match(reads, /tablesample system[\s\S]*?where lower\("body"\) like /, reads);
           assert.doesNotMatch(reads, / as probe/, reads);
           assert.equal(await repo.count({ body: { contains: 'numba' } }), 2001);
           // In an $or, a branch left to the scan (common in body) means none is served: the scan in key order
@@ -332,8 +332,9 @@ onEachDatabase('substring search', (tdb) => {
           assert.equal(both.items.length, 5);
           const asked = statements.filter((st) => st.startsWith('select')).join('\n');
           assert.doesNotMatch(asked, /ctid/, asked);
-          assert.equal(asked.match(/ as sample where /g)?.length, 1, asked);
-          assert.doesNotMatch(asked, /lower\("title"\) like \$\d+ escape '!'\)? as (sample|probe)/, asked);
+          const probes = statements.filter((st) => /tablesample system| as probe/.test(st));
+          assert.equal(probes.length, 1, asked);
+          assert.match(probes[0] ?? '', /lower\("body"\)/, asked);
         } finally {
           await repo.deleteWhere({ body: { contains: 'numbat ' } });
           assert.equal(many.length, 2001);

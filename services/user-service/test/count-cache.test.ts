@@ -174,4 +174,64 @@ describe('count cache', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(calls, 3);
   });
+
+  it('joins a count still running past the TTL instead of starting another', async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 1000, () => now);
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const slow = () =>
+      new Promise<number>((resolve) => {
+        calls++;
+        release = () => resolve(calls);
+      });
+    const first = cache.get('k', slow);
+    now = 3000; // still counting, three TTLs later
+    const second = cache.get('k', slow);
+    assert.equal(calls, 1);
+    release?.();
+    assert.deepEqual(await Promise.all([first, second]), [1, 1]);
+  });
+
+  it('stretches freshness for a slow count to ten TTLs at most', async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 1000, () => now);
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const slow = () =>
+      new Promise<number>((resolve) => {
+        calls++;
+        release = () => resolve(calls);
+      });
+    const first = cache.get('k', slow);
+    now = 4000; // a 4 s count: ten times that would be 40 s
+    release?.();
+    assert.equal(await first, 1);
+    now = 9999;
+    assert.equal(await cache.get('k', slow), 1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 1, 'fresh until 10 TTLs');
+    now = 10_000;
+    assert.equal(await cache.get('k', slow), 1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 2, 'refreshed after 10 TTLs, not after 40 s');
+  });
+
+  it('when full, forgets everything for a new key but not when a key already there is counted again', async () => {
+    let now = 0;
+    const cache = new CountCache(1000, 2, () => now);
+    let calls = 0;
+    const count = async () => ++calls;
+    await cache.get('a', count);
+    await cache.get('b', count);
+    now = 1500; // both stale: 'a' is refreshed in the background, replacing itself in a full cache
+    await cache.get('a', count);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 3);
+    now = 1600;
+    assert.equal(await cache.get('b', count), 2, "'b' is still remembered");
+    await cache.get('c', count); // a new key in a full cache: starts over
+    assert.equal(await cache.get('b', count), calls, "'b' counted again");
+  });
 });

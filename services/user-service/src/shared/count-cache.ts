@@ -15,19 +15,23 @@ interface Entry {
 /**
  * Remembers row counts for a short time, so a busy list endpoint does not run COUNT(*) over a large table on
  * every request. A count is fresh for `ttlMs`; this process's own writes clear the cache at once, so a client
- * that writes and then lists sees its write. Concurrent misses for one key share one query.
+ * that writes and then lists through this process sees its write. Concurrent requests for one key share one
+ * count, however long it runs.
  *
- * Past its TTL a count is still served, for one more TTL at most, while one newer count runs in the background
- * (stale-while-revalidate): so no request waits for a count that has only grown old. At 10M users on PostgreSQL
- * a count takes about 0.8 s, and with a 1 s TTL most list requests used to wait for one; at 1M it was the p99
- * of every list. Older than twice its freshness, or never arrived, a count is waited for as before.
+ * Past its freshness a count is still served, for as long again at most, while one newer count runs in the
+ * background (stale-while-revalidate): a request that finds a count merely grown old does not wait. At 10M
+ * users on PostgreSQL a count takes about 0.8 s, and with a 1 s TTL most list requests used to wait for one;
+ * at 1M it was the p99 of every list. Older than twice its freshness, or never arrived, a count is waited for.
  *
- * A count that took long is also fresh for longer: for at least 1/COUNTING_SHARE times its own duration, so
- * counting one filter set keeps a database connection busy a tenth of the time at most. At 10M users on this
- * 2-core machine a 1 s TTL meant a count (3 PostgreSQL processes for 0.6-0.8 s) running most of every second.
+ * A count that took long is also fresh for longer: for 1/COUNTING_SHARE times its own duration (at most
+ * MAX_STRETCH TTLs), so counting one filter set keeps a database connection busy a tenth of the time at most.
+ * At 10M users on this 2-core machine a 1 s TTL meant a count (3 PostgreSQL processes for 0.6-0.8 s) running
+ * most of every second.
  */
-/** The largest share of the time one key's counts may run (see CountCache). */
+/** The largest share of the time one key's counts may run (see CountCache)... */
 const COUNTING_SHARE = 0.1;
+/** ...up to this many TTLs of freshness: a count slowed by a busy pool must not stay for a minute. */
+const MAX_STRETCH = 10;
 
 export class CountCache {
   private readonly entries = new Map<string, Entry>();
@@ -43,6 +47,12 @@ export class CountCache {
     if (this.ttlMs <= 0) return count();
     const now = this.clock();
     const hit = this.entries.get(key);
+    // A count still running is the newest there is, however long it takes (the query timeout bounds it): joined,
+    // not run again alongside it.
+    if (hit && hit.settled === undefined) {
+      publishCountCache(true);
+      return hit.value;
+    }
     if (hit && now - hit.countedAt < hit.freshMs) {
       publishCountCache(true);
       return hit.value;
@@ -64,13 +74,15 @@ export class CountCache {
 
   /** Remembers `value` (started at `countedAt`) as the count of `key`; a failed count is forgotten, never served. */
   private store(key: string, value: Promise<number>, countedAt: number): Promise<number> {
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    // Full: start over (a replacement of a key already here does not count).
+    if (!this.entries.has(key) && this.entries.size >= this.maxEntries) this.entries.clear();
     const entry: Entry = { value, countedAt, freshMs: this.ttlMs };
     this.entries.set(key, entry);
     value.then(
       (n) => {
         entry.settled = n;
-        entry.freshMs = Math.max(this.ttlMs, (this.clock() - countedAt) / COUNTING_SHARE);
+        const took = this.clock() - countedAt;
+        entry.freshMs = Math.max(this.ttlMs, Math.min(took / COUNTING_SHARE, this.ttlMs * MAX_STRETCH));
       },
       () => {
         if (this.entries.get(key) === entry) this.entries.delete(key);
