@@ -2,6 +2,22 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CountCache } from '../src/shared/count-cache.js';
 
+/** A count that answers only when released: the n-th call answers n (times `scale`). */
+function held(scale = 1) {
+  let release: (() => void) | undefined;
+  const h = {
+    calls: 0,
+    count: () =>
+      new Promise<number>((resolve) => {
+        h.calls++;
+        const n = h.calls * scale;
+        release = () => resolve(n);
+      }),
+    release: () => release?.(),
+  };
+  return h;
+}
+
 describe('count cache', () => {
   it('serves a count for its TTL, shares concurrent misses, and forgets on clear', async () => {
     const cache = new CountCache(60_000);
@@ -44,59 +60,47 @@ describe('count cache', () => {
   it('serves an old count once more while one newer count runs, then the newer one', async () => {
     let now = 0;
     const cache = new CountCache(1000, 1000, () => now);
-    let calls = 0;
-    let release: (() => void) | undefined;
-    const slow = () =>
-      new Promise<number>((resolve) => {
-        calls++;
-        release = () => resolve(calls * 10);
-      });
-    const first = cache.get('k', slow);
-    release?.();
+    const h = held(10);
+    const first = cache.get('k', h.count);
+    h.release();
     assert.equal(await first, 10);
     now = 1500;
     // Past the TTL: the old count at once, and one refresh (not one per request) started on the next turn.
-    assert.deepEqual(await Promise.all([cache.get('k', slow), cache.get('k', slow)]), [10, 10]);
+    assert.deepEqual(await Promise.all([cache.get('k', h.count), cache.get('k', h.count)]), [10, 10]);
     await new Promise((r) => setImmediate(r));
-    assert.equal(calls, 2);
-    assert.equal(await cache.get('k', slow), 10, 'still the old count while the refresh runs');
-    release?.();
+    assert.equal(h.calls, 2);
+    assert.equal(await cache.get('k', h.count), 10, 'still the old count while the refresh runs');
+    h.release();
     await new Promise((r) => setImmediate(r));
-    assert.equal(await cache.get('k', slow), 20);
-    assert.equal(calls, 2);
+    assert.equal(await cache.get('k', h.count), 20);
+    assert.equal(h.calls, 2);
     // Its age counts from when the refresh was asked for (1500): fresh until 2500, then stale again.
     now = 2499;
-    assert.equal(await cache.get('k', slow), 20);
-    assert.equal(calls, 2);
+    assert.equal(await cache.get('k', h.count), 20);
+    assert.equal(h.calls, 2);
   });
 
   it('past twice the TTL waits for the refresh already running instead of starting another', async () => {
     let now = 0;
     const cache = new CountCache(1000, 1000, () => now);
-    let calls = 0;
-    let release: (() => void) | undefined;
-    const slow = () =>
-      new Promise<number>((resolve) => {
-        calls++;
-        release = () => resolve(calls);
-      });
-    const first = cache.get('k', slow);
-    release?.();
+    const h = held();
+    const first = cache.get('k', h.count);
+    h.release();
     await first;
     now = 1200;
-    assert.equal(await cache.get('k', slow), 1);
+    assert.equal(await cache.get('k', h.count), 1);
     await new Promise((r) => setImmediate(r));
     now = 2100;
-    const waiting = cache.get('k', slow);
+    const waiting = cache.get('k', h.count);
     let answered = false;
     void waiting.then(() => {
       answered = true;
     });
     await new Promise((r) => setImmediate(r));
     assert.equal(answered, false, 'a count older than twice the TTL is not served');
-    release?.();
+    h.release();
     assert.equal(await waiting, 2);
-    assert.equal(calls, 2);
+    assert.equal(h.calls, 2);
   });
 
   it("does not keep a refresh that started before this process's own write (clear)", async () => {
@@ -142,79 +146,61 @@ describe('count cache', () => {
     assert.equal(await cache.get('k', count), 4);
   });
 
-  it('keeps a slow count fresh for ten times as long as it took, so counting takes a tenth of the time at most', async () => {
+  it('keeps a h.count count fresh for ten times as long as it took, so counting takes a tenth of the time at most', async () => {
     let now = 0;
     const cache = new CountCache(1000, 1000, () => now);
-    let calls = 0;
-    let release: (() => void) | undefined;
-    const slow = () =>
-      new Promise<number>((resolve) => {
-        calls++;
-        release = () => resolve(calls);
-      });
-    const first = cache.get('k', slow);
+    const h = held();
+    const first = cache.get('k', h.count);
     now = 500; // the count took 500 ms
-    release?.();
+    h.release();
     assert.equal(await first, 1);
     now = 4999;
-    assert.equal(await cache.get('k', slow), 1);
+    assert.equal(await cache.get('k', h.count), 1);
     await new Promise((r) => setImmediate(r));
-    assert.equal(calls, 1, 'fresh for 10 x 500 ms, not for the 1 s TTL');
+    assert.equal(h.calls, 1, 'fresh for 10 x 500 ms, not for the 1 s TTL');
     now = 5000;
-    assert.equal(await cache.get('k', slow), 1, 'then served while one newer count runs');
+    assert.equal(await cache.get('k', h.count), 1, 'then served while one newer count runs');
     await new Promise((r) => setImmediate(r));
-    assert.equal(calls, 2);
+    assert.equal(h.calls, 2);
     // A fast count is fresh for the TTL again.
-    release?.();
+    h.release();
     await new Promise((r) => setImmediate(r));
     now = 5999;
-    assert.equal(await cache.get('k', slow), 2);
+    assert.equal(await cache.get('k', h.count), 2);
     now = 6000;
-    assert.equal(await cache.get('k', slow), 2);
+    assert.equal(await cache.get('k', h.count), 2);
     await new Promise((r) => setImmediate(r));
-    assert.equal(calls, 3);
+    assert.equal(h.calls, 3);
   });
 
   it('joins a count still running past the TTL instead of starting another', async () => {
     let now = 0;
     const cache = new CountCache(1000, 1000, () => now);
-    let calls = 0;
-    let release: (() => void) | undefined;
-    const slow = () =>
-      new Promise<number>((resolve) => {
-        calls++;
-        release = () => resolve(calls);
-      });
-    const first = cache.get('k', slow);
+    const h = held();
+    const first = cache.get('k', h.count);
     now = 3000; // still counting, three TTLs later
-    const second = cache.get('k', slow);
-    assert.equal(calls, 1);
-    release?.();
+    const second = cache.get('k', h.count);
+    assert.equal(h.calls, 1);
+    h.release();
     assert.deepEqual(await Promise.all([first, second]), [1, 1]);
   });
 
-  it('stretches freshness for a slow count to ten TTLs at most', async () => {
+  it('stretches freshness for a h.count count to ten TTLs at most', async () => {
     let now = 0;
     const cache = new CountCache(1000, 1000, () => now);
-    let calls = 0;
-    let release: (() => void) | undefined;
-    const slow = () =>
-      new Promise<number>((resolve) => {
-        calls++;
-        release = () => resolve(calls);
-      });
-    const first = cache.get('k', slow);
+    const h = held();
+    const first = cache.get('k', h.count);
     now = 4000; // a 4 s count: ten times that would be 40 s
-    release?.();
+    h.release();
     assert.equal(await first, 1);
     now = 9999;
-    assert.equal(await cache.get('k', slow), 1);
+    assert.equal(await cache.get('k', h.count), 1);
     await new Promise((r) => setImmediate(r));
-    assert.equal(calls, 1, 'fresh until 10 TTLs');
+    assert.equal(h.calls, 1, 'fresh until 10 TTLs');
     now = 10_000;
-    assert.equal(await cache.get('k', slow), 1);
+    assert.equal(await cache.get('k', h.count), 1);
     await new Promise((r) => setImmediate(r));
-    assert.equal(calls, 2, 'refreshed after 10 TTLs, not after 40 s');
+    assert.equal(h.calls, 2, 'refreshed after 10 TTLs, not after 40 s');
   });
 
   it('when full, forgets everything for a new key but not when a key already there is counted again', async () => {
