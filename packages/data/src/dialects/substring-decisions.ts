@@ -8,13 +8,24 @@ const decisions = new Map<string, { serves: boolean; until: number }>();
 const DECISIONS = 4096;
 const DECISION_MS = 60_000;
 
+/** Probes under way: concurrent searches for one new term share one probe. */
+const probing = new Map<string, Promise<boolean>>();
+
 /** The remembered answer for `index` and `term`, or what `probe` answers now (then remembered for a minute). */
-export async function rememberedDecision(index: string, term: string, probe: () => Promise<boolean>): Promise<boolean> {
+export function rememberedDecision(index: string, term: string, probe: () => Promise<boolean>): Promise<boolean> {
   const key = `${index}\0${term}`;
   const known = decisions.get(key);
-  if (known && known.until > Date.now()) return known.serves;
-  const serves = await probe();
-  if (decisions.size >= DECISIONS) decisions.delete(decisions.keys().next().value as string);
-  decisions.set(key, { serves, until: Date.now() + DECISION_MS });
-  return serves;
+  if (known && known.until > Date.now()) return Promise.resolve(known.serves);
+  const running = probing.get(key);
+  if (running) return running;
+  const answer = probe().then((serves) => {
+    if (decisions.size >= DECISIONS) decisions.delete(decisions.keys().next().value as string);
+    decisions.set(key, { serves, until: Date.now() + DECISION_MS });
+    return serves;
+  });
+  probing.set(key, answer);
+  // Settled either way (a failed probe is not remembered: the next search asks again).
+  const done = () => probing.delete(key);
+  answer.then(done, done);
+  return answer;
 }
