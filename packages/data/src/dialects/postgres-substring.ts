@@ -44,13 +44,17 @@ export async function postgresSubstringIndexServes(
   if (!indexable(term)) return false;
   return rememberedDecision(`postgres\0${table}\0${index}`, term, async () => {
     const t = sql.table(table);
+    // Cut short only outside a transaction: a timeout discards its connection, which inside a unit of work
+    // would take the unit's transaction with it. There the pool's own query timeout applies, as to the search.
+    const bounded = <T>(query: () => Promise<T>) =>
+      db.isTransaction ? query() : withQueryTimeout(PROBE_TIMEOUT_MS, query);
     try {
       // First about SAMPLE rows from random blocks of the table (no index): a term found SAMPLE_COMMON times
       // among them is common, and the index is not asked. For a common term the index's answer is the costly
       // one: it reads every match's entry before the LIMIT applies (at 10M users 50-100 ms per column; search p50
       // went from 3.5 to 211 ms when every new term paid it for three columns). Random blocks, not the first
       // rows: a rare term whose few rows are the oldest ones (admin, test accounts) must not pass for common.
-      const sampled = await withQueryTimeout(PROBE_TIMEOUT_MS, () =>
+      const sampled = await bounded(() =>
         sql<{ n: string | number }>`select count(*) as n from ${t} tablesample system ((select
           least(100, 100.0 * ${SAMPLE} / greatest(reltuples, 1)) from pg_class where oid = ${table}::regclass))
           where ${like(column, pattern)}`.execute(db),
@@ -58,7 +62,7 @@ export async function postgresSubstringIndexServes(
       if (Number(sampled.rows[0]?.n) >= SAMPLE_COMMON) return false;
       // No ORDER BY: the planner has nothing to walk, and takes the index (a bitmap scan) unless the table is
       // small enough to read whole.
-      const { rows } = await withQueryTimeout(PROBE_TIMEOUT_MS, () =>
+      const { rows } = await bounded(() =>
         sql<{ n: string | number }>`select count(*) as n from
           (select 1 from ${t} where ${like(column, pattern)} limit ${RARE + 1}) as probe`.execute(db),
       );
@@ -67,7 +71,7 @@ export async function postgresSubstringIndexServes(
       // A term whose trigrams are everywhere while the text is nowhere ('example,com') makes the index read and
       // recheck every row. Such a probe is cut short and the term left to the scan (remembered, not asked again
       // for a minute): it costs what the search cost before this probe existed, not that twice.
-      if (error instanceof QueryTimeoutError) return false;
+      if (error instanceof QueryTimeoutError && !db.isTransaction) return false;
       throw error;
     }
   });
