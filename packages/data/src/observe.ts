@@ -64,7 +64,10 @@ export function kyselyLogger(observer: QueryObserver): (event: LogEvent) => void
       operation: OPERATIONS[root.kind] ?? 'other',
       table: tableOf(root),
       sql: event.query.sql,
-      startedAt: performance.timeOrigin + performance.now() - durationMs,
+      // On the wall clock as read now (the statement has just ended), as a tracer places a live span: the
+      // monotonic clock's performance.timeOrigin + now() drifts from Date.now() while the wall clock is slewed,
+      // and a query span then fell outside its request's span (by more than 5 ms on a loaded CI machine).
+      startedAt: Date.now() - durationMs,
       durationMs,
       ...(event.level === 'error' ? { error: event.error } : {}),
     });
