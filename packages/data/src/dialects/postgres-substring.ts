@@ -46,8 +46,8 @@ export async function postgresSubstringIndexServes(
     const t = sql.table(table);
     // Cut short only outside a transaction: a timeout discards its connection, which inside a unit of work
     // would take the unit's transaction with it. There the pool's own query timeout applies, as to the search.
-    const bounded = <T>(query: () => Promise<T>) =>
-      db.isTransaction ? query() : withQueryTimeout(PROBE_TIMEOUT_MS, query);
+    const cutShort = !db.isTransaction;
+    const bounded = <T>(query: () => Promise<T>) => (cutShort ? withQueryTimeout(PROBE_TIMEOUT_MS, query) : query());
     try {
       // First about SAMPLE rows from random blocks of the table (no index): a term found SAMPLE_COMMON times
       // among them is common, and the index is not asked. For a common term the index's answer is the costly
@@ -71,7 +71,7 @@ export async function postgresSubstringIndexServes(
       // A term whose trigrams are everywhere while the text is nowhere ('example,com') makes the index read and
       // recheck every row. Such a probe is cut short and the term left to the scan (remembered, not asked again
       // for a minute): it costs what the search cost before this probe existed, not that twice.
-      if (error instanceof QueryTimeoutError && !db.isTransaction) return false;
+      if (error instanceof QueryTimeoutError && cutShort) return false;
       throw error;
     }
   });

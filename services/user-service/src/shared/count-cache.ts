@@ -47,20 +47,16 @@ export class CountCache {
     if (this.ttlMs <= 0) return count();
     const now = this.clock();
     const hit = this.entries.get(key);
-    // A count still running is the newest there is, however long it takes (the query timeout bounds it): joined,
-    // not run again alongside it.
-    if (hit && hit.settled === undefined) {
+    // Fresh, or still running: a running count is the newest there is, however long it takes (the query timeout
+    // bounds it), so it is joined, not run again alongside it.
+    if (hit && (hit.settled === undefined || now - hit.countedAt < hit.freshMs)) {
       publishCountCache(true);
       return hit.value;
     }
-    if (hit && now - hit.countedAt < hit.freshMs) {
-      publishCountCache(true);
-      return hit.value;
-    }
-    if (hit && hit.settled !== undefined && now - hit.countedAt < 2 * hit.freshMs) {
+    if (hit && now - hit.countedAt < 2 * hit.freshMs) {
       publishCountCache(true);
       hit.refreshing ??= this.refresh(key, hit, count, now);
-      return Promise.resolve(hit.settled);
+      return Promise.resolve(hit.settled as number);
     }
     publishCountCache(false);
     // A refresh already under way is the newest count there will be: wait for it rather than start another.
